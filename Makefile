@@ -1,0 +1,37 @@
+# pgha — the two commands of the README: `make demo` and `make test`.
+# `make test` installs what is missing on a fresh Debian machine (as root),
+# then runs the same checks CI runs.
+
+GO          ?= go
+GOBIN       ?= $(shell $(GO) env GOPATH)/bin
+STATICCHECK ?= $(GOBIN)/staticcheck
+PG_MAJOR    ?= 15
+TESTFLAGS   ?=
+# The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
+TEST_TIMEOUT ?= 40m
+
+.PHONY: test deps check fmt vet staticcheck unit bench
+
+test: deps check unit
+
+# deps installs PostgreSQL, HAProxy and staticcheck when they are missing.
+deps:
+	@./scripts/install-deps.sh
+
+check: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
