@@ -180,7 +180,7 @@ func compactOr(raw json.RawMessage) []byte {
 // returned; a value that is not a JSON object returns (nil, error).
 func DecodeMember(name string, data []byte) (*Member, error) {
 	if strings.HasPrefix(string(data), "postgres") {
-		return decodeLegacyMember(name, string(data))
+		return decodeLegacyMember(name, strings.ToValidUTF8(string(data), "\uFFFD"))
 	}
 	f, err := decodeObject(data)
 	if err != nil {

@@ -56,7 +56,7 @@ func (f *Failover) Encode() []byte {
 // DecodeFailover parses the failover key, including the legacy
 // "leader:candidate" text form.
 func DecodeFailover(data []byte) (*Failover, error) {
-	s := strings.TrimSpace(string(data))
+	s := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD"))
 	if s == "" {
 		return &Failover{}, nil
 	}
