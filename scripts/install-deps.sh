@@ -25,10 +25,13 @@ fi
 gobin=$(go env GOPATH)/bin
 if [ ! -x "$gobin/staticcheck" ]; then
   echo "installing staticcheck"
-  go install honnef.co/go/tools/cmd/staticcheck@latest
+  go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
 fi
 
 # PostgreSQL refuses to run as root; tests run servers as this user.
 if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
+
+# dcs/consul tests run a real Consul agent; Debian has none, so build one.
+"$(dirname "$0")/build-consul.sh"
