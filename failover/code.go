@@ -1,0 +1,113 @@
+package failover
+
+// Code is the stable reason code of a [Decision], suitable as a metric
+// label; Decision.Reason carries the human explanation.
+type Code string
+
+// Safety: a primary without a valid term.
+const (
+	// CodeDeadlineNear: the term deadline is within DemoteLead; stop writes
+	// now so that they have stopped before it passes.
+	CodeDeadlineNear Code = "term_deadline_near"
+	// CodeDeadlinePassed: the term deadline passed while running as primary.
+	CodeDeadlinePassed Code = "term_deadline_passed"
+	// CodeTermLost: the snapshot shows the leader key gone or held by
+	// another term.
+	CodeTermLost Code = "term_lost"
+	// CodeOtherLeader: running as primary while another node holds the key.
+	CodeOtherLeader Code = "other_leader"
+	// CodePrimaryWithoutTerm: running as primary with no leader key at all.
+	CodePrimaryWithoutTerm Code = "primary_without_term"
+	// CodeNoTermNoDCS: running as primary, no term, DCS unreachable.
+	CodeNoTermNoDCS Code = "primary_without_term_dcs_unreachable"
+	// CodeReclaimTerm: the leader key holds this node's name but the term
+	// is not held: reclaim it (nobody else can hold it meanwhile).
+	CodeReclaimTerm Code = "reclaim_term"
+	// CodePausedPrimaryAcquire: paused, no leader key, this node runs a
+	// primary: take the key (Patroni's pause behaviour).
+	CodePausedPrimaryAcquire Code = "paused_primary_acquire"
+)
+
+// Settings and DCS.
+const (
+	// CodeInvalidSettings: the settings do not validate; nothing but the
+	// safety rules runs.
+	CodeInvalidSettings Code = "invalid_settings"
+	// CodeDCSUnreachable: no snapshot; wait (a leader keeps its term until
+	// its deadline rule fires).
+	CodeDCSUnreachable Code = "dcs_unreachable"
+	// CodeSnapshotBehindTerm: the snapshot predates this node's term.
+	CodeSnapshotBehindTerm Code = "snapshot_behind_term"
+)
+
+// Bootstrap and data directory.
+const (
+	CodeBootstrapRace       Code = "bootstrap_race"
+	CodeWaitBootstrap       Code = "wait_bootstrap"
+	CodeFinishBootstrap     Code = "finish_bootstrap"
+	CodeEmptyDataRelease    Code = "empty_data_release"
+	CodeClone               Code = "clone"
+	CodeWaitCloneSource     Code = "wait_clone_source"
+	CodeSystemIDMismatch    Code = "system_id_mismatch"
+	CodeSetInitialize       Code = "set_initialize"
+	CodeNoInitializeReplica Code = "no_initialize_replica"
+)
+
+// PostgreSQL not running.
+const (
+	CodeStarting          Code = "starting"
+	CodeStartTimeout      Code = "primary_start_timeout"
+	CodeRestartPrimary    Code = "restart_primary"
+	CodeRestartNoFailover Code = "restart_primary_no_candidate"
+	CodeStartBackoff      Code = "start_backoff"
+	CodeCrashRelease      Code = "crash_release"
+	CodeStartReplica      Code = "start_replica"
+)
+
+// Pause.
+const (
+	CodePausedLeader     Code = "paused_leader"
+	CodePausedRelease    Code = "paused_release"
+	CodePausedNoStart    Code = "paused_no_start"
+	CodePausedNoRace     Code = "paused_no_race"
+	CodePausedNoClone    Code = "paused_no_clone"
+	CodePausedNeedsNamed Code = "paused_needs_named_candidate"
+)
+
+// Leader.
+const (
+	CodePromote               Code = "promote"
+	CodeLeaderHealthy         Code = "leader_healthy"
+	CodeSwitchover            Code = "switchover"
+	CodeSwitchoverScheduled   Code = "switchover_scheduled"
+	CodeSwitchoverStale       Code = "switchover_stale"
+	CodeSwitchoverNoCandidate Code = "switchover_no_candidate"
+	CodeFailoverNotForMe      Code = "failover_key_other_leader"
+	CodeFailoverFulfilled     Code = "failover_key_fulfilled"
+)
+
+// Replica following a leader, rejoin.
+const (
+	CodeFollowLeader         Code = "follow_leader"
+	CodeFollowing            Code = "following_leader"
+	CodeCheckDivergence      Code = "check_divergence"
+	CodeRewind               Code = "rewind"
+	CodeWaitLeaderCheckpoint Code = "wait_leader_checkpoint"
+	CodeReclone              Code = "reclone"
+	CodeDivergedStuck        Code = "diverged_no_rewind"
+)
+
+// Leader race.
+const (
+	CodeRaceGuard           Code = "race_postponed_streaming"
+	CodePrimaryAlive        Code = "race_postponed_primary_alive"
+	CodeNeedPeers           Code = "query_peers"
+	CodeRaceAcquire         Code = "race_acquire"
+	CodeManualFailover      Code = "manual_failover"
+	CodeWaitManualCandidate Code = "wait_manual_candidate"
+	CodeNotBest             Code = "not_best_candidate"
+	CodeIneligible          Code = "ineligible"
+	CodeNoFailover          Code = "nofailover"
+	CodeNoCandidate         Code = "no_eligible_candidate"
+	CodeNoLeaderNotRunning  Code = "no_leader_not_running"
+)

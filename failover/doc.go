@@ -1,0 +1,147 @@
+// Package failover is pgha's HA decision engine: what one node should do,
+// given what it observes, and which member should become primary.
+//
+// Both halves are pure functions with no I/O, goroutines or clock reads, so
+// they are table-tested and driven by the deterministic simulation:
+//
+//   - [SelectCandidate] ranks the members that may become primary and says
+//     why every other member may not.
+//   - [Decide] maps an [Observation] (cluster snapshot, local PostgreSQL
+//     status, the node's term, time, peer positions, [Settings]) to one
+//     [Decision]: an [Action] with a stable [Code] and a human reason.
+//
+// The Controller that gathers observations and performs decisions against
+// dcs, election and pg is built on top of these.
+//
+// # Candidate selection
+//
+// A member is eligible when, checked in this order (the first failure is
+// its [Exclusion]): it has a member key; the caller did not exclude it (the
+// leader being switched away from); its newest observation is a successful
+// peer query or member key saying PostgreSQL runs, made at most
+// MaxPositionAge ago; it is not tagged nofailover (failover_priority <= 0);
+// its timeline is not behind the cluster timeline (history), and with
+// check_timeline it is known; in synchronous mode (sync key with a leader)
+// it is listed in the sync key and not tagged nosync; and its lag is at most
+// maximum_lag_on_failover. Eligible members are ordered by
+// failover_priority (higher first), received LSN (max of receive and
+// replay), replay LSN, then name, a total order, so the choice never
+// depends on input order. For each member the newest observation wins:
+// peer answers and the local server over the member key read earlier.
+//
+// # What lag is measured against
+//
+// Patroni measures lag against the status key's optime: the leader's flush
+// position as of its last heartbeat, up to loop_wait stale and frozen when
+// the leader dies. Under write load every replica can then be more than
+// maximum_lag_on_failover behind a position that no surviving node has,
+// and the cluster stays leaderless. pgha measures lag against the
+// reference position
+//
+//	R = max( received LSN of every live observed node (running, reachable,
+//	         fresh, timeline not behind), whether or not it is eligible,
+//	         the caller's KnownLSN (e.g. a shutdown checkpoint),
+//	         the status optime, but only while a leader key exists )
+//
+// and a candidate is eligible when R - received <= maximum_lag_on_failover.
+// The meaning for data loss: promoting the candidate discards at most
+// maximum_lag_on_failover bytes of WAL that some surviving node still holds.
+// WAL that only the dead primary had is lost whoever is promoted; its
+// amount, as far as the status key shows, is reported as
+// [CandidateResult.Unrecoverable] and never blocks a failover (set
+// StrictOptimeLag for Patroni's behaviour). While the leader is alive (a
+// switchover) its published optime and its own position bound the lag as
+// in Patroni. A nofailover replica that is ahead raises R: the candidate
+// would lose WAL that replica holds, so the bound applies to it too.
+//
+// A manual failover to a named member (failover key with only "member",
+// no leader key) is the one override: the named member passes the lag rule
+// whatever its lag, and the verdict and decision say so (Overridden). It
+// never overrides nofailover, the timeline rule, sync membership or health;
+// a named member that fails those is ignored and the normal race runs.
+//
+// # Decision rules
+//
+// Decide tries these in order; the first that applies decides.
+//
+//  1. Safety, before anything (even pause and invalid settings), for a
+//     server running as primary: past its term deadline → demote
+//     immediate; within DemoteLead of it → demote offline (fast stop,
+//     no DCS); snapshot shows the key gone or held by another term →
+//     demote immediate; no term and the DCS unreachable → demote offline;
+//     no term, key names me → acquire (reclaim); key held by another →
+//     demote immediate; no key: the bootstrap owner acquires, a paused
+//     cluster's primary acquires (Patroni's pause rule, if its timeline and
+//     system identifier fit), otherwise demote immediate and race as a
+//     replica. A primary therefore never keeps accepting writes without a
+//     valid term (invariants 1 and 4), pause included: that is stricter
+//     than Patroni, which tolerates parallel primaries while paused.
+//  2. Invalid settings → wait. No snapshot (DCS unreachable) → the leader
+//     keeps its term until rule 1 fires; others wait.
+//  3. Data directory: empty → the holder releases; paused → wait; no
+//     initialize key → bootstrap race (nodes with a bootstrap configuration
+//     and without nofailover), else wait; otherwise clone from a running
+//     clonefrom member (most WAL, then name) or the leader. Missing
+//     initialize key with data → publish it from a leader or former
+//     primary; a replica waits. System identifier mismatch → wait.
+//  4. Server not running: starting → wait, but a leader starting beyond
+//     primary_start_timeout demotes and releases when a replica can take
+//     over. A leader's crashed server is restarted in place until
+//     primary_start_timeout after the crash (0: at once), then the term is
+//     released if a replica is eligible. Non-leaders: paused → leave it;
+//     leader elsewhere → divergence check (former primary or other
+//     timeline), rewind or re-clone if diverged, then start as its replica;
+//     no leader → start as a replica to take part in the race. A failed
+//     start is retried after loop_wait.
+//  5. Holding the term with a running server: a replica promotes (paused:
+//     releases unless it is the named candidate); a primary handles the
+//     failover key (see below), else nothing to do.
+//  6. Leader elsewhere: check divergence when the timelines differ; rewind
+//     (use_pg_rewind, after the leader's post-promotion checkpoint) or
+//     re-clone (remove_data_directory_on_*) if diverged; follow the leader,
+//     or the replicatefrom member when it runs.
+//  7. No leader key: the race. Paused → only the named candidate of a
+//     manual failover acquires. nofailover → no race. A named candidate
+//     that is eligible (lag waived) acquires, others wait for it. Then the
+//     false-failover guard (below), then peer positions are required
+//     (ActionQueryPeers), then [SelectCandidate] over member keys, peers and
+//     the local server: this node acquires if it is eligible and best or
+//     tied-best (only the name separates them; the atomic create decides).
+//     The former leader of a switchover never races.
+//
+// Switchover (the failover key as seen by the leader): a key for another
+// leader, naming me, or empty is cleared; while paused only an unscheduled
+// switchover to a named member is allowed; scheduled_at in the future →
+// wait until it; more than 1.5×loop_wait past → cleared as stale;
+// otherwise, with fresh peer positions, the named member (or the best one)
+// must be eligible (lag rule applies; the leader is alive) → demote
+// graceful and hand over; else the key is cleared with the reason. The
+// winner of a race clears the failover key after acquiring.
+//
+// Tags: nofailover and failover_priority act through eligibility; clonefrom
+// chooses clone sources; nosync excludes a member in synchronous mode;
+// replicatefrom chooses the upstream; noloadbalance only affects health
+// checks and never a decision.
+//
+// # False-failover guard and what the race costs
+//
+// An agent that stalls while PostgreSQL is fine lets its lease expire
+// although the primary still serves. A replica whose WAL receiver is
+// streaming and heard from its upstream within StreamingFreshness therefore
+// postpones the race, and so does any replica while a peer answers that it
+// runs a primary. Both postponements are bounded from LeaderVanishedAt (the
+// Controller records when it first saw no leader key): the streaming guard
+// by RacePostponeMax, the live-primary guard by max(RacePostponeMax, TTL);
+// the decision's WaitUntil says when the bound (or the freshness) expires.
+// When the primary really died its WAL stops at once, so a real failover
+// is delayed by at most StreamingFreshness, and never beyond the bound.
+// With LeaderVanishedAt unknown nothing is postponed.
+//
+// Peer positions are gathered by the Controller when a decision asks for
+// them (ActionQueryPeers): one query per member with an API URL, all in
+// parallel, each bounded by PeerQueryTimeout (default 2 s, at most TTL/2),
+// no retries; a peer that does not answer in time is marked Unreachable and
+// treated as dead for that race. The race therefore costs at most one
+// PeerQueryTimeout of wall-clock time plus one atomic create, however many
+// peers are dead.
+package failover

@@ -1,0 +1,179 @@
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// ErrInvalidSettings is wrapped by every error [Settings.Validate] returns.
+var ErrInvalidSettings = errors.New("failover: invalid settings")
+
+// Synchronous modes, as in Patroni's synchronous_mode.
+const (
+	SyncOff    = "off"
+	SyncOn     = "on"
+	SyncQuorum = "quorum"
+)
+
+// Settings are the knobs of the decision rules. Names follow Patroni where
+// the concept exists. Start from [DefaultSettings], overlay the cluster's
+// dynamic configuration with [Settings.WithConfig], and check the result
+// with [Settings.Validate]; a zero Settings is not valid.
+type Settings struct {
+	// TTL is the leader lease time to live (Patroni ttl). Default 30 s.
+	TTL time.Duration
+	// LoopWait is the period of the HA loop (Patroni loop_wait). Default 10 s.
+	LoopWait time.Duration
+	// PrimaryStartTimeout bounds how long a crashed primary that still holds
+	// the term is restarted in place before the term is released so that a
+	// replica can take over; 0 releases at once when a failover is possible.
+	// Default 300 s, as Patroni.
+	PrimaryStartTimeout time.Duration
+	// MaximumLagOnFailover is the most WAL, in bytes, that a candidate may
+	// lack relative to the reference position (see the package doc) and
+	// still be promoted automatically. Default 1 MiB.
+	MaximumLagOnFailover int64
+	// SynchronousMode is SyncOff, SyncOn or SyncQuorum ("" means off). When
+	// on, only members listed in the sync key may be promoted automatically.
+	SynchronousMode string
+	// CheckTimeline also excludes candidates whose timeline is unknown
+	// (a known timeline behind the cluster's is always excluded).
+	CheckTimeline bool
+	// UsePgRewind lets a diverged former primary rejoin by pg_rewind.
+	UsePgRewind bool
+	// RemoveDataOnRewindFailure re-clones a node whose rewind failed.
+	RemoveDataOnRewindFailure bool
+	// RemoveDataOnDivergedTimelines re-clones a diverged node that cannot
+	// rewind.
+	RemoveDataOnDivergedTimelines bool
+
+	// RacePostponeMax bounds the false-failover guard: after the leader key
+	// vanished, a replica still receiving WAL from the old primary (or
+	// seeing a peer that still runs as primary) postpones the race, but
+	// never for longer than this. 0 disables the guard. Default 30 s (one
+	// default TTL).
+	RacePostponeMax time.Duration
+	// StreamingFreshness is how recent the last message from the upstream
+	// must be for the WAL receiver to count as "still receiving". Default
+	// 10 s; keep it above the primary's keepalive interval
+	// (wal_sender_timeout/2) if the cluster may be idle.
+	StreamingFreshness time.Duration
+	// MaxPositionAge is how old an observed WAL position may be before the
+	// member is treated as unknown (not eligible, not counted in the lag
+	// reference). Default 30 s.
+	MaxPositionAge time.Duration
+	// DemoteLead is how long before its term deadline a primary starts to
+	// demote, the time a demotion needs to stop accepting writes. Default
+	// 5 s. Must be below TTL.
+	DemoteLead time.Duration
+	// PeerQueryTimeout is the bound the Controller applies to each peer
+	// query of the leader race (all peers in parallel, no retries), so the
+	// race costs at most this much wall-clock time. Default 2 s; must be at
+	// most TTL/2.
+	PeerQueryTimeout time.Duration
+	// StrictOptimeLag measures lag against the leader's last published
+	// optime even after the leader is gone, as Patroni does. Off by
+	// default: see the package doc for why.
+	StrictOptimeLag bool
+}
+
+// DefaultSettings returns the documented defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		TTL:                  30 * time.Second,
+		LoopWait:             10 * time.Second,
+		PrimaryStartTimeout:  300 * time.Second,
+		MaximumLagOnFailover: 1 << 20,
+		SynchronousMode:      SyncOff,
+		RacePostponeMax:      30 * time.Second,
+		StreamingFreshness:   10 * time.Second,
+		MaxPositionAge:       30 * time.Second,
+		DemoteLead:           5 * time.Second,
+		PeerQueryTimeout:     2 * time.Second,
+	}
+}
+
+// WithConfig returns s with the values set in the cluster's dynamic
+// configuration applied: ttl, loop_wait, primary_start_timeout,
+// maximum_lag_on_failover, synchronous_mode, check_timeline and
+// postgresql.use_pg_rewind. A nil config changes nothing.
+func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
+	if c == nil {
+		return s
+	}
+	s.TTL = dcs.Seconds(c.TTL, s.TTL)
+	s.LoopWait = dcs.Seconds(c.LoopWait, s.LoopWait)
+	s.PrimaryStartTimeout = dcs.Seconds(c.PrimaryStartTimeout, s.PrimaryStartTimeout)
+	if c.MaximumLagOnFailover != nil {
+		s.MaximumLagOnFailover = *c.MaximumLagOnFailover
+	}
+	if c.SynchronousMode != nil {
+		s.SynchronousMode = *c.SynchronousMode
+	}
+	if c.CheckTimeline != nil {
+		s.CheckTimeline = *c.CheckTimeline
+	}
+	if c.Postgresql != nil && c.Postgresql.UsePgRewind != nil {
+		s.UsePgRewind = *c.Postgresql.UsePgRewind
+	}
+	return s
+}
+
+// Validate reports every invalid field, each named as in the configuration.
+// The error wraps [ErrInvalidSettings].
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{field}, args...)...))
+	}
+	if s.TTL <= 0 {
+		bad("ttl", "must be positive, got %v", s.TTL)
+	}
+	if s.LoopWait <= 0 {
+		bad("loop_wait", "must be positive, got %v", s.LoopWait)
+	} else if s.TTL > 0 && s.LoopWait >= s.TTL {
+		bad("loop_wait", "must be below ttl (%v), got %v", s.TTL, s.LoopWait)
+	}
+	if s.PrimaryStartTimeout < 0 {
+		bad("primary_start_timeout", "must be >= 0, got %v", s.PrimaryStartTimeout)
+	}
+	if s.MaximumLagOnFailover < 0 {
+		bad("maximum_lag_on_failover", "must be >= 0 bytes, got %d", s.MaximumLagOnFailover)
+	}
+	switch s.SynchronousMode {
+	case "", SyncOff, SyncOn, SyncQuorum:
+	default:
+		bad("synchronous_mode", "must be off, on or quorum, got %q", s.SynchronousMode)
+	}
+	if s.RacePostponeMax < 0 {
+		bad("race_postpone_max", "must be >= 0 (0 disables the guard), got %v", s.RacePostponeMax)
+	}
+	if s.RacePostponeMax > 0 && s.StreamingFreshness <= 0 {
+		bad("streaming_freshness", "must be positive while the race guard is on, got %v", s.StreamingFreshness)
+	}
+	if s.MaxPositionAge <= 0 {
+		bad("max_position_age", "must be positive, got %v", s.MaxPositionAge)
+	}
+	if s.DemoteLead < 0 || (s.TTL > 0 && s.DemoteLead >= s.TTL) {
+		bad("demote_lead", "must be >= 0 and below ttl (%v), got %v", s.TTL, s.DemoteLead)
+	}
+	if s.PeerQueryTimeout <= 0 || (s.TTL > 0 && s.PeerQueryTimeout > s.TTL/2) {
+		bad("peer_query_timeout", "must be positive and at most ttl/2 (%v), got %v", s.TTL/2, s.PeerQueryTimeout)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidSettings, errors.Join(errs...))
+	}
+	return nil
+}
+
+// syncActive reports whether synchronous mode restricts candidates: the mode
+// is on (or quorum) and the sync key names a leader.
+func (s Settings) syncActive(c *dcs.Cluster) bool {
+	if s.SynchronousMode != SyncOn && s.SynchronousMode != SyncQuorum {
+		return false
+	}
+	return c != nil && c.Sync != nil && c.Sync.Leader != ""
+}
