@@ -1,0 +1,188 @@
+package pg
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// File names inside the data directory that Local owns.
+const (
+	pghaConfFile = "pgha.conf"
+	pghaHBAFile  = "pgha_hba.conf"
+	includeLine  = "include = 'pgha.conf'\t# added by pgha; settings in pgha.conf are managed by pgha"
+)
+
+// defaultParams are the settings every member needs for replication and
+// rewind; user Parameters override them.
+var defaultParams = map[string]string{
+	"wal_level":             "replica",
+	"hot_standby":           "on",
+	"wal_log_hints":         "on",
+	"max_wal_senders":       "10",
+	"max_replication_slots": "10",
+	"wal_keep_size":         "128MB",
+	"password_encryption":   "scram-sha-256",
+}
+
+// defaultHBA allows password (scram) logins on the unix socket and loopback.
+var defaultHBA = []string{
+	"local   all          all                   scram-sha-256",
+	"host    all          all    127.0.0.1/32   scram-sha-256",
+	"host    all          all    ::1/128        scram-sha-256",
+	"local   replication  all                   scram-sha-256",
+	"host    replication  all    127.0.0.1/32   scram-sha-256",
+	"host    replication  all    ::1/128        scram-sha-256",
+}
+
+// validParamName accepts GUC names, including custom "ext.name" ones.
+func validParamName(name string) error {
+	if name == "" || len(name) > maxIdentifierLen {
+		return fmt.Errorf("parameter name must be 1 to 63 characters")
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r == '_' || (i > 0 && (r >= '0' && r <= '9' || r == '.'))
+		if !ok {
+			return fmt.Errorf("parameter name %q may contain only lower-case [a-z0-9_.]", name)
+		}
+	}
+	return nil
+}
+
+// validParamValue rejects characters that cannot be written inside a
+// quoted configuration-file string.
+func validParamValue(v string) error {
+	return printable(v)
+}
+
+// quoteConfValue renders v as a quoted postgresql.conf string: inside
+// single quotes, backslash and quote are escaped, so a value can never end
+// the string or start a new setting.
+func quoteConfValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `''`)
+	return "'" + r.Replace(v) + "'"
+}
+
+// confState is what pgha.conf holds besides the static configuration.
+type confState struct {
+	primaryConninfo string
+	primarySlot     string
+	syncNames       string
+}
+
+// renderConf returns the content of pgha.conf.
+func renderConf(c LocalConfig, st confState) []byte {
+	params := maps.Clone(defaultParams)
+	maps.Copy(params, c.Parameters)
+	params["listen_addresses"] = c.ListenAddresses
+	params["port"] = strconv.Itoa(c.Port)
+	params["unix_socket_directories"] = c.SocketDir
+	params["hba_file"] = filepath.Join(c.DataDir, pghaHBAFile)
+	params["primary_conninfo"] = st.primaryConninfo
+	params["primary_slot_name"] = st.primarySlot
+	params["synchronous_standby_names"] = st.syncNames
+	var b strings.Builder
+	b.WriteString("# Written by pgha for member " + strconv.Quote(c.Name) + ". Do not edit: rewritten before every start.\n")
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		fmt.Fprintf(&b, "%s = %s\n", k, quoteConfValue(params[k]))
+	}
+	return []byte(b.String())
+}
+
+// renderHBA returns the content of pgha_hba.conf.
+func renderHBA(c LocalConfig) []byte {
+	lines := c.HBA
+	if len(lines) == 0 {
+		lines = defaultHBA
+	}
+	return []byte("# Written by pgha. Do not edit: rewritten before every start.\n" + strings.Join(lines, "\n") + "\n")
+}
+
+// conninfoValue quotes a libpq connection-string value.
+func conninfoValue(v string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(v) + "'"
+}
+
+// conninfo builds a libpq key/value connection string. Keys are written in
+// the order given; empty values are left out.
+func conninfo(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			parts = append(parts, kv[i]+"="+conninfoValue(kv[i+1]))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings on).
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// quoteIdent quotes s as an SQL identifier.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// String renders the synchronous_standby_names value, e.g.
+// `FIRST 1 ("node2","node3")`; empty when Names is empty.
+func (s SyncStandbys) String() string {
+	if len(s.Names) == 0 {
+		return ""
+	}
+	m := s.Method
+	if m == "" {
+		m = SyncFirst
+	}
+	q := make([]string, len(s.Names))
+	for i, n := range s.Names {
+		q[i] = quoteIdent(n)
+	}
+	return fmt.Sprintf("%s %d (%s)", m, s.Num, strings.Join(q, ","))
+}
+
+func (s SyncStandbys) validate() error {
+	if len(s.Names) == 0 {
+		return nil
+	}
+	if s.Method != "" && s.Method != SyncFirst && s.Method != SyncAny {
+		return fmt.Errorf("%w: SyncStandbys.Method must be FIRST or ANY, got %q", ErrInvalidConfig, s.Method)
+	}
+	if s.Num < 1 || s.Num > len(s.Names) {
+		return fmt.Errorf("%w: SyncStandbys.Num must be 1..%d, got %d", ErrInvalidConfig, len(s.Names), s.Num)
+	}
+	for i, n := range s.Names {
+		if n == "" || len(n) > maxIdentifierLen || printable(n) != nil {
+			return fmt.Errorf("%w: SyncStandbys.Names[%d] %q must be 1 to 63 printable bytes", ErrInvalidConfig, i, n)
+		}
+	}
+	return nil
+}
+
+// parseOwnConf reads back the settings of a pgha.conf written by
+// renderConf (one "name = 'quoted'" per line), so an agent restarted on an
+// existing replica keeps its upstream.
+func parseOwnConf(data string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(data, "\n") {
+		k, v, ok := strings.Cut(line, " = ")
+		if !ok || validParamName(k) != nil || len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+			continue
+		}
+		var b strings.Builder
+		body := v[1 : len(v)-1]
+		for i := 0; i < len(body); i++ {
+			if (body[i] == '\\' || body[i] == '\'') && i+1 < len(body) {
+				i++
+			}
+			b.WriteByte(body[i])
+		}
+		out[k] = b.String()
+	}
+	return out
+}

@@ -1,0 +1,43 @@
+package pg
+
+import "errors"
+
+// Sentinel errors. Operations wrap them with detail; test with errors.Is.
+var (
+	// ErrNotRunning means the operation needs a running server and there is none.
+	ErrNotRunning = errors.New("pg: server is not running")
+	// ErrAlreadyRunning means a postmaster is already running on the data
+	// directory (Start, Bootstrap, Clone, RemoveData refuse).
+	ErrAlreadyRunning = errors.New("pg: server is already running")
+	// ErrDataDirNotEmpty means Bootstrap or Clone found an existing, non-empty
+	// data directory and left it untouched.
+	ErrDataDirNotEmpty = errors.New("pg: data directory is not empty")
+	// ErrNoDataDir means there is no initialized data directory to start.
+	ErrNoDataDir = errors.New("pg: data directory is not initialized")
+	// ErrPortInUse means the configured listen address and port are taken by
+	// another process; nothing was started.
+	ErrPortInUse = errors.New("pg: port is already in use")
+	// ErrStartFailed means the postmaster exited while starting; the error
+	// carries the tail of the server log.
+	ErrStartFailed = errors.New("pg: server failed to start")
+	// ErrAuthFailed means PostgreSQL rejected the credentials.
+	ErrAuthFailed = errors.New("pg: authentication failed")
+	// ErrBinaryNotFound means a required PostgreSQL program is missing from
+	// the configured BinDir.
+	ErrBinaryNotFound = errors.New("pg: PostgreSQL binary not found")
+	// ErrRewindImpossible means pg_rewind cannot be used on this data
+	// directory (neither wal_log_hints nor data checksums were on). Nothing
+	// was changed; the fallback is to re-clone (RemoveData, then Clone).
+	ErrRewindImpossible = errors.New("pg: rewind impossible")
+	// ErrRewindFailed means pg_rewind ran and failed. The data directory may
+	// be unusable; the fallback is to re-clone.
+	ErrRewindFailed = errors.New("pg: rewind failed")
+	// ErrSystemIDMismatch means the upstream belongs to a different cluster
+	// (another database system identifier); only a re-clone can fix that.
+	ErrSystemIDMismatch = errors.New("pg: system identifier differs from upstream")
+	// ErrNotReplica means the operation needs a server in recovery.
+	ErrNotReplica = errors.New("pg: server is not a replica")
+	// ErrInvalidConfig means a configuration or request field is invalid; the
+	// message names the field.
+	ErrInvalidConfig = errors.New("pg: invalid configuration")
+)

@@ -1,0 +1,245 @@
+package pg
+
+import (
+	"context"
+	"time"
+)
+
+// Instance is one PostgreSQL server as the HA loop sees it. [Local] manages
+// a data directory on this machine; an embedder may implement Instance for a
+// container or a remote host. Every method that talks to the server or runs
+// a program takes a context that bounds it.
+type Instance interface {
+	// State is the process state as last observed, without I/O beyond
+	// checking that the postmaster still exists.
+	State() ProcessState
+	// Status returns a snapshot of the server. A stopped server is not an
+	// error: the snapshot then carries only State.
+	Status(ctx context.Context) (Status, error)
+
+	// Bootstrap creates a new cluster in an empty data directory (initdb,
+	// roles, pg_hba) and leaves it running as a primary.
+	Bootstrap(ctx context.Context, opts BootstrapOptions) error
+	// Clone creates a replica's data directory from an upstream with the
+	// configured replica-creation methods, tried in order. The server is left
+	// stopped; call Follow to start it.
+	Clone(ctx context.Context, req CloneRequest) error
+	// RemoveData deletes the contents of the stopped server's data directory,
+	// the step before a re-clone.
+	RemoveData(ctx context.Context) error
+
+	// Start starts the server as its data directory says (primary, or
+	// replica when standby.signal exists) and waits until it accepts
+	// connections.
+	Start(ctx context.Context) error
+	// Stop stops the server in the given mode and waits for the postmaster
+	// to exit. Stopping a stopped server is not an error.
+	Stop(ctx context.Context, mode StopMode) error
+	// Restart stops in the given mode and starts again.
+	Restart(ctx context.Context, mode StopMode) error
+	// Reload makes the server re-read its configuration files.
+	Reload(ctx context.Context) error
+
+	// Promote turns a running replica into a primary, waits until it
+	// accepts writes and returns its new timeline.
+	Promote(ctx context.Context) (timeline uint32, err error)
+	// Follow makes the server a replica of cfg.Upstream (or a standby with
+	// no upstream when cfg.Upstream is zero). A stopped server is started; a
+	// running replica is re-pointed by reload where the server version
+	// allows it, else restarted; a running primary is demoted with
+	// cfg.DemoteMode.
+	Follow(ctx context.Context, cfg FollowConfig) error
+	// Demote stops a running server in the given mode and starts it as a
+	// replica configured by cfg.
+	Demote(ctx context.Context, mode StopMode, cfg FollowConfig) error
+
+	// CheckDivergence decides whether the local data has diverged from the
+	// upstream's timeline, so that it cannot simply follow it.
+	CheckDivergence(ctx context.Context, upstream Upstream) (Divergence, error)
+	// Rewind stops the server if needed and runs pg_rewind against
+	// upstream. It returns ErrRewindImpossible (nothing changed) when the
+	// data directory does not allow it and ErrRewindFailed when pg_rewind
+	// failed; the fallback for both is RemoveData and Clone. The server is
+	// left stopped; call Follow.
+	Rewind(ctx context.Context, upstream Upstream) error
+
+	// Slots lists the replication slots of the running server.
+	Slots(ctx context.Context) ([]Slot, error)
+	// CreateSlot creates a physical slot that reserves WAL at once; an
+	// existing slot of that name is not an error.
+	CreateSlot(ctx context.Context, name string) error
+	// DropSlot drops a slot; a missing slot is not an error.
+	DropSlot(ctx context.Context, name string) error
+	// SetSynchronousStandbyNames sets synchronous_standby_names and waits
+	// until the server reports the new value.
+	SetSynchronousStandbyNames(ctx context.Context, s SyncStandbys) error
+	// Checkpoint runs CHECKPOINT.
+	Checkpoint(ctx context.Context) error
+}
+
+// ProcessState is the life-cycle state of the postmaster. The strings are
+// Patroni's member "state" values.
+type ProcessState string
+
+// Process states.
+const (
+	StateStopped     ProcessState = "stopped"
+	StateStarting    ProcessState = "starting"
+	StateRunning     ProcessState = "running"
+	StateStopping    ProcessState = "stopping"
+	StateCrashed     ProcessState = "crashed"
+	StateStartFailed ProcessState = "start failed"
+)
+
+// StopMode is a pg_ctl shutdown mode.
+type StopMode string
+
+// Shutdown modes. Smart waits for clients to disconnect, fast disconnects
+// them and checkpoints, immediate aborts without a checkpoint (crash
+// recovery on the next start).
+const (
+	StopSmart     StopMode = "smart"
+	StopFast      StopMode = "fast"
+	StopImmediate StopMode = "immediate"
+)
+
+// Role is the replication role of a running server.
+type Role string
+
+// Roles, spelled as in Patroni member keys.
+const (
+	RoleUnknown Role = ""
+	RolePrimary Role = "primary"
+	RoleReplica Role = "replica"
+)
+
+// ReceiverState describes how a replica gets WAL, as Patroni's
+// "replication_state".
+type ReceiverState string
+
+// WAL receiver states.
+const (
+	ReceiverNone      ReceiverState = ""
+	ReceiverStreaming ReceiverState = "streaming"
+	ReceiverArchive   ReceiverState = "in archive recovery"
+)
+
+// Status is a snapshot of a server. Fields other than State are zero when
+// the server is not running.
+type Status struct {
+	State           ProcessState
+	Role            Role
+	Timeline        uint32 // current timeline (primary), received or checkpoint timeline (replica)
+	SystemID        uint64 // database system identifier
+	ServerVersion   int    // server_version_num, e.g. 150004
+	PostmasterStart time.Time
+	PendingRestart  bool // some changed setting needs a restart
+
+	FlushLSN LSN // primary: pg_current_wal_flush_lsn()
+
+	ReceiveLSN       LSN // replica: last WAL received and flushed
+	ReplayLSN        LSN // replica: last WAL replayed
+	ReplayTimestamp  time.Time
+	Receiver         ReceiverState
+	ReceiverUpstream string // replica: sender host from pg_stat_wal_receiver
+
+	SynchronousStandbyNames string
+	Replication             []Replication // primary or cascading replica: pg_stat_replication
+}
+
+// WALPosition is Patroni's xlog_location: the flush LSN of a primary, the
+// larger of receive and replay LSN of a replica.
+func (s Status) WALPosition() LSN {
+	if s.Role == RolePrimary {
+		return s.FlushLSN
+	}
+	return max(s.ReceiveLSN, s.ReplayLSN)
+}
+
+// Replication is one row of pg_stat_replication.
+type Replication struct {
+	PID             int
+	User            string
+	ApplicationName string
+	ClientAddr      string
+	State           string // startup, catchup, streaming, backup, stopping
+	SyncState       string // async, potential, sync, quorum
+	SyncPriority    int
+	SentLSN         LSN
+	WriteLSN        LSN
+	FlushLSN        LSN
+	ReplayLSN       LSN
+}
+
+// Upstream is a server to replicate, clone or rewind from. Credentials come
+// from the local configuration (the replication and rewind roles are the
+// same cluster-wide, as in Patroni).
+type Upstream struct {
+	Host string // host name, IP address or unix socket directory
+	Port int
+}
+
+// IsZero reports whether no upstream is set.
+func (u Upstream) IsZero() bool { return u.Host == "" }
+
+// FollowConfig says what a replica follows.
+type FollowConfig struct {
+	// Upstream to stream from; zero for a standby with no upstream (a
+	// demoted node that does not know the new leader yet).
+	Upstream Upstream
+	// SlotName is primary_slot_name on the upstream; empty for none.
+	// Usually SlotName(this member's name).
+	SlotName string
+	// ApplicationName identifies this replica on the upstream (and in
+	// synchronous_standby_names); defaults to the member name.
+	ApplicationName string
+	// Restart forces a restart even where a reload would do.
+	Restart bool
+	// DemoteMode is the stop mode used when the server is a running primary
+	// (default fast).
+	DemoteMode StopMode
+}
+
+// CloneRequest says how to create a replica's data directory.
+type CloneRequest struct {
+	// Upstream to copy from; may be zero only when some method has NoLeader.
+	Upstream Upstream
+	// Replace allows Clone to wipe an existing data directory first.
+	// Without it a non-empty data directory is an ErrDataDirNotEmpty error.
+	Replace bool
+}
+
+// Divergence is the result of CheckDivergence.
+type Divergence struct {
+	Diverged         bool
+	Reason           string // why it diverged or why not, for logs
+	LocalTimeline    uint32
+	LocalLSN         LSN // checkpoint (former primary) or replay/minimum recovery (replica)
+	UpstreamTimeline uint32
+	SwitchPoint      LSN // where the upstream's history left the local timeline
+}
+
+// Slot is a replication slot.
+type Slot struct {
+	Name       string
+	Type       string // physical or logical
+	Active     bool
+	RestartLSN LSN
+}
+
+// SyncMethod selects priority (FIRST) or quorum (ANY) synchronous replication.
+type SyncMethod string
+
+// Synchronous replication methods.
+const (
+	SyncFirst SyncMethod = "FIRST"
+	SyncAny   SyncMethod = "ANY"
+)
+
+// SyncStandbys is a synchronous_standby_names value. An empty Names list
+// clears the setting (asynchronous replication).
+type SyncStandbys struct {
+	Method SyncMethod // default FIRST
+	Num    int        // number of synchronous standbys, 1..len(Names)
+	Names  []string   // application names
+}

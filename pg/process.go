@@ -1,0 +1,341 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// pollInterval is how often waits re-check a condition.
+const pollInterval = 20 * time.Millisecond
+
+// postmaster is a server process started by this Local.
+type postmaster struct {
+	cmd           *exec.Cmd
+	done          chan struct{} // closed when the process has exited
+	stopRequested bool          // guarded by Local.mu
+	logFile       string
+	logOffset     int64 // size of the log file when the process started
+}
+
+// pidFile is the part of postmaster.pid that Local uses.
+type pidFile struct {
+	pid     int
+	dataDir string
+	status  string // starting, stopping, ready, standby (PostgreSQL 10+)
+}
+
+func (l *Local) readPidFile() (pidFile, error) {
+	data, err := os.ReadFile(filepath.Join(l.cfg.DataDir, "postmaster.pid"))
+	if err != nil {
+		return pidFile{}, err
+	}
+	lines := strings.Split(string(data), "\n")
+	var pf pidFile
+	pf.pid, err = strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || pf.pid <= 0 {
+		return pidFile{}, fmt.Errorf("pg: malformed postmaster.pid")
+	}
+	if len(lines) > 1 {
+		pf.dataDir = lines[1]
+	}
+	if len(lines) > 7 {
+		pf.status = strings.TrimSpace(lines[7])
+	}
+	return pf, nil
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// externalPID returns the pid of a live postmaster on our data directory
+// that this Local did not start (left by an earlier agent), or 0.
+func (l *Local) externalPID() int {
+	pf, err := l.readPidFile()
+	if err != nil || pf.dataDir != l.cfg.DataDir || !processAlive(pf.pid) {
+		return 0
+	}
+	return pf.pid
+}
+
+// State returns the process state. A postmaster left running by an
+// earlier process on this data directory is reported as running.
+func (l *Local) State() ProcessState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.proc != nil {
+		if l.state == StateStarting {
+			if pf, err := l.readPidFile(); err == nil && (pf.status == "ready" || pf.status == "standby") {
+				l.state = StateRunning
+			}
+		}
+		return l.state
+	}
+	if pid := l.externalPID(); pid != 0 {
+		if !l.adoptedStop {
+			l.adopted = pid
+		}
+		return StateRunning
+	}
+	if l.adopted != 0 {
+		l.adopted = 0
+		l.state = StateCrashed
+		l.log.Error("pg: postmaster exited unexpectedly (not started by this process)")
+	}
+	return l.state
+}
+
+// running returns the pid of the running postmaster, or 0.
+func (l *Local) runningPID() int {
+	l.mu.Lock()
+	p := l.proc
+	l.mu.Unlock()
+	if p != nil {
+		return p.cmd.Process.Pid
+	}
+	return l.externalPID()
+}
+
+// Start starts the server and waits until it accepts connections (or, for
+// a replica, read-only connections). If ctx ends first the server keeps
+// starting in the background and Start returns the context's error.
+func (l *Local) Start(ctx context.Context) error {
+	l.op.Lock()
+	defer l.op.Unlock()
+	return l.start(ctx)
+}
+
+func (l *Local) start(ctx context.Context) error {
+	if l.runningPID() != 0 {
+		return fmt.Errorf("pg: start: %w", ErrAlreadyRunning)
+	}
+	if !l.initialized() {
+		return fmt.Errorf("pg: start %s: %w", l.cfg.DataDir, ErrNoDataDir)
+	}
+	if err := l.checkPort(); err != nil {
+		return err
+	}
+	if err := l.writeConfig(); err != nil {
+		return err
+	}
+	// A postmaster.pid left by a crashed server would make the first start
+	// refuse only if its pid is alive, which externalPID ruled out.
+	logf, err := os.OpenFile(l.cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("pg: open LogFile: %w", err)
+	}
+	defer logf.Close()
+	_ = l.chown(l.cfg.LogFile)
+	offset, _ := logf.Seek(0, io.SeekEnd)
+
+	// Not bound to ctx: the server must outlive the call that started it.
+	cmd := l.command(context.Background(), "postgres", "-D", l.cfg.DataDir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("pg: start postgres: %w", err)
+	}
+	p := &postmaster{cmd: cmd, done: make(chan struct{}), logFile: l.cfg.LogFile, logOffset: offset}
+	l.mu.Lock()
+	l.proc, l.state = p, StateStarting
+	l.mu.Unlock()
+	go l.watch(p)
+	l.log.Info("pg: postmaster started", "pid", cmd.Process.Pid, "port", l.cfg.Port)
+
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%w: %s", ErrStartFailed, p.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("pg: waiting for server to accept connections: %w", ctx.Err())
+		case <-t.C:
+			if l.State() == StateRunning {
+				return nil
+			}
+		}
+	}
+}
+
+// watch waits for the postmaster to exit and records why: a requested
+// stop, a failed start, or a crash.
+func (l *Local) watch(p *postmaster) {
+	err := p.cmd.Wait()
+	l.mu.Lock()
+	if l.proc == p {
+		l.proc = nil
+		switch {
+		case p.stopRequested:
+			l.state = StateStopped
+		case l.state == StateStarting:
+			l.state = StateStartFailed
+			l.log.Error("pg: server failed to start", "err", err, "log", p.logTail())
+		default:
+			l.state = StateCrashed
+			l.log.Error("pg: postmaster exited unexpectedly", "err", err)
+		}
+	}
+	l.mu.Unlock()
+	close(p.done)
+	l.closeConn()
+}
+
+// logTail returns what the server logged since this process started.
+func (p *postmaster) logTail() string {
+	f, err := os.Open(p.logFile)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	defer f.Close()
+	if _, err := f.Seek(p.logOffset, io.SeekStart); err != nil {
+		return "(no log)"
+	}
+	data, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	return tail(string(data), 2000)
+}
+
+// checkPort fails with ErrPortInUse when the TCP port is taken, so a
+// doomed start never runs.
+func (l *Local) checkPort() error {
+	for _, host := range strings.Split(l.cfg.ListenAddresses, ",") {
+		host = strings.TrimSpace(host)
+		switch host {
+		case "":
+			continue
+		case "*":
+			host = ""
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(l.cfg.Port)))
+		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("%w: %s port %d", ErrPortInUse, host, l.cfg.Port)
+			}
+			return fmt.Errorf("pg: check listen address %q: %w", host, err)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+func stopSignal(mode StopMode) (syscall.Signal, error) {
+	switch mode {
+	case StopSmart:
+		return syscall.SIGTERM, nil
+	case StopFast, "":
+		return syscall.SIGINT, nil
+	case StopImmediate:
+		return syscall.SIGQUIT, nil
+	}
+	return 0, fmt.Errorf("%w: stop mode %q (want smart, fast or immediate)", ErrInvalidConfig, mode)
+}
+
+// Stop stops the server and waits for the postmaster to exit. If ctx ends
+// first it returns the context's error and the shutdown goes on; call Stop
+// again with StopImmediate to hurry it.
+func (l *Local) Stop(ctx context.Context, mode StopMode) error {
+	l.op.Lock()
+	defer l.op.Unlock()
+	return l.stop(ctx, mode)
+}
+
+func (l *Local) stop(ctx context.Context, mode StopMode) error {
+	sig, err := stopSignal(mode)
+	if err != nil {
+		return err
+	}
+	l.closeConn()
+	l.mu.Lock()
+	p := l.proc
+	if p != nil {
+		p.stopRequested = true
+		l.state = StateStopping
+	}
+	l.mu.Unlock()
+	if p != nil {
+		l.log.Info("pg: stopping", "mode", mode)
+		if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("pg: signal postmaster: %w", err)
+		}
+		select {
+		case <-p.done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("pg: waiting for %s shutdown: %w", mode, ctx.Err())
+		}
+	}
+	pid := l.externalPID()
+	if pid == 0 {
+		l.mu.Lock()
+		l.adopted, l.state = 0, StateStopped
+		l.mu.Unlock()
+		return nil
+	}
+	l.log.Info("pg: stopping a postmaster this process did not start", "pid", pid, "mode", mode)
+	l.mu.Lock()
+	l.adopted, l.adoptedStop, l.state = 0, true, StateStopping
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.adoptedStop = false
+		l.mu.Unlock()
+	}()
+	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("pg: signal postmaster %d: %w", pid, err)
+	}
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for processAlive(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pg: waiting for %s shutdown: %w", mode, ctx.Err())
+		case <-t.C:
+		}
+	}
+	l.mu.Lock()
+	l.state = StateStopped
+	l.mu.Unlock()
+	return nil
+}
+
+// Restart stops the server in the given mode and starts it again.
+func (l *Local) Restart(ctx context.Context, mode StopMode) error {
+	l.op.Lock()
+	defer l.op.Unlock()
+	if err := l.stop(ctx, mode); err != nil {
+		return err
+	}
+	return l.start(ctx)
+}
+
+// Reload rewrites pgha.conf and signals the postmaster to re-read its
+// configuration. It returns before every backend has applied it.
+func (l *Local) Reload(ctx context.Context) error {
+	l.op.Lock()
+	defer l.op.Unlock()
+	return l.reload()
+}
+
+func (l *Local) reload() error {
+	pid := l.runningPID()
+	if pid == 0 {
+		return fmt.Errorf("pg: reload: %w", ErrNotRunning)
+	}
+	if err := l.writeConfig(); err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("pg: reload: %w", err)
+	}
+	return nil
+}

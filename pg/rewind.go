@@ -1,0 +1,282 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// CheckDivergence decides whether the local data has left the upstream's
+// history, following Patroni's rule (reference §2.10). Local data is
+// diverged when its timeline is ahead of the upstream's, or missing from
+// the upstream's timeline history, or when it went past the point where
+// the upstream's history branched off the local timeline: for a replica,
+// its replay position is beyond that switch point; for a former primary,
+// its last checkpoint is at or beyond it, or does not end exactly there.
+//
+// The server must be stopped or a running replica. A stopped data
+// directory that was not shut down cleanly first gets crash recovery in
+// single-user mode, so its last checkpoint can be read.
+func (l *Local) CheckDivergence(ctx context.Context, up Upstream) (Divergence, error) {
+	l.op.Lock()
+	defer l.op.Unlock()
+	var d Divergence
+	var localSysID uint64
+	isReplica := false
+	checkpointEnd := func() (LSN, error) { return 0, nil }
+	if l.runningPID() != 0 {
+		st, err := l.Status(ctx)
+		if err != nil {
+			return d, err
+		}
+		if st.Role != RoleReplica {
+			return d, fmt.Errorf("pg: check divergence: a running primary must be demoted first: %w", ErrNotReplica)
+		}
+		isReplica, localSysID = true, st.SystemID
+		d.LocalTimeline, d.LocalLSN = st.Timeline, st.ReplayLSN
+	} else {
+		if !l.initialized() {
+			return d, fmt.Errorf("pg: check divergence: %w", ErrNoDataDir)
+		}
+		cd, err := l.cleanControlData(ctx)
+		if err != nil {
+			return d, err
+		}
+		localSysID = cd.systemID
+		if cd.inRecovery() {
+			isReplica = true
+			d.LocalTimeline, d.LocalLSN = cd.minRecoveryTLI, cd.minRecovery
+			if d.LocalTimeline == 0 || d.LocalLSN == 0 {
+				d.LocalTimeline, d.LocalLSN = cd.checkpointTLI, cd.checkpoint
+			}
+		} else {
+			d.LocalTimeline, d.LocalLSN = cd.checkpointTLI, cd.checkpoint
+			checkpointEnd = func() (LSN, error) { return l.checkpointEnd(ctx, cd.checkpointTLI, cd.checkpoint) }
+		}
+	}
+
+	sysID, upTLI, history, err := l.upstreamHistory(ctx, up, d.LocalTimeline)
+	if err != nil {
+		return d, err
+	}
+	if sysID != localSysID {
+		return d, fmt.Errorf("pg: local system identifier %d, upstream %d: %w", localSysID, sysID, ErrSystemIDMismatch)
+	}
+	d.UpstreamTimeline = upTLI
+	switch {
+	case d.LocalTimeline > upTLI:
+		d.Diverged, d.Reason = true, fmt.Sprintf("local timeline %d is ahead of upstream timeline %d", d.LocalTimeline, upTLI)
+		return d, nil
+	case d.LocalTimeline == upTLI:
+		d.Reason = "same timeline as upstream"
+		return d, nil
+	}
+	found := false
+	for _, h := range history {
+		if h.tli == d.LocalTimeline {
+			d.SwitchPoint, found = h.switchPoint, true
+		}
+	}
+	if !found {
+		d.Diverged, d.Reason = true, fmt.Sprintf("local timeline %d is not in the history of upstream timeline %d", d.LocalTimeline, upTLI)
+		return d, nil
+	}
+	if isReplica {
+		d.Diverged = d.LocalLSN > d.SwitchPoint
+		d.Reason = fmt.Sprintf("replayed up to %s, upstream left timeline %d at %s", d.LocalLSN, d.LocalTimeline, d.SwitchPoint)
+		return d, nil
+	}
+	if d.LocalLSN >= d.SwitchPoint {
+		d.Diverged = true
+		d.Reason = fmt.Sprintf("last checkpoint %s is at or after the switch point %s", d.LocalLSN, d.SwitchPoint)
+		return d, nil
+	}
+	end, err := checkpointEnd()
+	if err != nil {
+		// Unknown end of the shutdown checkpoint: assume the worst.
+		d.Diverged, d.Reason = true, err.Error()
+		return d, nil
+	}
+	d.Diverged = end != d.SwitchPoint
+	d.Reason = fmt.Sprintf("last checkpoint %s ends at %s, upstream left timeline %d at %s", d.LocalLSN, end, d.LocalTimeline, d.SwitchPoint)
+	return d, nil
+}
+
+// cleanControlData returns pg_controldata of a stopped data directory,
+// running crash recovery in single-user mode first when it was not shut
+// down cleanly.
+func (l *Local) cleanControlData(ctx context.Context) (controlData, error) {
+	cd, err := l.controlData(ctx)
+	if err != nil || cd.cleanShutdown() {
+		return cd, err
+	}
+	if err := l.ensureCleanShutdown(ctx, cd.state); err != nil {
+		return cd, err
+	}
+	return l.controlData(ctx)
+}
+
+// ensureCleanShutdown runs crash recovery in single-user mode, which ends
+// with a checkpoint. Recovery signal files are set aside meanwhile
+// (single-user mode cannot run as a standby) and put back afterwards.
+func (l *Local) ensureCleanShutdown(ctx context.Context, state string) error {
+	l.log.Info("pg: running crash recovery in single-user mode", "cluster_state", state)
+	var restore []string
+	for _, name := range []string{"standby.signal", "recovery.signal"} {
+		p := filepath.Join(l.cfg.DataDir, name)
+		if err := os.Rename(p, p+".pgha"); err == nil {
+			restore = append(restore, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("pg: set aside %s: %w", name, err)
+		}
+	}
+	defer func() {
+		for _, p := range restore {
+			if err := os.Rename(p+".pgha", p); err != nil {
+				l.log.Error("pg: restoring recovery signal file", "file", p, "err", err)
+			}
+		}
+	}()
+	if err := l.writeConfig(); err != nil {
+		return err
+	}
+	if _, err := l.run(ctx, nil, "postgres", "--single", "-D", l.cfg.DataDir,
+		"-c", "archive_mode=off", "-c", "hot_standby=off", "template1"); err != nil {
+		return fmt.Errorf("pg: single-user crash recovery: %w", err)
+	}
+	return nil
+}
+
+// checkpointEnd reads where the checkpoint record at lsn on timeline tli
+// ends, with pg_waldump.
+func (l *Local) checkpointEnd(ctx context.Context, tli uint32, lsn LSN) (LSN, error) {
+	out, _ := l.run(ctx, nil, "pg_waldump", "-p", filepath.Join(l.cfg.DataDir, "pg_wal"),
+		"-t", strconv.FormatUint(uint64(tli), 10), "-s", lsn.String(), "-n", "2")
+	return parseCheckpointEnd(out)
+}
+
+// upstreamHistory asks the upstream over a replication connection for its
+// system identifier and timeline and, when that is newer than localTLI,
+// its timeline history.
+func (l *Local) upstreamHistory(ctx context.Context, up Upstream, localTLI uint32) (uint64, uint32, []historyEntry, error) {
+	cc, err := dialConfig(up.Host, up.Port, l.cfg.Replication, "postgres", 5)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	pc := cc.Config.Copy()
+	pc.RuntimeParams["replication"] = "true"
+	conn, err := pgconn.ConnectConfig(ctx, pc)
+	if err != nil {
+		return 0, 0, nil, classify(fmt.Errorf("pg: replication connection to %s:%d: %w", up.Host, up.Port, err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: %w", err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 2 {
+		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: unexpected result")
+	}
+	sysID, err1 := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 64)
+	tli, err2 := strconv.ParseUint(string(res[0].Rows[0][1]), 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: %w", err)
+	}
+	if uint32(tli) <= localTLI || tli <= 1 {
+		return sysID, uint32(tli), nil, nil
+	}
+	res, err = conn.Exec(ctx, "TIMELINE_HISTORY "+strconv.FormatUint(tli, 10)).ReadAll()
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("pg: TIMELINE_HISTORY: %w", err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 2 {
+		return 0, 0, nil, fmt.Errorf("pg: TIMELINE_HISTORY: unexpected result")
+	}
+	h, err := parseHistory(string(res[0].Rows[0][1]))
+	return sysID, uint32(tli), h, err
+}
+
+// Rewind resynchronizes a former primary (or a replica that went past the
+// upstream's switch point) with upstream using pg_rewind, connecting as
+// the Rewind role (or the superuser when it has no password). It stops the
+// server (fast) if it is running, runs crash recovery first if needed, and
+// runs CHECKPOINT on the upstream so pg_rewind sees its new timeline. The
+// server is left stopped with standby.signal: call Follow next.
+func (l *Local) Rewind(ctx context.Context, up Upstream) error {
+	l.op.Lock()
+	defer l.op.Unlock()
+	if up.IsZero() {
+		return fmt.Errorf("%w: Rewind needs an upstream", ErrInvalidConfig)
+	}
+	if !l.initialized() {
+		return fmt.Errorf("pg: rewind: %w", ErrNoDataDir)
+	}
+	cd, err := l.controlData(ctx)
+	if err != nil {
+		return err
+	}
+	if !cd.walLogHints && !cd.checksums {
+		return fmt.Errorf("%w: %s has neither wal_log_hints nor data checksums; re-clone instead", ErrRewindImpossible, l.cfg.DataDir)
+	}
+	if err := l.stop(ctx, StopFast); err != nil {
+		return err
+	}
+	if _, err := l.cleanControlData(ctx); err != nil {
+		return err
+	}
+	cred := l.cfg.Rewind
+	if cred.Password == "" {
+		cred = l.cfg.Superuser
+	}
+	if err := checkpointUpstream(ctx, up, cred); err != nil {
+		return err
+	}
+	dsn := conninfo("host", up.Host, "port", strconv.Itoa(up.Port), "user", cred.Username,
+		"dbname", "postgres", "connect_timeout", "5")
+	l.log.Info("pg: running pg_rewind", "upstream", fmt.Sprintf("%s:%d", up.Host, up.Port))
+	if _, err := l.run(ctx, []string{"PGPASSWORD=" + cred.Password}, "pg_rewind",
+		"-D", l.cfg.DataDir, "--source-server="+dsn); err != nil {
+		return fmt.Errorf("%w: %w", ErrRewindFailed, err)
+	}
+	// Slots copied from the source describe its replicas, not ours.
+	slots := filepath.Join(l.cfg.DataDir, "pg_replslot")
+	if entries, err := os.ReadDir(slots); err == nil {
+		for _, e := range entries {
+			os.RemoveAll(filepath.Join(slots, e.Name()))
+		}
+	}
+	l.mu.Lock()
+	l.conf = confState{}
+	l.mu.Unlock()
+	if err := l.setStandbySignal(true); err != nil {
+		return err
+	}
+	l.log.Info("pg: rewind finished")
+	return nil
+}
+
+// checkpointUpstream runs CHECKPOINT on the rewind source: right after a
+// promotion its control file still names the old timeline, and pg_rewind
+// would wrongly conclude that no rewind is needed.
+func checkpointUpstream(ctx context.Context, up Upstream, cred Credentials) error {
+	cc, err := dialConfig(up.Host, up.Port, cred, "postgres", 5)
+	if err != nil {
+		return err
+	}
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return classify(fmt.Errorf("pg: rewind: connect to source: %w", err))
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	if _, err := c.Exec(ctx, "CHECKPOINT"); err != nil {
+		return classify(fmt.Errorf("pg: rewind: CHECKPOINT on source: %w", err))
+	}
+	return nil
+}
