@@ -1,0 +1,45 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"log"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/dcs/etcd"
+)
+
+// Acquire the leader key of cluster "demo" with a lease, the way Patroni
+// does, and release it guarded by the term. (Compiled, not run: it needs an
+// etcd at 127.0.0.1:2379.)
+func ExampleNew() {
+	s, err := etcd.New(etcd.Config{
+		Endpoints:      []string{"http://127.0.0.1:2379"},
+		Scope:          "demo", // keys under /service/demo/
+		RequestTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+
+	lease, err := s.Grant(ctx, 10*time.Second)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rev, err := s.Put(ctx, dcs.KeyLeader, []byte("node1"), lease, dcs.Cond{Absent: true})
+	switch {
+	case errors.Is(err, dcs.ErrConflict):
+		log.Print("another member leads")
+		return
+	case err != nil:
+		log.Fatal(err) // dcs.ErrUnavailable: etcd did not answer in time
+	}
+	term := &dcs.Leader{Name: "node1", Revision: rev, Lease: lease}
+	// ... act as leader while KeepAlive(ctx, lease) succeeds in time ...
+	if err := s.Delete(ctx, dcs.KeyLeader, dcs.Cond{Leader: term}); err != nil && !errors.Is(err, dcs.ErrConflict) {
+		log.Print(err)
+	}
+}
