@@ -35,6 +35,7 @@ func ExampleRender() {
 	// defaults
 	//     mode tcp
 	//     retries 2
+	//     option redispatch
 	//     timeout connect 4s
 	//     timeout client 30m
 	//     timeout server 30m

@@ -79,6 +79,10 @@ func Render(servers []Server, opts Options) ([]byte, error) {
 	line(false, "defaults")
 	line(true, "mode tcp")
 	line(true, "retries 2")
+	// A connection refused by a primary that has just stopped, but is not yet
+	// marked down, is retried on a server that is up instead of failing the
+	// client after the retries.
+	line(true, "option redispatch")
 	line(true, "timeout connect", formatMS(o.ConnectTimeout))
 	line(true, "timeout client", formatMS(o.ClientTimeout))
 	line(true, "timeout server", formatMS(o.ServerTimeout))

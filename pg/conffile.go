@@ -26,6 +26,10 @@ var defaultParams = map[string]string{
 	"max_replication_slots": "10",
 	"wal_keep_size":         "128MB",
 	"password_encryption":   "scram-sha-256",
+	// A replica that has just lost its upstream sleeps this long before it
+	// acts on a promote request; PostgreSQL's 5 s default would add up to
+	// 5 s to a failover.
+	"wal_retrieve_retry_interval": "1s",
 }
 
 // defaultHBA allows password (scram) logins on the unix socket and loopback.
