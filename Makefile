@@ -10,7 +10,7 @@ TESTFLAGS   ?=
 # The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: test deps check fmt vet staticcheck unit bench
+.PHONY: test deps check fmt vet staticcheck importcheck unit bench
 
 test: deps check unit
 
@@ -18,7 +18,7 @@ test: deps check unit
 deps:
 	@./scripts/install-deps.sh
 
-check: fmt vet staticcheck
+check: fmt vet staticcheck importcheck
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -29,6 +29,13 @@ vet:
 
 staticcheck:
 	$(STATICCHECK) ./...
+
+# Library packages must not pull in test-only servers or an OTel SDK
+# (DESIGN.md §1): the embedded etcd server is for internal/testutil only.
+LIBRARY_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/ -e /examples/ -e /dcstest)
+importcheck:
+	@bad=$$($(GO) list -deps $(LIBRARY_PKGS) | grep -E '^(go.etcd.io/etcd/server/v3|go.opentelemetry.io/otel/sdk|github.com/hashicorp/consul)(/|$$)' | grep -v '^github.com/hashicorp/consul/api'); \
+	if [ -n "$$bad" ]; then echo "library packages import test-only or SDK modules:"; echo "$$bad"; exit 1; fi
 
 unit:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
