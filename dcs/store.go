@@ -108,9 +108,10 @@ type Event struct {
 }
 
 // WatchResponse is one batch of changes delivered by [Store.Watch], in
-// revision order. When Snapshot is non-nil the watch had to be re-established
-// and changes may have been missed (compaction, lost connection): Snapshot is
-// a fresh read that replaces everything the caller knew, and Events is empty.
+// revision order. When Snapshot is non-nil the watch could not deliver the
+// changes since the caller's revision (compaction, lost connection, or a
+// backend without history): Snapshot is a fresh read that replaces
+// everything the caller knew, and Events is empty.
 type WatchResponse struct {
 	Revision int64
 	Events   []Event
@@ -138,9 +139,19 @@ type Cond struct {
 type Store interface {
 	// Get returns a linearizable snapshot of the cluster prefix.
 	Get(ctx context.Context) (Snapshot, error)
-	// Watch delivers every change under the prefix after revision rev, in
-	// order, until ctx ends; the channel is then closed. It survives
-	// connection loss and compaction by re-reading (see WatchResponse).
+	// Watch follows changes under the prefix after revision rev until ctx
+	// ends; the channel is then closed. It survives connection loss and
+	// compaction by re-reading (see WatchResponse).
+	//
+	// A backend with a change history (etcd, memory) delivers every change
+	// after rev, in order. A backend without one (Consul) may start with a
+	// Snapshot when rev is in the past, and may collapse the changes made
+	// between two of its reads into their net effect (a put then a delete
+	// of a key may show as nothing). Every backend delivers in increasing
+	// revision order and converges: once writes stop, the caller's view
+	// (the last Snapshot with the later Events applied) equals what Get
+	// returns. Consumers must treat a watch as a wake-up and a state feed,
+	// never count on seeing each intermediate state.
 	Watch(ctx context.Context, rev int64) <-chan WatchResponse
 
 	// Grant creates a lease that expires ttl after its last keepalive.

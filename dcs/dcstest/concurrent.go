@@ -18,12 +18,28 @@ const (
 // testConcurrent increments a counter by compare-and-swap from several
 // clients and goroutines at once, with other writes, reads and a watch in
 // flight: no increment may be lost or doubled, and the watch must see every
-// value in order. Run with -race it also checks the backend for data races.
+// value in order (without history: increasing values, agreeing with the
+// writes, converging to Get). Run with -race it also checks the backend for
+// data races.
 func testConcurrent(t *testing.T, b Backend) {
 	ctx := testCtx(t)
 	s := b.NewStore(t)
 	from := mustPut(t, ctx, s, "counter", "0", 0, dcs.Cond{Absent: true})
-	w := startWatch(t, ctx, s, from)
+	writes := newJournal()
+	writes.add(from, "counter", "0")
+	var w *watchLog
+	var seen *view
+	if b.NoHistory {
+		base := mustGet(t, ctx, s)
+		seen = newView(base)
+		seen.writes, seen.deletable, seen.check = writes, map[string]bool{}, counterIncreases()
+		for i := range concurrentWorkers {
+			seen.deletable[dcs.MemberKey(fmt.Sprintf("w%d", i))] = true
+		}
+		w = startWatch(t, ctx, s, base.Revision)
+	} else {
+		w = startWatch(t, ctx, s, from)
+	}
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*concurrentWorkers)
@@ -52,9 +68,11 @@ func testConcurrent(t *testing.T, b Backend) {
 					errs <- err
 					return
 				}
-				_, err = put(ctx, c, "counter", strconv.Itoa(v+1), 0, dcs.Cond{ModRevision: kv.ModRevision})
+				value := strconv.Itoa(v + 1)
+				rev, err := put(ctx, c, "counter", value, 0, dcs.Cond{ModRevision: kv.ModRevision})
 				switch {
 				case err == nil:
+					writes.add(rev, "counter", value)
 					n++
 				case !errors.Is(err, dcs.ErrConflict):
 					errs <- err
@@ -66,10 +84,12 @@ func testConcurrent(t *testing.T, b Backend) {
 			defer wg.Done()
 			key := dcs.MemberKey(fmt.Sprintf("w%d", i))
 			for n := range concurrentIncrements {
-				if _, err := put(ctx, c, key, strconv.Itoa(n), lease, dcs.Cond{}); err != nil {
+				rev, err := put(ctx, c, key, strconv.Itoa(n), lease, dcs.Cond{})
+				if err != nil {
 					errs <- err
 					return
 				}
+				writes.add(rev, key, strconv.Itoa(n))
 				if err := keepAlive(ctx, c, lease); err != nil {
 					errs <- err
 					return
@@ -92,6 +112,10 @@ func testConcurrent(t *testing.T, b Backend) {
 	if kv := mustKV(t, ctx, b.NewStoreOn(t, s), "counter"); string(kv.Value) != strconv.Itoa(total) {
 		t.Fatalf("counter = %s after %d increments", kv.Value, total)
 	}
+	if b.NoHistory {
+		w.converge(seen, mustGet(t, ctx, s))
+		return
+	}
 	// Every member key was written concurrentIncrements times then deleted.
 	want := total + concurrentWorkers*(concurrentIncrements+1)
 	next := 1
@@ -111,5 +135,25 @@ func testConcurrent(t *testing.T, b Backend) {
 	}
 	if next != total+1 {
 		t.Fatalf("watch saw %d counter increments, want %d", next-1, total)
+	}
+}
+
+// counterIncreases returns a view check that the counter only goes up: a
+// new write of it carries a higher value than the last one delivered.
+func counterIncreases() func(dcs.KV) error {
+	var last dcs.KV
+	return func(kv dcs.KV) error {
+		if kv.Key != "counter" || kv.ModRevision == last.ModRevision {
+			return nil
+		}
+		n, err := strconv.Atoi(string(kv.Value))
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", kv.Value, err)
+		}
+		if prev, _ := strconv.Atoi(string(last.Value)); last.Value != nil && (n <= prev || kv.ModRevision < last.ModRevision) {
+			return fmt.Errorf("counter went from %s to %s", kvString(last), kvString(kv))
+		}
+		last = kv
+		return nil
 	}
 }

@@ -13,6 +13,7 @@ package dcstest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,12 @@ type Backend struct {
 	// leader member); the suite then checks that the store keeps working
 	// (with retries bounded by a deadline).
 	Disrupt func(t *testing.T)
+	// NoHistory declares a backend without a change history (Consul): its
+	// watch may start with a Snapshot when rev is in the past and may
+	// collapse the changes between two of its reads (see dcs.Store.Watch).
+	// The watch tests then check order, consistency with the writes and
+	// convergence to Get instead of the exact sequence of events.
+	NoHistory bool
 }
 
 // Timing constants of the suite. They are deadlines, not expectations: a
@@ -208,22 +215,73 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	}
 }
 
-// watchLog collects the events of one watch.
+// watchLog collects the responses of one watch. A goroutine drains the
+// backend's channel into an unbounded queue as they come, so the test never
+// holds a watcher up, however long it takes to read them.
 type watchLog struct {
-	t  *testing.T
-	ch <-chan dcs.WatchResponse
+	t      *testing.T
+	mu     sync.Mutex
+	queue  []dcs.WatchResponse
+	closed bool
+	notify chan struct{} // signalled after each change of queue or closed
 }
 
 func startWatch(t *testing.T, ctx context.Context, s dcs.Store, rev int64) *watchLog {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	ch := s.Watch(ctx, rev)
+	w := &watchLog{t: t, notify: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for resp := range ch {
+			w.mu.Lock()
+			w.queue = append(w.queue, resp)
+			w.mu.Unlock()
+			w.signal()
+		}
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+		w.signal()
+	}()
 	t.Cleanup(func() {
 		cancel()
-		for range ch { // drain so the backend's goroutine can end
-		}
+		<-done // the backend closes its channel once ctx ends
 	})
-	return &watchLog{t: t, ch: ch}
+	return w
+}
+
+func (w *watchLog) signal() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// recv returns the next response; ok is false when the watch closed.
+// It fails the test when timer fires first.
+func (w *watchLog) recv(timer *time.Timer, what func() string) (dcs.WatchResponse, bool) {
+	w.t.Helper()
+	for {
+		w.mu.Lock()
+		if len(w.queue) > 0 {
+			resp := w.queue[0]
+			w.queue = w.queue[1:]
+			w.mu.Unlock()
+			return resp, true
+		}
+		closed := w.closed
+		w.mu.Unlock()
+		if closed {
+			return dcs.WatchResponse{}, false
+		}
+		select {
+		case <-w.notify:
+		case <-timer.C:
+			w.t.Fatalf("timed out after %v waiting for %s", waitTimeout, what())
+		}
+	}
 }
 
 // next returns the next n events, failing on a resync snapshot, a closed
@@ -234,28 +292,72 @@ func (w *watchLog) next(n int) []dcs.Event {
 	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
 	for len(out) < n {
-		select {
-		case resp, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("watch closed after %d of %d events: %s", len(out), n, fmtEvents(out))
-			}
-			if resp.Snapshot != nil {
-				w.t.Fatalf("unexpected resync snapshot at revision %d after %d of %d events", resp.Snapshot.Revision, len(out), n)
-			}
-			for _, ev := range resp.Events {
-				if resp.Revision < ev.KV.ModRevision {
-					w.t.Errorf("response revision %d below event revision %d", resp.Revision, ev.KV.ModRevision)
-				}
-			}
-			out = append(out, resp.Events...)
-		case <-timer.C:
-			w.t.Fatalf("timed out waiting for %d watch events, got %d: %s", n, len(out), fmtEvents(out))
+		resp, ok := w.recv(timer, func() string {
+			return fmt.Sprintf("%d watch events, got %d: %s", n, len(out), fmtEvents(out))
+		})
+		if !ok {
+			w.t.Fatalf("watch closed after %d of %d events: %s", len(out), n, fmtEvents(out))
 		}
+		if resp.Snapshot != nil {
+			w.t.Fatalf("unexpected resync snapshot at revision %d after %d of %d events", resp.Snapshot.Revision, len(out), n)
+		}
+		for _, ev := range resp.Events {
+			if resp.Revision < ev.KV.ModRevision {
+				w.t.Errorf("response revision %d below event revision %d", resp.Revision, ev.KV.ModRevision)
+			}
+		}
+		out = append(out, resp.Events...)
 	}
 	if len(out) > n {
 		w.t.Fatalf("got %d watch events, want %d: %s", len(out), n, fmtEvents(out))
 	}
 	return out
+}
+
+// converge applies responses to v until v equals want (a Get made after
+// the last write), failing on a response v rejects, a closed channel or the
+// deadline.
+func (w *watchLog) converge(v *view, want dcs.Snapshot) {
+	w.t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		diff := v.diff(want)
+		if diff == "" && w.applyQueued(v) == 0 {
+			// Equal with nothing queued: a queued response could still
+			// break the equality (a bug, or changes that cancel out).
+			w.t.Logf("watch converged to Get at revision %d (%d snapshots, %d events applied)", want.Revision, v.snapshots, v.events)
+			return
+		}
+		if diff == "" {
+			continue
+		}
+		resp, ok := w.recv(timer, func() string {
+			return fmt.Sprintf("the watch to converge to Get at revision %d: %s", want.Revision, diff)
+		})
+		if !ok {
+			w.t.Fatalf("watch closed before converging to Get at revision %d: %s", want.Revision, diff)
+		}
+		if err := v.apply(resp); err != nil {
+			w.t.Fatalf("watch response: %v", err)
+		}
+	}
+}
+
+// applyQueued applies the responses already received to v and returns
+// how many there were.
+func (w *watchLog) applyQueued(v *view) int {
+	w.t.Helper()
+	w.mu.Lock()
+	queued := w.queue
+	w.queue = nil
+	w.mu.Unlock()
+	for _, resp := range queued {
+		if err := v.apply(resp); err != nil {
+			w.t.Fatalf("watch response: %v", err)
+		}
+	}
+	return len(queued)
 }
 
 func fmtEvents(evs []dcs.Event) string {

@@ -83,17 +83,80 @@ func checkEvents(t *testing.T, got []dcs.Event, want []op, revs []int64, from in
 	}
 }
 
+// sequenceModel returns what a NoHistory watch of writeSequence is checked
+// against: every put (the "history" put at hist and the sequence's) and the
+// keys the sequence deletes.
+func sequenceModel(hist int64, ops []op, revs []int64) (*journal, map[string]bool) {
+	writes, deletable := newJournal(), map[string]bool{}
+	writes.add(hist, "history", "[]")
+	for i, o := range ops {
+		if o.typ == dcs.EventPut {
+			writes.add(revs[i], o.key, o.value)
+		} else {
+			deletable[o.key] = true
+		}
+	}
+	return writes, deletable
+}
+
+// stateAfter returns base with ops applied, at the revision of the last of
+// them (which must be a put). Leases are not known: zero.
+func stateAfter(base dcs.Snapshot, ops []op, revs []int64) dcs.Snapshot {
+	kvs := map[string]dcs.KV{}
+	for _, kv := range base.KVs {
+		kvs[kv.Key] = kv
+	}
+	for i, o := range ops {
+		if o.typ == dcs.EventDelete {
+			delete(kvs, o.key)
+			continue
+		}
+		kv, ok := kvs[o.key]
+		if !ok {
+			kv = dcs.KV{Key: o.key, CreateRevision: revs[i]}
+		}
+		kv.Value, kv.ModRevision, kv.Lease = []byte(o.value), revs[i], 0
+		kvs[o.key] = kv
+	}
+	snap := dcs.Snapshot{Revision: revs[len(revs)-1]}
+	for _, kv := range kvs {
+		snap.KVs = append(snap.KVs, kv)
+	}
+	return snap
+}
+
+// newSequenceView returns a view from base checked against the model.
+func newSequenceView(base dcs.Snapshot, writes *journal, deletable map[string]bool) *view {
+	v := newView(base)
+	v.writes, v.deletable = writes, deletable
+	return v
+}
+
 // testWatchOrder watches while writing: every change arrives once, in
 // order, after the requested revision, from another client too.
 func testWatchOrder(t *testing.T, b Backend) {
 	ctx := testCtx(t)
 	s := b.NewStore(t)
 	other := b.NewStoreOn(t, s)
-	mustPut(t, ctx, s, "history", "[]", 0, dcs.Cond{})
-	from := mustGet(t, ctx, s).Revision
+	hist := mustPut(t, ctx, s, "history", "[]", 0, dcs.Cond{})
+	base := mustGet(t, ctx, s)
+	from := base.Revision
 	ws := startWatch(t, ctx, s, from)
 	wo := startWatch(t, ctx, other, from)
 	ops, revs := writeSequence(t, ctx, s)
+	if b.NoHistory {
+		// Changes may be collapsed: the views must converge to Get, through
+		// deliveries that agree with the writes.
+		writes, deletable := sequenceModel(hist, ops, revs)
+		vs, vo := newSequenceView(base, writes, deletable), newSequenceView(base, writes, deletable)
+		final := mustGet(t, ctx, s)
+		ws.converge(vs, final)
+		wo.converge(vo, final)
+		r := mustPut(t, ctx, other, "status", `{"optime":1}`, 0, dcs.Cond{})
+		writes.add(r, "status", `{"optime":1}`)
+		ws.converge(vs, mustGet(t, ctx, s))
+		return
+	}
 	checkEvents(t, ws.next(len(ops)), ops, revs, from)
 	checkEvents(t, wo.next(len(ops)), ops, revs, from)
 
@@ -107,9 +170,14 @@ func testWatchOrder(t *testing.T, b Backend) {
 func testWatchReplay(t *testing.T, b Backend) {
 	ctx := testCtx(t)
 	s := b.NewStore(t)
-	mustPut(t, ctx, s, "history", "[]", 0, dcs.Cond{})
-	from := mustGet(t, ctx, s).Revision
+	hist := mustPut(t, ctx, s, "history", "[]", 0, dcs.Cond{})
+	base := mustGet(t, ctx, s)
+	from := base.Revision
 	ops, revs := writeSequence(t, ctx, s)
+	if b.NoHistory {
+		testWatchResync(t, ctx, b, s, base, hist, ops, revs)
+		return
+	}
 
 	checkEvents(t, startWatch(t, ctx, s, from).next(len(ops)), ops, revs, from)
 	mid := len(ops) / 2
@@ -122,4 +190,27 @@ func testWatchReplay(t *testing.T, b Backend) {
 	w := startWatch(t, ctx, s, mustGet(t, ctx, s).Revision)
 	r := mustPut(t, ctx, s, "failover", "{}", 0, dcs.Cond{})
 	checkEvents(t, w.next(1), []op{{dcs.EventPut, "failover", "{}"}}, []int64{r}, revs[len(revs)-2])
+}
+
+// testWatchResync is testWatchReplay for a backend without history: a
+// watch from a past revision may start with a snapshot instead of the
+// changes since then, and must converge to Get.
+func testWatchResync(t *testing.T, ctx context.Context, b Backend, s dcs.Store, base dcs.Snapshot, hist int64, ops []op, revs []int64) {
+	writes, deletable := sequenceModel(hist, ops, revs)
+	final := mustGet(t, ctx, s)
+	startWatch(t, ctx, s, base.Revision).converge(newSequenceView(base, writes, deletable), final)
+
+	mid := len(ops) / 2
+	for revs[mid-1] == 0 { // resume after a write whose revision is known
+		mid++
+	}
+	at := stateAfter(base, ops[:mid], revs[:mid])
+	startWatch(t, ctx, b.NewStoreOn(t, s), at.Revision).converge(newSequenceView(at, writes, deletable), final)
+
+	// A watch from the current revision follows what comes next.
+	v := newSequenceView(final, writes, deletable)
+	w := startWatch(t, ctx, s, final.Revision)
+	r := mustPut(t, ctx, s, "failover", "{}", 0, dcs.Cond{})
+	writes.add(r, "failover", "{}")
+	w.converge(v, mustGet(t, ctx, s))
 }
