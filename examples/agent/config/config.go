@@ -1,0 +1,239 @@
+package config
+
+import "github.com/pgha/pgha/dcs"
+
+// Config is one node's configuration, with the names of Patroni's
+// patroni.yml. Fields that pgha does not use are not represented: Load
+// names them in a warning instead.
+type Config struct {
+	// Scope is the cluster name; required.
+	Scope string `yaml:"scope"`
+	// Namespace is the DCS namespace (Patroni's default "/service/").
+	Namespace string `yaml:"namespace"`
+	// Name is this member's name, unique in the cluster; required by the
+	// agent.
+	Name string `yaml:"name"`
+
+	Log       Log        `yaml:"log"`
+	RestAPI   RestAPI    `yaml:"restapi"`
+	Ctl       Ctl        `yaml:"ctl"`
+	Etcd3     *Etcd      `yaml:"etcd3"`
+	Etcd      *Etcd      `yaml:"etcd"`
+	Consul    *Consul    `yaml:"consul"`
+	Bootstrap Bootstrap  `yaml:"bootstrap"`
+	Postgres  Postgresql `yaml:"postgresql"`
+	Tags      Tags       `yaml:"tags"`
+	Watchdog  Watchdog   `yaml:"watchdog"`
+
+	// where records, for each dotted path that was set, where it came
+	// from ("line 12" or "PATRONI_NAME"), so errors can point at it.
+	where map[string]string
+}
+
+// Log is Patroni's log section. Only level and type are used: pgha logs to
+// stderr through log/slog.
+type Log struct {
+	// Level is DEBUG, INFO, WARNING, ERROR or CRITICAL (default INFO).
+	Level string `yaml:"level"`
+	// Type is plain (default) or json.
+	Type string `yaml:"type"`
+}
+
+// RestAPI is the restapi section: the health and management API.
+type RestAPI struct {
+	// Listen is the host:port the API listens on; required by the agent.
+	Listen string `yaml:"listen"`
+	// ConnectAddress is the host:port others reach the API at; it goes
+	// into the member key's api_url. Default: Listen.
+	ConnectAddress string `yaml:"connect_address"`
+	// Authentication protects the management endpoints (basic auth).
+	Authentication Credentials `yaml:"authentication"`
+	// CertFile and KeyFile enable HTTPS.
+	CertFile string `yaml:"certfile"`
+	KeyFile  string `yaml:"keyfile"`
+	// CAFile verifies client certificates.
+	CAFile string `yaml:"cafile"`
+	// VerifyClient is none (default), optional or required.
+	VerifyClient string `yaml:"verify_client"`
+	// Allowlist restricts management calls to these IP addresses or CIDR
+	// prefixes.
+	Allowlist []string `yaml:"allowlist"`
+}
+
+// Ctl is patronictl's ctl section: how the CLI talks to the REST API.
+type Ctl struct {
+	// Insecure skips verification of the API's certificate.
+	Insecure bool `yaml:"insecure"`
+	// CertFile and KeyFile are a client certificate for the API.
+	CertFile string `yaml:"certfile"`
+	KeyFile  string `yaml:"keyfile"`
+	// CACert verifies the API's certificate.
+	CACert string `yaml:"cacert"`
+	// Authentication overrides restapi.authentication for the CLI.
+	Authentication Credentials `yaml:"authentication"`
+}
+
+// Credentials are a user name and password.
+type Credentials struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Etcd is the etcd3 section (the etcd section is read the same way, see
+// the package documentation).
+type Etcd struct {
+	// Host is one host:port; Hosts a list (or a comma-separated string).
+	Host  string     `yaml:"host"`
+	Hosts StringList `yaml:"hosts"`
+	// URL is one endpoint URL (http://host:port); URLs a list.
+	URL  string     `yaml:"url"`
+	URLs StringList `yaml:"urls"`
+	// Protocol is http (default) or https; used for Host and Hosts.
+	Protocol string `yaml:"protocol"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// CACert, Cert and Key are PEM files for TLS.
+	CACert string `yaml:"cacert"`
+	Cert   string `yaml:"cert"`
+	Key    string `yaml:"key"`
+}
+
+// Consul is the consul section.
+type Consul struct {
+	// Host is the agent's host:port (default 127.0.0.1:8500).
+	Host string `yaml:"host"`
+	// URL is the agent's URL (http://host:port); it sets Scheme and Host.
+	URL string `yaml:"url"`
+	// Port is added to Host when Host has none.
+	Port   int    `yaml:"port"`
+	Scheme string `yaml:"scheme"`
+	Token  string `yaml:"token"`
+	// Verify, when false, skips TLS verification of the agent.
+	Verify *bool `yaml:"verify"`
+	// CACert, Cert and Key are PEM files for TLS.
+	CACert string `yaml:"cacert"`
+	Cert   string `yaml:"cert"`
+	Key    string `yaml:"key"`
+	// DC is the datacenter.
+	DC string `yaml:"dc"`
+	// Consistency is default, consistent (the default) or stale.
+	Consistency string `yaml:"consistency"`
+	// Checks are node health checks the session is bound to.
+	Checks []string `yaml:"checks"`
+}
+
+// Bootstrap is the bootstrap section, used only by the node that
+// initializes a new cluster.
+type Bootstrap struct {
+	// DCS is written to the config key when the cluster is initialized.
+	DCS DynamicConfig `yaml:"dcs"`
+	// Initdb are initdb options: "data-checksums" or {"encoding": "UTF8"}.
+	Initdb InitdbOptions `yaml:"initdb"`
+	// Users are roles to create after initdb (Patroni before 4.0). The
+	// agent creates them; pgha's pg package does not.
+	Users map[string]User `yaml:"users"`
+}
+
+// User is one bootstrap.users entry.
+type User struct {
+	Password string `yaml:"password"`
+	// Options are role options such as createrole or createdb.
+	Options []string `yaml:"options"`
+}
+
+// DynamicConfig is bootstrap.dcs, the initial dynamic configuration.
+// Unset fields are nil and keep their defaults.
+type DynamicConfig struct {
+	TTL                   *Seconds          `yaml:"ttl"`
+	LoopWait              *Seconds          `yaml:"loop_wait"`
+	RetryTimeout          *Seconds          `yaml:"retry_timeout"`
+	MaximumLagOnFailover  *int64            `yaml:"maximum_lag_on_failover"`
+	MaximumLagOnSyncnode  *int64            `yaml:"maximum_lag_on_syncnode"`
+	PrimaryStartTimeout   *Seconds          `yaml:"primary_start_timeout" alias:"master_start_timeout"`
+	PrimaryStopTimeout    *Seconds          `yaml:"primary_stop_timeout" alias:"master_stop_timeout"`
+	SynchronousMode       *SyncMode         `yaml:"synchronous_mode"`
+	SynchronousModeStrict *bool             `yaml:"synchronous_mode_strict"`
+	SynchronousNodeCount  *int64            `yaml:"synchronous_node_count"`
+	FailsafeMode          *bool             `yaml:"failsafe_mode"`
+	CheckTimeline         *bool             `yaml:"check_timeline"`
+	MaxTimelinesHistory   *int64            `yaml:"max_timelines_history"`
+	Postgresql            DynamicPostgresql `yaml:"postgresql"`
+	// Extra holds other keys (slots, standby_cluster, ...): written to the
+	// DCS as they are, not interpreted by pgha.
+	Extra map[string]any `yaml:",extra"`
+}
+
+// DynamicPostgresql is bootstrap.dcs.postgresql.
+type DynamicPostgresql struct {
+	UsePgRewind *bool          `yaml:"use_pg_rewind"`
+	UseSlots    *bool          `yaml:"use_slots"`
+	Parameters  map[string]any `yaml:"parameters"`
+	PgHBA       []string       `yaml:"pg_hba"`
+	// Extra holds other keys, written to the DCS as they are.
+	Extra map[string]any `yaml:",extra"`
+}
+
+// Postgresql is the postgresql section.
+type Postgresql struct {
+	// Listen is host:port or "host1,host2:port" (listen_addresses and
+	// port).
+	Listen string `yaml:"listen"`
+	// ConnectAddress is the host:port others connect to; it goes into the
+	// member key's conn_url. Default: Listen's first host.
+	ConnectAddress string `yaml:"connect_address"`
+	// ProxyAddress is published as proxy_url (service discovery only).
+	ProxyAddress string `yaml:"proxy_address"`
+	// DataDir is PGDATA; absolute.
+	DataDir string `yaml:"data_dir"`
+	// BinDir holds the PostgreSQL programs.
+	BinDir string `yaml:"bin_dir"`
+	// PgPass is accepted for compatibility; pgha passes passwords
+	// directly and writes no password file.
+	PgPass         string         `yaml:"pgpass"`
+	Authentication Authentication `yaml:"authentication"`
+	// Parameters are server settings; they override
+	// bootstrap.dcs.postgresql.parameters.
+	Parameters map[string]any `yaml:"parameters"`
+	// PgHBA replaces the default pg_hba.conf lines.
+	PgHBA []string `yaml:"pg_hba"`
+	// CreateReplicaMethods names the replica creation methods in order;
+	// each name other than basebackup is a key of this section holding a
+	// ReplicaMethod.
+	CreateReplicaMethods []string `yaml:"create_replica_methods"`
+	// Methods are the custom replica methods named in
+	// CreateReplicaMethods.
+	Methods map[string]ReplicaMethod `yaml:"-"`
+	// RunAsUser is the OS user that runs PostgreSQL when the agent runs
+	// as root (pgha extension; default postgres).
+	RunAsUser string `yaml:"run_as_user"`
+}
+
+// Authentication is postgresql.authentication.
+type Authentication struct {
+	Superuser   Credentials `yaml:"superuser"`
+	Replication Credentials `yaml:"replication"`
+	Rewind      Credentials `yaml:"rewind"`
+}
+
+// ReplicaMethod is a custom replica creation method, e.g.
+// postgresql.pgbackrest.
+type ReplicaMethod struct {
+	// Command is the program and its arguments, split on spaces.
+	Command  string `yaml:"command"`
+	KeepData bool   `yaml:"keep_data"`
+	NoLeader bool   `yaml:"no_leader" alias:"no_master"`
+	// NoParams is refused: pgha always appends Patroni's arguments.
+	NoParams bool `yaml:"no_params"`
+}
+
+// Tags are this member's tags. Known tags are checked and normalized
+// (booleans, integers); custom tags are kept as they are.
+type Tags = dcs.Tags
+
+// Watchdog is parsed so a configuration that asks for one is not silently
+// accepted: pgha has no watchdog support.
+type Watchdog struct {
+	Mode         string   `yaml:"mode"`
+	Device       string   `yaml:"device"`
+	SafetyMargin *Seconds `yaml:"safety_margin"`
+}

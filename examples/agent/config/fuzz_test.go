@@ -1,0 +1,40 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary documents through Parse, Validate and the
+// conversions: none of them may panic.
+func FuzzLoad(f *testing.F) {
+	for _, name := range []string{"pgha.yml", "postgres0.yml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(minimal))
+	f.Add([]byte("bootstrap:\n  initdb:\n  - {a: b}\n  - c\n"))
+	f.Add([]byte("a: &x [1]\nb: *x\ntags: {x: *x}\n"))
+	f.Add([]byte("postgresql:\n  create_replica_methods: [m]\n  m: {command: x}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, _, err := Parse(data, []string{"PATRONI_NAME=n"})
+		if err != nil {
+			return
+		}
+		_ = cfg.Validate()
+		_ = cfg.ValidateClient()
+		_ = cfg.ClusterConfig().Encode()
+		_, _ = cfg.PGLocalConfig(nil)
+		_ = cfg.BootstrapOptions()
+		_, _ = cfg.HealthAuth()
+		_ = cfg.APIURL()
+		_ = cfg.ConnURL()
+		if cfg.DCSKind() == "etcd3" {
+			_, _ = cfg.EtcdConfig(nil)
+		}
+	})
+}

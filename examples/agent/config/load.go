@@ -1,0 +1,118 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxErrors bounds the errors reported for one document.
+const maxErrors = 20
+
+// MaxFileSize bounds the configuration file; a larger one is refused.
+const MaxFileSize = 1 << 20
+
+// Load reads the YAML file at path (none when path is ""), applies the
+// environment overrides found in env (os.Environ() form, "KEY=value";
+// PGHA_* wins over PATRONI_*), and returns the configuration with warnings
+// about keys it does not use. Type errors name the field and its line; all
+// of them are returned joined, each wrapping [ErrInvalid]. Load does not
+// check values: call [Config.Validate] (the agent) or
+// [Config.ValidateClient] (the CLI).
+func Load(path string, env []string) (*Config, []Warning, error) {
+	var data []byte
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: %w", err)
+		}
+		if st.Size() > MaxFileSize {
+			return nil, nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, MaxFileSize)
+		}
+		data = make([]byte, st.Size())
+		if _, err := f.ReadAt(data, 0); err != nil && st.Size() > 0 {
+			return nil, nil, fmt.Errorf("config: reading %s: %w", path, err)
+		}
+	}
+	return Parse(data, env)
+}
+
+// Parse is [Load] on a document already in memory.
+func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err error) {
+	if len(data) > MaxFileSize {
+		return nil, nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, MaxFileSize)
+	}
+	// yaml.v3 is well behaved, but a panic on hostile input must not take
+	// the agent down: it becomes an error.
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, warnings, err = nil, nil, fmt.Errorf("%w: YAML decoder failed: %v", ErrInvalid, r)
+		}
+	}()
+	cfg = &Config{}
+	d := &decoder{where: map[string]string{}}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		root := &doc
+		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+			root = root.Content[0]
+		}
+		switch {
+		case isNull(root) || root.Kind == yaml.DocumentNode:
+		case root.Kind == yaml.MappingNode:
+			d.value(root, "", reflectValue(cfg))
+		default:
+			return nil, nil, fmt.Errorf("%w: line %d: the document must be a mapping of sections, got %s", ErrInvalid, root.Line, describe(root))
+		}
+	}
+	cfg.normalizeTags(d)
+	if len(d.errs) > maxErrors {
+		more := len(d.errs) - maxErrors
+		d.errs = append(d.errs[:maxErrors], fmt.Errorf("%w: ... and %d more errors", ErrInvalid, more))
+	}
+	if len(d.errs) > 0 {
+		return nil, d.warnings, errors.Join(d.errs...)
+	}
+	cfg.where = d.where
+	if err := cfg.applyEnv(env, d); err != nil {
+		return nil, d.warnings, err
+	}
+	d.warnings = append(d.warnings, cfg.semanticWarnings()...)
+	return cfg, d.warnings, nil
+}
+
+// semanticWarnings reports settings that are accepted but have no effect.
+func (c *Config) semanticWarnings() []Warning {
+	var w []Warning
+	add := func(path, msg string) { w = append(w, Warning{Path: path, Where: c.where[path], Msg: msg}) }
+	if c.Watchdog.Mode != "" && !strings.EqualFold(c.Watchdog.Mode, "off") {
+		add("watchdog.mode", "pgha has no watchdog support; mode "+quoteShort(c.Watchdog.Mode)+" is not applied")
+	} else if c.Watchdog.Device != "" {
+		add("watchdog.device", "pgha has no watchdog support")
+	}
+	if c.Postgres.PgPass != "" {
+		add("postgresql.pgpass", "not needed: pgha passes passwords to PostgreSQL tools directly")
+	}
+	if c.Etcd != nil {
+		add("etcd", "read as etcd3: pgha speaks the etcd v3 API only, so keys live in the v3 key space, not where Patroni's etcd v2 client keeps them")
+	}
+	return w
+}
+
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// maxConfigBytes bounds a configuration read from a file or stdin.
+const maxConfigBytes = 1 << 20
+
+// storedConfig is the config key as read, for a compare-and-swap write.
+type storedConfig struct {
+	data   map[string]any
+	rev    int64 // 0 when the key is absent
+	exists bool
+}
+
+func (a *App) readConfig(ctx context.Context) (storedConfig, error) {
+	snap, err := a.Store.Get(ctx)
+	if err != nil {
+		return storedConfig{}, fmt.Errorf("reading the DCS: %w", err)
+	}
+	for _, kv := range snap.KVs {
+		if kv.Key != dcs.KeyConfig {
+			continue
+		}
+		m, err := decodeObject(kv.Value)
+		if err != nil {
+			return storedConfig{}, fmt.Errorf("the stored config is not a JSON object: %w", err)
+		}
+		return storedConfig{data: m, rev: kv.ModRevision, exists: true}, nil
+	}
+	return storedConfig{data: map[string]any{}}, nil
+}
+
+// writeConfig stores data if the key is still as read.
+func (a *App) writeConfig(ctx context.Context, old storedConfig, data []byte) error {
+	cond := dcs.Cond{Absent: true}
+	if old.exists {
+		cond = dcs.Cond{ModRevision: old.rev}
+	}
+	if _, err := a.Store.Put(ctx, dcs.KeyConfig, data, 0, cond); err != nil {
+		if errors.Is(err, dcs.ErrConflict) {
+			return fmt.Errorf("the config was changed by someone else since it was read; nothing was written, run the command again: %w", err)
+		}
+		return fmt.Errorf("writing the config: %w", err)
+	}
+	return nil
+}
+
+// decodeObject decodes a JSON object keeping numbers exact.
+func decodeObject(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("null")
+	}
+	return m, nil
+}
+
+// toYAML renders a config for people: sorted keys, numbers as numbers.
+func toYAML(m map[string]any) string {
+	if len(m) == 0 {
+		return "{}\n"
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(plain(m)); err != nil {
+		return fmt.Sprintf("# cannot render: %v\n", err)
+	}
+	return buf.String()
+}
+
+// plain replaces json.Number with int64 or float64, recursively.
+func plain(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = plain(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
+func (a *App) cmdShowConfig(ctx context.Context, args []string) error {
+	fs := a.flags("show-config")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	cur, err := a.readConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if !cur.exists {
+		return errors.New("the cluster has no config key yet")
+	}
+	if a.JSON {
+		return a.printJSON(cur.data)
+	}
+	_, err = io.WriteString(a.Out, toYAML(cur.data))
+	return err
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
+	fs := a.flags("edit-config")
+	var sets, pgs multiFlag
+	fs.Var(&sets, "set", "set a value: dotted.key=yaml-value (null deletes); repeatable")
+	fs.Var(&sets, "s", "short for --set")
+	fs.Var(&pgs, "pg", "set a PostgreSQL parameter: name=value; repeatable")
+	fs.Var(&pgs, "p", "short for --pg")
+	apply := fs.String("apply", "", "merge the YAML or JSON changes in FILE (- for stdin)")
+	replace := fs.String("replace", "", "replace the whole config with FILE (- for stdin)")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *apply != "" && *replace != "" {
+		return fmt.Errorf("%w: --apply and --replace exclude each other", ErrUsage)
+	}
+	if (*apply == "-" || *replace == "-") && !*force {
+		return fmt.Errorf("%w: reading the changes from stdin needs --force (stdin cannot also answer the confirmation)", ErrUsage)
+	}
+	cur, err := a.readConfig(ctx)
+	if err != nil {
+		return err
+	}
+	next := deepCopy(cur.data).(map[string]any)
+	interactive := *apply == "" && *replace == "" && len(sets) == 0 && len(pgs) == 0
+	switch {
+	case *replace != "":
+		if next, err = a.readChanges(*replace); err != nil {
+			return err
+		}
+	case *apply != "":
+		patch, err := a.readChanges(*apply)
+		if err != nil {
+			return err
+		}
+		next = mergePatch(next, patch)
+	case interactive:
+		if a.Editor == "" {
+			return fmt.Errorf("%w: give --set, --pg, --apply or --replace, or set $EDITOR to edit interactively", ErrUsage)
+		}
+		if next, err = a.editInteractively(ctx, next); err != nil {
+			return err
+		}
+	}
+	for _, s := range sets {
+		if err := setPath(next, s, ""); err != nil {
+			return err
+		}
+	}
+	for _, s := range pgs {
+		if err := setPath(next, s, "postgresql.parameters."); err != nil {
+			return err
+		}
+	}
+	oldJSON, _ := json.Marshal(cur.data)
+	newJSON, err := json.Marshal(next)
+	if err != nil {
+		return fmt.Errorf("the new config cannot be stored as JSON: %w", err)
+	}
+	if bytes.Equal(oldJSON, newJSON) {
+		fmt.Fprintln(a.Out, "Not changing configuration")
+		return nil
+	}
+	if _, err := dcs.DecodeConfig(newJSON); err != nil {
+		return fmt.Errorf("the new config is not valid: %w", err)
+	}
+	if _, err := io.WriteString(a.Out, unifiedDiff("before", "after", toYAML(cur.data), toYAML(next))); err != nil {
+		return err
+	}
+	if !*force {
+		if err := a.confirm("Apply these changes?"); err != nil {
+			return err
+		}
+	}
+	if err := a.writeConfig(ctx, cur, newJSON); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.Out, "Configuration changed")
+	return nil
+}
+
+// readChanges reads a YAML (or JSON) mapping from a file or stdin.
+func (a *App) readChanges(name string) (map[string]any, error) {
+	var r io.Reader
+	if name == "-" {
+		if a.In == nil {
+			return nil, errors.New("no stdin")
+		}
+		r = a.In
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxConfigBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxConfigBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxConfigBytes)
+	}
+	return parseYAMLObject(name, b)
+}
+
+func parseYAMLObject(name string, b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	// Round-trip through JSON: it rejects what the DCS cannot hold
+	// (non-string keys) and gives one representation for comparisons.
+	j, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return decodeObject(j)
+}
+
+// setPath applies "a.b.c=value"; the value is YAML (so 30 is a number and
+// true a boolean), and null deletes the key.
+func setPath(m map[string]any, assignment, prefix string) error {
+	key, raw, ok := strings.Cut(assignment, "=")
+	if !ok || strings.TrimSpace(key) == "" {
+		return fmt.Errorf("%w: %q: want key=value", ErrUsage, assignment)
+	}
+	var v any
+	if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
+		return fmt.Errorf("%w: %q: value: %v", ErrUsage, assignment, err)
+	}
+	if v != nil {
+		j, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("%w: %q: value: %v", ErrUsage, assignment, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(j))
+		dec.UseNumber()
+		_ = dec.Decode(&v)
+	}
+	parts := strings.Split(prefix+strings.TrimSpace(key), ".")
+	cur := m
+	for i, p := range parts {
+		if p == "" {
+			return fmt.Errorf("%w: %q: empty key segment", ErrUsage, assignment)
+		}
+		if i == len(parts)-1 {
+			if v == nil {
+				delete(cur, p)
+			} else {
+				cur[p] = v
+			}
+			return nil
+		}
+		next, ok := cur[p].(map[string]any)
+		if !ok {
+			if v == nil {
+				return nil
+			}
+			next = map[string]any{}
+			cur[p] = next
+		}
+		cur = next
+	}
+	return nil
+}
+
+// mergePatch applies an RFC 7396 merge patch: objects merge, null deletes.
+func mergePatch(target, patch map[string]any) map[string]any {
+	for k, pv := range patch {
+		if pv == nil {
+			delete(target, k)
+			continue
+		}
+		if pm, ok := pv.(map[string]any); ok {
+			tm, ok := target[k].(map[string]any)
+			if !ok {
+				tm = map[string]any{}
+			}
+			target[k] = mergePatch(tm, pm)
+			continue
+		}
+		target[k] = pv
+	}
+	return target
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+// editInteractively opens the config as YAML in $EDITOR.
+func (a *App) editInteractively(ctx context.Context, cur map[string]any) (map[string]any, error) {
+	dir, err := os.MkdirTemp("", "pgha-ctl-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(file, []byte(toYAML(cur)), 0o600); err != nil {
+		return nil, err
+	}
+	argv := strings.Fields(a.Editor)
+	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], file)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("editor %s: %w", a.Editor, err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return parseYAMLObject("edited config", b)
+}
+
+func (a *App) cmdPause(ctx context.Context, args []string) error {
+	return a.setPause(ctx, "pause", args, true)
+}
+
+func (a *App) cmdResume(ctx context.Context, args []string) error {
+	return a.setPause(ctx, "resume", args, false)
+}
+
+// setPause sets or clears the pause flag with a compare-and-swap write,
+// re-reading on a lost race: the change is small and does not depend on
+// what else changed.
+func (a *App) setPause(ctx context.Context, name string, args []string, pause bool) error {
+	fs := a.flags(name)
+	wait := fs.Bool("wait", false, "wait until every member reports the new state")
+	timeout := fs.Duration("timeout", time.Minute, "how long --wait waits")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := a.readConfig(ctx)
+		if err != nil {
+			return err
+		}
+		paused, _ := cur.data["pause"].(bool)
+		if paused == pause {
+			if pause {
+				return errors.New("cluster is already paused")
+			}
+			return errors.New("cluster is not paused")
+		}
+		next := deepCopy(cur.data).(map[string]any)
+		if pause {
+			next["pause"] = true
+		} else {
+			delete(next, "pause")
+		}
+		b, _ := json.Marshal(next)
+		err = a.writeConfig(ctx, cur, b)
+		if errors.Is(err, dcs.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	state := "paused"
+	if !pause {
+		state = "resumed"
+	}
+	if !*wait {
+		return a.report(map[string]any{"result": "success", "pause": pause}, "Success: cluster management is "+state)
+	}
+	fmt.Fprintf(a.Err, "Waiting for the cluster to become %s\n", state)
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	for {
+		c, _, err := a.cluster(wctx)
+		if err == nil {
+			done := true
+			for _, m := range c.Members {
+				if (m.Pause != nil && *m.Pause) != pause {
+					done = false
+				}
+			}
+			if done {
+				return a.report(map[string]any{"result": "success", "pause": pause}, "Success: cluster management is "+state)
+			}
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("members did not report %s within %v: %w", state, *timeout, wctx.Err())
+		case <-time.After(a.WaitInterval):
+		}
+	}
+}
+
+// report writes a result as JSON or as a line of text.
+func (a *App) report(v any, text string) error {
+	if a.JSON {
+		return a.printJSON(v)
+	}
+	_, err := fmt.Fprintln(a.Out, text)
+	return err
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// selectMembers returns the named members (all when none are named),
+// filtered by role: any, leader/primary or replica.
+func (a *App) selectMembers(c *dcs.Cluster, names []string, role string) ([]*dcs.Member, error) {
+	var out []*dcs.Member
+	if len(names) == 0 {
+		out = c.Members
+	}
+	for _, n := range names {
+		m := c.Member(n)
+		if m == nil {
+			return nil, fmt.Errorf("member %s does not exist in cluster %s", n, a.Scope)
+		}
+		out = append(out, m)
+	}
+	leader := ""
+	if c.Leader != nil {
+		leader = c.Leader.Name
+	}
+	var filtered []*dcs.Member
+	for _, m := range out {
+		switch role {
+		case "", "any":
+		case "leader", "primary", "master", "standby-leader", "standby_leader":
+			if m.Name != leader {
+				continue
+			}
+		case "replica":
+			if m.Name == leader {
+				continue
+			}
+		default:
+			return nil, fmt.Errorf("%w: --role %q: want any, leader, primary or replica", ErrUsage, role)
+		}
+		filtered = append(filtered, m)
+	}
+	if len(filtered) == 0 {
+		return nil, errors.New("no member matches")
+	}
+	return filtered, nil
+}
+
+func memberNames(ms []*dcs.Member) string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func (a *App) cmdRestart(ctx context.Context, args []string) error {
+	fs := a.flags("restart")
+	role := fs.String("role", "any", "restart only members in this role: any, leader or replica")
+	pending := fs.Bool("pending", false, "restart only members with pending_restart")
+	scheduled := fs.String("scheduled", "", "when: now, or an ISO 8601 time with a time zone")
+	pgVersion := fs.String("pg-version", "", "restart only members running PostgreSQL older than this (e.g. 15.4)")
+	timeout := fs.Duration("timeout", 0, "give up on the restart after this long (overrides primary_start_timeout)")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	at, err := a.parseScheduled(*scheduled)
+	if err != nil {
+		return err
+	}
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	members, err := a.selectMembers(c, names, *role)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{}
+	if *pending {
+		body["restart_pending"] = true
+	}
+	if at != nil {
+		body["schedule"] = at.Format(time.RFC3339Nano)
+	}
+	if *pgVersion != "" {
+		body["postgres_version"] = *pgVersion
+	}
+	if *timeout > 0 {
+		body["timeout"] = strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)
+	}
+	if !*force {
+		if err := a.confirm("Are you sure you want to restart members " + memberNames(members) + "?"); err != nil {
+			return err
+		}
+	}
+	return a.eachMember(ctx, members, "restart", body, func(m *dcs.Member, r apiReply) (bool, string) {
+		switch r.Status {
+		case 200:
+			return true, "Success: restart on member " + m.Name
+		case 202:
+			return true, "Success: restart scheduled on member " + m.Name
+		}
+		return false, fmt.Sprintf("Failed: restart for member %s, status code=%d, (%s)", m.Name, r.Status, r.Text)
+	})
+}
+
+func (a *App) cmdReload(ctx context.Context, args []string) error {
+	fs := a.flags("reload")
+	role := fs.String("role", "any", "reload only members in this role: any, leader or replica")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	names, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	members, err := a.selectMembers(c, names, *role)
+	if err != nil {
+		return err
+	}
+	if !*force {
+		if err := a.confirm("Are you sure you want to reload members " + memberNames(members) + "?"); err != nil {
+			return err
+		}
+	}
+	return a.eachMember(ctx, members, "reload", nil, func(m *dcs.Member, r apiReply) (bool, string) {
+		if r.Status == 200 || r.Status == 202 {
+			return true, "Reload request received for member " + m.Name
+		}
+		return false, fmt.Sprintf("Failed: reload for member %s, status code=%d, (%s)", m.Name, r.Status, r.Text)
+	})
+}
+
+// eachMember POSTs to every member in turn and reports each outcome; it
+// fails if any member failed.
+func (a *App) eachMember(ctx context.Context, members []*dcs.Member, endpoint string, body any,
+	judge func(*dcs.Member, apiReply) (bool, string)) error {
+	var results []actionResult
+	failed := 0
+	for _, m := range members {
+		var b any
+		if body != nil {
+			b = body
+		}
+		r, err := a.call(ctx, m, endpoint, b)
+		res := actionResult{Member: m.Name, Status: r.Status, Via: "api"}
+		if err != nil {
+			res.Message = fmt.Sprintf("Failed: %s for member %s, (%v)", endpoint, m.Name, err)
+		} else {
+			res.Success, res.Message = judge(m, r)
+		}
+		if !res.Success {
+			failed++
+		}
+		results = append(results, res)
+		if !a.JSON {
+			fmt.Fprintln(a.Out, res.Message)
+		}
+	}
+	if a.JSON {
+		if err := a.printJSON(results); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%s failed on %d of %d members", endpoint, failed, len(members))
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// parseScheduled accepts "now" (immediate) or an ISO 8601 time with a
+// time zone.
+func (a *App) parseScheduled(s string) (*time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "now" {
+		return nil, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Before(a.Now()) {
+				return nil, fmt.Errorf("%w: --scheduled %s is in the past", ErrUsage, s)
+			}
+			return &t, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: --scheduled %q: want an ISO 8601 time with a time zone, e.g. 2024-01-14T10:09:57+00:00", ErrUsage, s)
+}
+
+// checkCandidate applies patronictl's client-side checks.
+func checkCandidate(c *dcs.Cluster, scope, candidate string) (*dcs.Member, error) {
+	m := c.Member(candidate)
+	if m == nil {
+		return nil, fmt.Errorf("member %s does not exist in cluster %s", candidate, scope)
+	}
+	if c.Leader != nil && c.Leader.Name == candidate {
+		return nil, fmt.Errorf("member %s is already the leader of cluster %s", candidate, scope)
+	}
+	if m.Tags.NoFailover() {
+		return nil, fmt.Errorf("member %s is tagged nofailover and cannot be promoted", candidate)
+	}
+	return m, nil
+}
+
+func (a *App) cmdSwitchover(ctx context.Context, args []string) error {
+	fs := a.flags("switchover")
+	leader := fs.String("leader", "", "the current leader (default: read from the DCS)")
+	fs.StringVar(leader, "primary", "", "alias of --leader")
+	candidate := fs.String("candidate", "", "the member to promote (default: the agents choose)")
+	scheduled := fs.String("scheduled", "", "when: now, or an ISO 8601 time with a time zone")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Leader == nil {
+		return fmt.Errorf("cluster %s has no leader; use failover --candidate", a.Scope)
+	}
+	if *leader == "" {
+		*leader = c.Leader.Name
+	} else if *leader != c.Leader.Name {
+		return fmt.Errorf("member %s is not the leader of cluster %s (the leader is %s)", *leader, a.Scope, c.Leader.Name)
+	}
+	if *candidate != "" {
+		if _, err := checkCandidate(c, a.Scope, *candidate); err != nil {
+			return err
+		}
+		if c.Config.SyncMode() == "on" && !c.Sync.IsSync(*candidate) {
+			return fmt.Errorf("switchover target %s must be a synchronous standby (synchronous_mode is on)", *candidate)
+		}
+	}
+	at, err := a.parseScheduled(*scheduled)
+	if err != nil {
+		return err
+	}
+	if c.IsPaused() {
+		if at != nil {
+			return errors.New("cannot schedule a switchover while the cluster is paused")
+		}
+		if *candidate == "" {
+			return errors.New("a switchover in a paused cluster needs --candidate")
+		}
+	}
+	if !*force {
+		q := fmt.Sprintf("Are you sure you want to switchover cluster %s, demoting current leader %s?", a.Scope, *leader)
+		if at != nil {
+			q = fmt.Sprintf("Are you sure you want to schedule a switchover of cluster %s at %s, demoting current leader %s?",
+				a.Scope, at.Format(time.RFC3339), *leader)
+		}
+		if err := a.confirm(q); err != nil {
+			return err
+		}
+	}
+	body := map[string]any{"leader": *leader}
+	if *candidate != "" {
+		body["candidate"] = *candidate
+	}
+	if at != nil {
+		body["scheduled_at"] = at.Format(time.RFC3339Nano)
+	}
+	req := &dcs.Failover{Leader: *leader, Member: *candidate, ScheduledAt: at}
+	return a.requestFailover(ctx, "switchover", c.LeaderMember(), body, req)
+}
+
+func (a *App) cmdFailover(ctx context.Context, args []string) error {
+	fs := a.flags("failover")
+	candidate := fs.String("candidate", "", "the member to promote (required)")
+	force := fs.Bool("force", false, "do not ask for confirmation")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *candidate == "" {
+		return fmt.Errorf("%w: failover needs --candidate (use switchover to let the agents choose)", ErrUsage)
+	}
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return err
+	}
+	cand, err := checkCandidate(c, a.Scope, *candidate)
+	if err != nil {
+		return err
+	}
+	if !*force {
+		q := fmt.Sprintf("Are you sure you want to failover cluster %s to %s?", a.Scope, *candidate)
+		if c.Leader != nil {
+			q = fmt.Sprintf("Are you sure you want to failover cluster %s to %s, demoting current leader %s?", a.Scope, *candidate, c.Leader.Name)
+		}
+		if mode := c.Config.SyncMode(); mode != "off" && !c.Sync.IsSync(*candidate) {
+			q = fmt.Sprintf("%s is not a synchronous standby: acknowledged transactions may be lost. %s", *candidate, q)
+		}
+		if err := a.confirm(q); err != nil {
+			return err
+		}
+	}
+	// Patroni asks the leader when there is one, else the candidate.
+	target := c.LeaderMember()
+	if c.Leader == nil {
+		target = cand
+	}
+	return a.requestFailover(ctx, "failover", target, map[string]any{"candidate": *candidate}, &dcs.Failover{Member: *candidate})
+}
+
+// requestFailover asks target's REST API; if the API cannot be reached at
+// all it writes the failover key directly, as patronictl does, and the
+// agents act on it.
+func (a *App) requestFailover(ctx context.Context, action string, target *dcs.Member, body any, req *dcs.Failover) error {
+	var reply apiReply
+	err := errors.New("no member to send the request to")
+	name := ""
+	if target != nil {
+		name = target.Name
+		reply, err = a.call(ctx, target, action, body)
+	}
+	var unreachable *unreachableError
+	if err != nil && (target == nil || errors.As(err, &unreachable)) {
+		fmt.Fprintf(a.Err, "Could not %s using the REST API (%v), falling back to the DCS\n", action, err)
+		if _, perr := a.Store.Put(ctx, dcs.KeyFailover, req.Encode(), 0, dcs.Cond{}); perr != nil {
+			return fmt.Errorf("%s: writing the failover key: %w", action, perr)
+		}
+		msg := strings.ToUpper(action[:1]) + action[1:] + " request written to the DCS; the agents will act on it"
+		return a.report(actionResult{Member: name, Success: true, Message: msg, Via: "dcs"}, msg)
+	}
+	if err != nil {
+		return err
+	}
+	res := actionResult{Member: name, Status: reply.Status, Message: reply.Text, Via: "api"}
+	if reply.Status != 200 && reply.Status != 202 {
+		if a.JSON {
+			_ = a.printJSON(res)
+		}
+		return fmt.Errorf("%s failed, details: %d, %s", strings.ToUpper(action[:1])+action[1:], reply.Status, reply.Text)
+	}
+	res.Success = true
+	if err := a.report(res, reply.Text); err != nil {
+		return err
+	}
+	if !a.JSON {
+		c, _, err := a.cluster(ctx)
+		if err == nil {
+			return writeList(a, header(a.Scope, c), c, clusterRows(a.Scope, c))
+		}
+	}
+	return nil
+}
