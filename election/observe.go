@@ -62,8 +62,11 @@ func current(ctx context.Context, store dcs.Store, o Options) (Observation, erro
 	return Current(ctx, store)
 }
 
-// Observe reports the leader and every change of it, including "no leader"
-// (Leader nil) when the key is deleted, expires or is resigned. The first
+// Observe reports the leader and its changes, including "no leader"
+// (Leader nil) when the key is deleted, expires or is resigned. On a store
+// without watch history (Consul) a term that begins and ends between two of
+// the store's reads is not seen; every term change the store's reads show
+// is. The first
 // value is the current state. It survives broken watches by re-reading
 // (WatchResponse.Snapshot, closed watch channels) and does not trust the
 // absence of events: it re-reads the store every RetryInterval. Consecutive
