@@ -7,7 +7,8 @@ type Code string
 // Safety: a primary without a valid term.
 const (
 	// CodeDeadlineNear: the term deadline is within DemoteLead; stop writes
-	// now so that they have stopped before it passes.
+	// now so that they have stopped before it passes (a replica holding the
+	// term does not promote).
 	CodeDeadlineNear Code = "term_deadline_near"
 	// CodeDeadlinePassed: the term deadline passed while running as primary.
 	CodeDeadlinePassed Code = "term_deadline_passed"

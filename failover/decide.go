@@ -68,7 +68,7 @@ func (d *decider) decide() Decision {
 	}
 	if d.c.Leader != nil {
 		if d.c.Leader.Name == d.me {
-			return decision(ActionAcquire, CodeReclaimTerm, "the leader key names me but I do not hold the term: reclaiming it")
+			return d.reclaimAsReplica()
 		}
 		return d.follower(d.c.Leader.Name)
 	}
@@ -195,4 +195,20 @@ func (d *decider) selectCandidates(withSelf bool, named string, overrideLag bool
 		OverrideLag: overrideLag,
 		Exclude:     exclude,
 	})
+}
+
+// reclaimAsReplica: a running replica holds no term but the leader key
+// names it (a race won before a crash or stall, or a snapshot read before
+// the key expired). The acquire may re-create the key if it has expired
+// meanwhile, which would make this node leader, and then promote it,
+// without the candidate selection of a race; so it acquires only as the
+// race would, when it is eligible and best on fresh peer positions. While
+// paused the key is simply reclaimed (the term holder then releases it).
+func (d *decider) reclaimAsReplica() Decision {
+	if d.c.IsPaused() {
+		return decision(ActionAcquire, CodeReclaimTerm, "the leader key names me but I do not hold the term: reclaiming it")
+	}
+	dec := d.race()
+	dec.Reason = "the leader key names me but I hold no term and run no primary: " + dec.Reason
+	return dec
 }

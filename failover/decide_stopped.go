@@ -17,7 +17,12 @@ func (d *decider) notRunning() Decision {
 		return d.leaderNotRunning()
 	}
 	if l := d.c.Leader; l != nil && l.Name == d.me {
-		return decision(ActionAcquire, CodeReclaimTerm, "the leader key names me but I do not hold the term: reclaiming it")
+		if d.l.WasPrimary || d.c.IsPaused() {
+			return decision(ActionAcquire, CodeReclaimTerm, "the leader key names me but I do not hold the term: reclaiming it")
+		}
+		// A former replica must not become leader without a race (see
+		// reclaimAsReplica): start it so that it can take part.
+		return d.start(RoleReplica, "", CodeStartReplica, "the leader key names me but I hold no term and was a replica: starting as a replica to race for it")
 	}
 	if d.c.IsPaused() {
 		return decision(ActionNoop, CodePausedNoStart, "paused: PostgreSQL stays %s", d.l.State)

@@ -15,7 +15,7 @@ const sysID = "7000000000000000001"
 func replicaObs() Observation {
 	c := withLeader(cluster(primary("a", 1000, 1), replica("b", 1000, 1, nil), replica("c", 900, 1, nil)), "a", 50)
 	return Observation{
-		Now: t0, Name: "b", Cluster: c, ClusterAt: t0, Settings: DefaultSettings(),
+		Now: t0, Name: "b", Cluster: c, ClusterAt: t0, Settings: patroniTimings(),
 		Local: LocalStatus{State: PGRunning, Role: RoleReplica, Timeline: 1, ReceiveLSN: 1000, ReplayLSN: 1000,
 			ReplicationState: dcs.ReplicationStreaming, Following: "a", SystemID: sysID},
 	}
@@ -318,8 +318,31 @@ func TestDecide(t *testing.T) {
 			o.Cluster.Config = &dcs.ClusterConfig{Pause: bptr(true)}
 			return o
 		}, ActionNoop, CodePausedNoStart, "paused", nil},
-		{"stopped, key names me", func() Observation { o := stoppedObs(); o.Cluster.Leader.Name = "b"; return o },
-			ActionAcquire, CodeReclaimTerm, "reclaiming", nil},
+		{"stopped former primary, key names me", func() Observation {
+			o := stoppedObs()
+			o.Cluster.Leader.Name = "b"
+			o.Local.WasPrimary = true
+			return o
+		}, ActionAcquire, CodeReclaimTerm, "reclaiming", nil},
+		{"stopped replica, key names me: no acquire without a race", func() Observation { o := stoppedObs(); o.Cluster.Leader.Name = "b"; return o },
+			ActionStart, CodeStartReplica, "to race for it", targetCheck("")},
+		{"running replica, key names me: peers first", func() Observation {
+			o := raceObs()
+			o.Cluster.Leader = &dcs.Leader{Name: "b", Revision: 60}
+			o.Peers, o.PeersQueried = nil, false
+			return o
+		}, ActionQueryPeers, CodeNeedPeers, "the leader key names me", nil},
+		{"running replica, key names me: acquires only as the best candidate", func() Observation {
+			o := raceObs()
+			o.Cluster.Leader = &dcs.Leader{Name: "b", Revision: 60}
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "best candidate", nil},
+		{"running replica, key names me, a better candidate exists", func() Observation {
+			o := raceObs()
+			o.Cluster.Leader = &dcs.Leader{Name: "b", Revision: 60}
+			o.Peers = []Position{peer("c", 5000, 1, t0)}
+			return o
+		}, ActionWait, CodeNotBest, "c is a better candidate", nil},
 		{"stopping", func() Observation { o := stoppedObs(); o.Local.State = PGStopping; return o },
 			ActionWait, CodeStarting, "stopping", nil},
 
@@ -333,6 +356,12 @@ func TestDecide(t *testing.T) {
 			ActionNoop, CodePausedLeader, "keeping the term", nil},
 		{"term holder promotes", func() Observation { o := leaderObs(); o.Local.Role = RoleReplica; return o },
 			ActionPromote, CodePromote, "promoting", nil},
+		{"term holder near its deadline does not promote", func() Observation {
+			o := leaderObs()
+			o.Local.Role = RoleReplica
+			o.Term.Deadline = t0.Add(o.Settings.DemoteLead / 2)
+			return o
+		}, ActionWait, CodeDeadlineNear, "not promoting", nil},
 		{"paused term holder as replica releases", func() Observation {
 			o := leaderObs()
 			o.Local.Role = RoleReplica

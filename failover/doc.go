@@ -10,8 +10,8 @@
 //     status, the node's term, time, peer positions, [Settings]) to one
 //     [Decision]: an [Action] with a stable [Code] and a human reason.
 //
-// The Controller that gathers observations and performs decisions against
-// dcs, election and pg is built on top of these.
+// [Controller] runs them against real dcs, election and pg implementations
+// (see "The Controller" below).
 //
 // # Candidate selection
 //
@@ -94,7 +94,8 @@
 //     no leader → start as a replica to take part in the race. A failed
 //     start is retried after loop_wait.
 //  5. Holding the term with a running server: a replica promotes (paused:
-//     releases unless it is the named candidate); a primary handles the
+//     releases unless it is the named candidate; within DemoteLead of the
+//     deadline it waits for a renewal instead); a primary handles the
 //     failover key (see below), else nothing to do.
 //  6. Leader elsewhere: check divergence when the timelines differ; rewind
 //     (use_pg_rewind, after the leader's post-promotion checkpoint) or
@@ -144,4 +145,81 @@
 // treated as dead for that race. The race therefore costs at most one
 // PeerQueryTimeout of wall-clock time plus one atomic create, however many
 // peers are dead.
+//
+// pg.Status does not report pg_stat_wal_receiver.last_msg_receipt_time, so
+// the Controller sets LastWALReceiptAt to the last time it saw the received
+// LSN advance while the receiver streams. On a primary that really died
+// the LSN stops at once and nothing is postponed; on an idle cluster the
+// streaming guard does not apply either (the live-primary guard still
+// does, through peer answers).
+//
+// # The Controller
+//
+// [Controller.Run] loops until its context ends. A cycle reads the DCS
+// snapshot (dcs.Parse), the local pg.Status and the term, asks [Decide],
+// queries the peers' GET /patroni in parallel when the decision asks for
+// it (each bounded by PeerQueryTimeout), decides again, and performs the
+// action: acquire (election.Candidate.TryAcquire), promote (then history
+// and status, guarded by the term), demote, follow, rewind, clone, start,
+// bootstrap (win initialize with create-if-absent, pg Bootstrap, publish
+// the system identifier and the config key), clear the failover key
+// (compare-and-swap). Cycles run on DCS watch events (leader, failover,
+// config, initialize, sync, history), on changes of the postmaster's state
+// (polled every 200 ms), at a decision's WaitUntil, at once after an action,
+// and at least every loop_wait. After each cycle the member key is
+// published (on change, on a new lease, at least every loop_wait), the
+// leader writes the status optime (on change, at least every loop_wait),
+// creates the replicas' slots and writes the config key if missing, and a
+// healthapi.NodeState snapshot is stored ([Controller.State]).
+//
+// The lease is renewed by the election's own goroutine, never behind slow
+// PostgreSQL or DCS work. A second goroutine per term fences: when the term
+// ends, or its deadline comes within DemoteLead without a renewal, it
+// publishes a non-leader state at once (/primary answers 503) and stops a
+// running primary immediately, restarting it as a replica without upstream,
+// even while the loop is blocked in a slow call. On exit (ExitHandOver) a
+// leader checkpoints, stops fast (connected replicas receive everything up
+// to the shutdown checkpoint before the postmaster exits), waits briefly
+// for a replica to report that WAL, writes status and resigns. A
+// switchover does the same and then follows the new leader; if the
+// candidate does not confirm the WAL within max(2 loop_wait, 5
+// PeerQueryTimeout) the old primary keeps its term and the key is cleared.
+//
+// The Controller also implements healthapi.Manager: switchover and
+// failover write the failover key as Patroni does and wait for a new
+// leader (2 × max(10 s, loop_wait)); restart and reload act on pg;
+// reinitialize wipes a replica, which the loop then clones again; the
+// config key is read and written with compare-and-swap.
+//
+// # Timing
+//
+// Defaults: ttl 6 s (election: keepalive every 1 s, request timeout 1 s,
+// margin 1 s, so the term deadline is 5 s after the last successful
+// keepalive was sent), loop_wait 1 s, DCS request timeout 1 s,
+// PeerQueryTimeout 1 s, DemoteLead 2 s, primary_start_timeout 15 s,
+// RacePostponeMax 6 s, StreamingFreshness 2 s.
+//
+// Old primary cut off from the DCS (or its agent stalled while its process
+// runs): it stops acting as primary at s + ttl − margin − DemoteLead =
+// s + 3 s, where s is when the last keepalive that succeeded was sent; the
+// lease cannot expire before s + 6 s on the store. 3 s separate the two.
+//
+// Primary host dies (worst case): detection ≤ ttl = 6 s after the last
+// renewal (plus any extension etcd grants when its own leader changes) +
+// watch delivery and cycle start (≤ loop_wait = 1 s if the watch is
+// broken, usually milliseconds) + peer queries ≤ PeerQueryTimeout = 1 s +
+// acquire ≤ 1 s + pg_promote (≈ 0.1–1 s) = about 10 s, typically 6–7 s;
+// plus routing (an HAProxy check interval and fall count). The streaming
+// guard adds nothing here (the WAL stopped with the host); in the worst
+// case of a stalled agent over a primary still streaming WAL it adds at
+// most RacePostponeMax = 6 s.
+//
+// PostgreSQL crash on the primary: noticed within 200 ms, restarted in
+// place for up to primary_start_timeout = 15 s, then the term is released
+// and a replica wins the race within about 2 s (peer queries, acquire,
+// promote). With primary_start_timeout 0 the failover takes well under
+// 1 s in the integration test.
+//
+// Planned switchover: CHECKPOINT + fast stop + confirmation + resign +
+// acquire + promote, well under 1 s on an idle test cluster.
 package failover

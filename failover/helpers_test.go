@@ -38,3 +38,15 @@ func withLeader(c *dcs.Cluster, name string, rev int64) *dcs.Cluster {
 func peer(name string, lsn, tl int64, at time.Time) Position {
 	return Position{Name: name, State: dcs.StateRunning, Role: dcs.RoleReplica, ReceiveLSN: lsn, ReplayLSN: lsn, Timeline: tl, ObservedAt: at, Source: SourcePeer}
 }
+
+// patroniTimings are the settings the decision table tests were written
+// against: Patroni-like timers (ttl 30 s, loop_wait 10 s,
+// primary_start_timeout 300 s), so that the tests do not move with
+// pgha's faster defaults.
+func patroniTimings() Settings {
+	s := DefaultSettings()
+	s.TTL, s.LoopWait, s.PrimaryStartTimeout = 30*time.Second, 10*time.Second, 300*time.Second
+	s.RacePostponeMax, s.StreamingFreshness, s.MaxPositionAge = 30*time.Second, 10*time.Second, 30*time.Second
+	s.DemoteLead, s.PeerQueryTimeout = 5*time.Second, 2*time.Second
+	return s
+}

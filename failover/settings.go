@@ -23,14 +23,17 @@ const (
 // dynamic configuration with [Settings.WithConfig], and check the result
 // with [Settings.Validate]; a zero Settings is not valid.
 type Settings struct {
-	// TTL is the leader lease time to live (Patroni ttl). Default 30 s.
+	// TTL is the leader lease time to live (Patroni ttl). Default 6 s,
+	// election.DefaultTTL: the lease is renewed on its own goroutine, so
+	// it need not cover a whole loop as Patroni's 30 s does.
 	TTL time.Duration
-	// LoopWait is the period of the HA loop (Patroni loop_wait). Default 10 s.
+	// LoopWait is the period of the HA loop (Patroni loop_wait); the loop
+	// also runs on DCS and PostgreSQL events. Default 1 s.
 	LoopWait time.Duration
 	// PrimaryStartTimeout bounds how long a crashed primary that still holds
 	// the term is restarted in place before the term is released so that a
 	// replica can take over; 0 releases at once when a failover is possible.
-	// Default 300 s, as Patroni.
+	// Default 15 s (Patroni: 300 s).
 	PrimaryStartTimeout time.Duration
 	// MaximumLagOnFailover is the most WAL, in bytes, that a candidate may
 	// lack relative to the reference position (see the package doc) and
@@ -53,25 +56,26 @@ type Settings struct {
 	// RacePostponeMax bounds the false-failover guard: after the leader key
 	// vanished, a replica still receiving WAL from the old primary (or
 	// seeing a peer that still runs as primary) postpones the race, but
-	// never for longer than this. 0 disables the guard. Default 30 s (one
+	// never for longer than this. 0 disables the guard. Default 6 s (one
 	// default TTL).
 	RacePostponeMax time.Duration
 	// StreamingFreshness is how recent the last message from the upstream
 	// must be for the WAL receiver to count as "still receiving". Default
-	// 10 s; keep it above the primary's keepalive interval
-	// (wal_sender_timeout/2) if the cluster may be idle.
+	// 2 s. The Controller counts a receipt when the received LSN advances
+	// while the receiver streams, so an idle cluster is not protected by
+	// the streaming guard (see the package doc).
 	StreamingFreshness time.Duration
 	// MaxPositionAge is how old an observed WAL position may be before the
 	// member is treated as unknown (not eligible, not counted in the lag
-	// reference). Default 30 s.
+	// reference). Default 10 s.
 	MaxPositionAge time.Duration
 	// DemoteLead is how long before its term deadline a primary starts to
 	// demote, the time a demotion needs to stop accepting writes. Default
-	// 5 s. Must be below TTL.
+	// 2 s. Must be below TTL.
 	DemoteLead time.Duration
 	// PeerQueryTimeout is the bound the Controller applies to each peer
 	// query of the leader race (all peers in parallel, no retries), so the
-	// race costs at most this much wall-clock time. Default 2 s; must be at
+	// race costs at most this much wall-clock time. Default 1 s; must be at
 	// most TTL/2.
 	PeerQueryTimeout time.Duration
 	// StrictOptimeLag measures lag against the leader's last published
@@ -83,16 +87,16 @@ type Settings struct {
 // DefaultSettings returns the documented defaults.
 func DefaultSettings() Settings {
 	return Settings{
-		TTL:                  30 * time.Second,
-		LoopWait:             10 * time.Second,
-		PrimaryStartTimeout:  300 * time.Second,
+		TTL:                  6 * time.Second,
+		LoopWait:             1 * time.Second,
+		PrimaryStartTimeout:  15 * time.Second,
 		MaximumLagOnFailover: 1 << 20,
 		SynchronousMode:      SyncOff,
-		RacePostponeMax:      30 * time.Second,
-		StreamingFreshness:   10 * time.Second,
-		MaxPositionAge:       30 * time.Second,
-		DemoteLead:           5 * time.Second,
-		PeerQueryTimeout:     2 * time.Second,
+		RacePostponeMax:      6 * time.Second,
+		StreamingFreshness:   2 * time.Second,
+		MaxPositionAge:       10 * time.Second,
+		DemoteLead:           2 * time.Second,
+		PeerQueryTimeout:     1 * time.Second,
 	}
 }
 

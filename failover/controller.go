@@ -1,0 +1,407 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pgha/pgha/clock"
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/pg"
+)
+
+// ErrInvalidOptions is wrapped by every error [NewController] returns for
+// bad options; the message names the field.
+var ErrInvalidOptions = errors.New("failover: invalid controller options")
+
+// ErrRunning is returned by [Controller.Run] when the controller already
+// runs (or ran: a Controller runs once).
+var ErrRunning = errors.New("failover: controller already ran")
+
+// ExitMode is what [Controller.Run] does when its context ends.
+type ExitMode int
+
+const (
+	// ExitHandOver (the default): a leader stops PostgreSQL cleanly (so
+	// the replicas receive its shutdown checkpoint), waits briefly for a
+	// replica to confirm it, and resigns, so a replica takes over at once
+	// (DESIGN §3 invariant 5). A replica leaves its server running.
+	ExitHandOver ExitMode = iota
+	// ExitAbandon stops the loop and the lease keepalives and touches
+	// nothing else: no resign, no stop, no revoke. The lease and the keys
+	// bound to it expire within the TTL. This is what a crash of the agent
+	// looks like; use it only with a watchdog or in tests, since a primary
+	// keeps running without an agent.
+	ExitAbandon
+)
+
+// ControllerOptions configure a [Controller]. Zero values take the
+// defaults named on each field.
+type ControllerOptions struct {
+	// Name is this member's name (dcs.ValidateName). Required.
+	Name string
+	// Scope is the cluster name, reported by the health API.
+	Scope string
+	// Store is the DCS, scoped to the cluster. Required.
+	Store dcs.Store
+	// Instance is the local PostgreSQL. Required.
+	Instance pg.Instance
+	// ConnURL is how others reach this PostgreSQL
+	// ("postgres://host:port/postgres"); published in the member key and
+	// used by replicas to stream, clone and rewind from this node.
+	// Required.
+	ConnURL string
+	// APIURL is this node's health API ("http://host:port/patroni"), which
+	// peers query during the leader race. Required.
+	APIURL string
+	// Tags are this member's tags (nofailover, failover_priority,
+	// clonefrom, replicatefrom, noloadbalance, nosync).
+	Tags dcs.Tags
+	// Version is published in the member key; default "pgha".
+	Version string
+
+	// Settings are the decision knobs; zero value: DefaultSettings(). The
+	// cluster's config key overlays them every cycle (Settings.WithConfig),
+	// except ttl, which is fixed by the election for the life of the
+	// Controller.
+	Settings Settings
+	// Election configures the lease. A zero TTL takes Settings.TTL; a
+	// non-zero one must equal it. Clock and Logger default to the
+	// Controller's.
+	Election election.Options
+
+	// Bootstrap, when set, lets this node initialize a new cluster (it
+	// takes part in the initialize race). Nil: the node only clones.
+	Bootstrap *pg.BootstrapOptions
+	// DataDir reports the state of the data directory. Default: for an
+	// Instance with a DataDir() string method (pg.Local), the files in
+	// that directory; otherwise the data directory is assumed to exist.
+	DataDir DataDirInspector
+
+	// ExitMode is what Run does when its context ends; default
+	// ExitHandOver.
+	ExitMode ExitMode
+	// HandOverTimeout bounds the hand-over on exit; default 30 s.
+	HandOverTimeout time.Duration
+	// SwitchoverTimeout bounds how long Manager.Switchover and Failover
+	// wait for the outcome; default 2 × max(10 s, loop_wait), as Patroni.
+	SwitchoverTimeout time.Duration
+	// StartTimeout bounds starting PostgreSQL and other slow operations
+	// (clone, rewind, bootstrap use 10 × it); default 60 s.
+	StartTimeout time.Duration
+	// PGPollInterval is how often the postmaster's state is checked to
+	// wake the loop on a crash; default 200 ms.
+	PGPollInterval time.Duration
+
+	// HTTPClient queries peers' APIs; default a client without proxy.
+	// Each query is bounded by Settings.PeerQueryTimeout.
+	HTTPClient *http.Client
+	// Clock defaults to clock.Real().
+	Clock clock.Clock
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// TracerProvider and MeterProvider default to the global providers.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// OnEvent, when set, is called synchronously for every role change
+	// (see [EventKind]); it must not block.
+	OnEvent func(Event)
+}
+
+// Controller runs the HA loop of one node: it reads the DCS, looks at the
+// local PostgreSQL, asks [Decide] what to do and does it, publishes the
+// member key and (as leader) the status key, and keeps a state snapshot
+// for the health API. It implements healthapi.StateSource and
+// healthapi.Manager. Create it with [NewController] and call Run once.
+type Controller struct {
+	o     ControllerOptions
+	eopts election.Options
+	store dcs.Store
+	inst  pg.Instance
+	clk   clock.Clock
+	log   *slog.Logger
+	http  *http.Client
+	ddir  DataDirInspector
+	otel  instruments
+
+	cache healthapi.StateCache
+	wake  chan struct{}
+	// opMu serializes changes to PostgreSQL between the loop and the
+	// Manager's restart and reinitialize.
+	opMu sync.Mutex
+
+	mu      sync.Mutex
+	started bool
+	cand    *election.Candidate
+	runCtx  context.Context
+	wg      sync.WaitGroup
+	b       book
+}
+
+var (
+	_ healthapi.StateSource = (*Controller)(nil)
+	_ healthapi.Manager     = (*Controller)(nil)
+)
+
+// NewController validates opts and returns a Controller. It starts
+// nothing; see [Controller.Run].
+func NewController(opts ControllerOptions) (*Controller, error) {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalidOptions, field, fmt.Sprintf(format, args...))
+	}
+	if err := dcs.ValidateName(opts.Name); err != nil {
+		return nil, bad("Name", "%v", err)
+	}
+	if opts.Store == nil {
+		return nil, bad("Store", "required")
+	}
+	if opts.Instance == nil {
+		return nil, bad("Instance", "required")
+	}
+	for field, raw := range map[string]string{"ConnURL": opts.ConnURL, "APIURL": opts.APIURL} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || u.Scheme == "" {
+			return nil, bad(field, "want an absolute URL with a host, got %q", raw)
+		}
+	}
+	if opts.Settings == (Settings{}) {
+		opts.Settings = DefaultSettings()
+	}
+	if opts.Election.TTL == 0 {
+		opts.Election.TTL = opts.Settings.TTL
+	} else if opts.Election.TTL != opts.Settings.TTL {
+		return nil, bad("Election.TTL", "%v differs from Settings.TTL %v", opts.Election.TTL, opts.Settings.TTL)
+	}
+	if err := opts.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: Settings: %w", ErrInvalidOptions, err)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Election.Clock == nil {
+		opts.Election.Clock = opts.Clock
+	}
+	if opts.Election.Logger == nil {
+		opts.Election.Logger = opts.Logger
+	}
+	// The same defaults election applies, so that the Controller's own DCS
+	// calls are bounded like the election's.
+	e := &opts.Election
+	for _, d := range []*time.Duration{&e.KeepAliveInterval, &e.RequestTimeout, &e.Margin} {
+		if *d == 0 {
+			*d = e.TTL / 6
+		}
+	}
+	if e.RetryInterval == 0 {
+		e.RetryInterval = e.TTL / 3
+	}
+	if err := opts.Election.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: Election: %w", ErrInvalidOptions, err)
+	}
+	if opts.ExitMode != ExitHandOver && opts.ExitMode != ExitAbandon {
+		return nil, bad("ExitMode", "unknown mode %d", opts.ExitMode)
+	}
+	for field, d := range map[string]time.Duration{"HandOverTimeout": opts.HandOverTimeout, "SwitchoverTimeout": opts.SwitchoverTimeout,
+		"StartTimeout": opts.StartTimeout, "PGPollInterval": opts.PGPollInterval} {
+		if d < 0 {
+			return nil, bad(field, "must not be negative, got %v", d)
+		}
+	}
+	if opts.Version == "" {
+		opts.Version = "pgha"
+	}
+	if opts.HandOverTimeout == 0 {
+		opts.HandOverTimeout = 30 * time.Second
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	if opts.PGPollInterval == 0 {
+		opts.PGPollInterval = 200 * time.Millisecond
+	}
+	if opts.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		opts.HTTPClient = &http.Client{Transport: tr}
+	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = otel.GetTracerProvider()
+	}
+	if opts.MeterProvider == nil {
+		opts.MeterProvider = otel.GetMeterProvider()
+	}
+	eopts := opts.Election
+	c := &Controller{
+		o:     opts,
+		eopts: eopts,
+		store: opts.Store,
+		inst:  opts.Instance,
+		clk:   opts.Clock,
+		log:   opts.Logger.With("member", opts.Name),
+		http:  opts.HTTPClient,
+		ddir:  opts.DataDir,
+		wake:  make(chan struct{}, 1),
+	}
+	if c.ddir == nil {
+		c.ddir = defaultInspector(opts.Instance)
+	}
+	c.otel = newInstruments(opts.TracerProvider, opts.MeterProvider, c.log)
+	c.b.failovers = map[string]uint64{}
+	return c, nil
+}
+
+// Name returns the member name.
+func (c *Controller) Name() string { return c.o.Name }
+
+// State returns the latest published node state (healthapi.StateSource).
+// It never blocks.
+func (c *Controller) State() *healthapi.NodeState { return c.cache.State() }
+
+// poke wakes the loop for an immediate cycle.
+func (c *Controller) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the HA loop until ctx ends, then exits as ExitMode says. It
+// returns nil after a clean exit, or the error that prevented the loop
+// from starting. A Controller runs once.
+func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return ErrRunning
+	}
+	c.started = true
+	cand, err := election.New(c.store, c.o.Name, c.eopts)
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("failover: %w", err)
+	}
+	c.cand = cand
+	loopCtx, cancel := context.WithCancel(ctx)
+	c.runCtx = loopCtx
+	c.mu.Unlock()
+
+	c.log.Info("failover: controller starting", "ttl", c.eopts.TTL, "loop_wait", c.o.Settings.LoopWait)
+	c.wg.Add(2)
+	go c.watchDCS(loopCtx)
+	go c.watchPG(loopCtx)
+	c.loop(loopCtx)
+
+	cancel()
+	c.wg.Wait()
+	if c.o.ExitMode == ExitHandOver {
+		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.HandOverTimeout)
+		c.handOver(hctx)
+		hcancel()
+	}
+	_ = cand.Close()
+	c.log.Info("failover: controller stopped", "exit_mode", c.o.ExitMode)
+	return nil
+}
+
+// loop runs cycles until ctx ends: at once after an action succeeded, on
+// DCS and PostgreSQL events, at a decision's WaitUntil, and at least every
+// loop_wait.
+func (c *Controller) loop(ctx context.Context) {
+	timer := c.clk.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		next := c.cycle(ctx)
+		d := max(next.Sub(c.clk.Now()), 0)
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		case <-timer.C():
+		}
+	}
+}
+
+// watchDCS wakes the loop on changes to the keys that drive decisions
+// (leader, failover, config, initialize, sync, history); member and
+// status keys change every loop_wait and are read on the tick.
+func (c *Controller) watchDCS(ctx context.Context) {
+	defer c.wg.Done()
+	retry := c.clk.NewTimer(0)
+	defer retry.Stop()
+	<-retry.C()
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		snap, err := c.store.Get(rctx)
+		cancel()
+		if err == nil {
+			for resp := range c.store.Watch(ctx, snap.Revision) {
+				if relevant(resp) {
+					c.poke()
+				}
+			}
+		}
+		retry.Reset(c.o.Settings.LoopWait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C():
+		}
+	}
+}
+
+func relevant(resp dcs.WatchResponse) bool {
+	if resp.Snapshot != nil {
+		return true
+	}
+	for _, ev := range resp.Events {
+		k := ev.KV.Key
+		if k != dcs.KeyStatus && !(len(k) > len(dcs.KeyMembersPrefix) && k[:len(dcs.KeyMembersPrefix)] == dcs.KeyMembersPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// watchPG wakes the loop when the postmaster's state changes (a crash is
+// seen within PGPollInterval, not at the next tick).
+func (c *Controller) watchPG(ctx context.Context) {
+	defer c.wg.Done()
+	last := c.inst.State()
+	t := c.clk.NewTimer(c.o.PGPollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if s := c.inst.State(); s != last {
+			last = s
+			c.poke()
+		}
+		t.Reset(c.o.PGPollInterval)
+	}
+}
+
+// LastDecision returns the decision of the latest cycle (zero before the
+// first), for diagnostics: what the node is doing and why.
+func (c *Controller) LastDecision() Decision {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.lastDecision
+}

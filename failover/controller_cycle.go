@@ -1,0 +1,270 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/pg"
+)
+
+// book is what the Controller remembers between cycles. Guarded by
+// Controller.mu.
+type book struct {
+	term        *election.Term
+	fencedTerm  *election.Term // the term already fenced (or released)
+	acquireCode string         // the decision code that won the term
+
+	cluster     *dcs.Cluster
+	dcsLastSeen time.Time
+	pgStatus    pg.Status
+	pgStatusOK  bool
+	sysID       string
+	lastRole    Role
+	// timeline is the highest timeline the server reported since its data
+	// directory was (re)created: a replica whose WAL receiver is down
+	// reports its last restartpoint's, older, timeline (pg.Status), which
+	// would make it look behind the cluster.
+	timeline  int64
+	leaderRev int64 // leader key revision the divergence state refers to
+
+	leaderVanishedAt time.Time
+	lastRecv         int64
+	lastRecvAdvance  time.Time
+
+	crashedAt        time.Time
+	lastStartAttempt time.Time
+	following        string
+	divergence       Divergence
+	divergenceLeader string
+	rewindFailed     bool
+	bootstrapOwner   bool
+	slotsEnsured     map[string]bool
+
+	memberValue  []byte
+	memberLease  dcs.LeaseID
+	memberAt     time.Time
+	statusOptime int64
+	statusAt     time.Time
+
+	lastDecision Decision
+	againStreak  int
+	nextRun      time.Time
+	failovers    map[string]uint64
+	dcsErrors    uint64
+	loopHist     hist
+}
+
+// maxAgain bounds consecutive immediate cycles.
+const maxAgain = 8
+
+// cycle runs one turn of the loop and returns when the next one is due at
+// the latest.
+func (c *Controller) cycle(ctx context.Context) time.Time {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	start := c.clk.Now()
+	ctx, span := c.otel.tracer.Start(ctx, "failover.cycle", trace.WithAttributes(attribute.String("pgha.member", c.o.Name)))
+	defer span.End()
+
+	s := c.o.Settings
+	obs, ok := c.observe(ctx)
+	if ok {
+		s = obs.Settings
+	}
+	next := start.Add(s.LoopWait)
+	var dec Decision
+	again := false
+	if ok {
+		dec = Decide(obs)
+		if dec.Action == ActionQueryPeers {
+			obs.Peers = c.queryPeers(ctx, obs.Cluster, s.PeerQueryTimeout)
+			obs.PeersQueried = true
+			dec = Decide(obs)
+		}
+		span.SetAttributes(attribute.String("pgha.action", dec.Action.String()), attribute.String("pgha.code", string(dec.Code)))
+		c.otel.decision(ctx, dec)
+		err := c.execute(ctx, obs, dec)
+		switch {
+		case err != nil:
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			c.log.Warn("failover: action failed", "action", dec.Action.String(), "code", dec.Code, "reason", dec.Reason, "err", err)
+			c.countDCSError(err)
+		case dec.Action != ActionNoop && dec.Action != ActionWait:
+			again = true
+		}
+		if dec.Code == CodeSnapshotBehindTerm {
+			again = true
+		}
+		if !dec.WaitUntil.IsZero() && dec.WaitUntil.Before(next) {
+			next = dec.WaitUntil
+		}
+	}
+	c.publish(ctx, s)
+
+	c.mu.Lock()
+	if t := c.b.term; t != nil {
+		if fence := t.Deadline().Add(-s.DemoteLead); fence.Before(next) {
+			next = fence
+		}
+	}
+	// Run again at once after an action, but not endlessly: an action that
+	// "succeeds" without changing anything (a lost race, a key already
+	// cleared) must not spin the loop.
+	if again && c.b.againStreak < maxAgain {
+		c.b.againStreak++
+		next = c.clk.Now()
+	} else if !again {
+		c.b.againStreak = 0
+	}
+	c.b.lastDecision = dec
+	c.b.nextRun = next
+	dur := c.clk.Now().Sub(start)
+	c.b.loopHist.observe(dur.Seconds())
+	c.mu.Unlock()
+	c.otel.cycleDuration(ctx, dur)
+	c.publishState()
+	return next
+}
+
+// observe gathers the observation: the DCS snapshot, the local server and
+// the term. ok is false when the local status could not be read.
+func (c *Controller) observe(ctx context.Context) (Observation, bool) {
+	now := c.clk.Now()
+	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	snap, err := c.store.Get(rctx)
+	cancel()
+	var cl *dcs.Cluster
+	if err != nil {
+		c.countDCSError(err)
+		c.log.Warn("failover: reading the DCS failed", "err", err)
+	} else {
+		cl = dcs.Parse(snap)
+		for _, p := range cl.Problems {
+			c.log.Warn("failover: DCS value ignored", "problem", p)
+		}
+	}
+
+	sctx, scancel := context.WithTimeout(ctx, 2*c.eopts.RequestTimeout+time.Second)
+	st, serr := c.inst.Status(sctx)
+	scancel()
+	after := c.clk.Now()
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.b
+	s := c.o.Settings
+	if cl != nil {
+		b.cluster, b.dcsLastSeen = cl, after
+		s = s.WithConfig(cl.Config)
+		s.TTL = c.eopts.TTL // fixed by the election for the Controller's life
+		if cl.Leader == nil {
+			if b.leaderVanishedAt.IsZero() {
+				b.leaderVanishedAt = now
+			}
+		} else {
+			b.leaderVanishedAt = time.Time{}
+			if cl.Leader.Revision != b.leaderRev {
+				b.leaderRev = cl.Leader.Revision
+				b.divergence, b.divergenceLeader, b.rewindFailed = DivergenceUnknown, "", false
+			}
+		}
+	}
+	if serr != nil && st.State == pg.StateRunning {
+		c.log.Warn("failover: PostgreSQL status failed", "err", serr)
+		b.pgStatusOK = false
+		return Observation{}, false
+	}
+	b.pgStatus, b.pgStatusOK = st, true
+	local := c.localStatus(st, after)
+	var t Term
+	if tm := b.term; tm != nil && tm.Valid(after) {
+		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline()}
+	}
+	return Observation{
+		Now:              after,
+		Name:             c.o.Name,
+		Tags:             c.o.Tags,
+		Cluster:          cl,
+		ClusterAt:        now,
+		Local:            local,
+		Term:             t,
+		LeaderVanishedAt: b.leaderVanishedAt,
+		CanBootstrap:     c.o.Bootstrap != nil,
+		BootstrapOwner:   b.bootstrapOwner,
+		Settings:         s,
+	}, true
+}
+
+// localStatus converts pg.Status and the bookkeeping into LocalStatus;
+// c.mu held.
+func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
+	b := &c.b
+	l := LocalStatus{
+		State:            PGState(st.State),
+		Following:        b.following,
+		LastStartAttempt: b.lastStartAttempt,
+		Divergence:       b.divergence,
+		DivergenceLeader: b.divergenceLeader,
+		RewindFailed:     b.rewindFailed,
+	}
+	switch st.State {
+	case pg.StateRunning:
+		b.crashedAt = time.Time{}
+		l.Role = Role(st.Role)
+		b.lastRole = l.Role
+		b.timeline = max(b.timeline, int64(st.Timeline))
+		l.Timeline = b.timeline
+		l.FlushLSN = st.FlushLSN.Int64()
+		l.ReceiveLSN = st.ReceiveLSN.Int64()
+		l.ReplayLSN = st.ReplayLSN.Int64()
+		l.ReplicationState = string(st.Receiver)
+		if st.SystemID != 0 {
+			b.sysID = strconv.FormatUint(st.SystemID, 10)
+		}
+		l.WasPrimary = l.Role == RolePrimary
+		// pg.Status has no last_msg_receipt_time: count a receipt when the
+		// received LSN advances while streaming (see the package doc).
+		if st.Receiver == pg.ReceiverStreaming && l.ReceiveLSN > b.lastRecv {
+			b.lastRecvAdvance = now
+		}
+		b.lastRecv = l.ReceiveLSN
+		if st.Receiver == pg.ReceiverStreaming {
+			l.LastWALReceiptAt = b.lastRecvAdvance
+		}
+	case pg.StateCrashed:
+		if b.crashedAt.IsZero() {
+			b.crashedAt = now
+		}
+		fallthrough
+	default:
+		empty, wasPrimary, err := c.ddir.Inspect()
+		if err != nil {
+			c.log.Warn("failover: inspecting the data directory failed", "err", err)
+		}
+		l.DataEmpty, l.WasPrimary = empty, wasPrimary
+		if empty {
+			b.sysID, b.timeline = "", 0
+		}
+	}
+	l.CrashedAt = b.crashedAt
+	l.SystemID = b.sysID
+	return l
+}
+
+// countDCSError counts errors that came from the store.
+func (c *Controller) countDCSError(err error) {
+	if errors.Is(err, dcs.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		c.mu.Lock()
+		c.b.dcsErrors++
+		c.mu.Unlock()
+	}
+}

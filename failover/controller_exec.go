@@ -1,0 +1,468 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/pg"
+)
+
+// errNoTerm is returned by actions that need the term when it is gone.
+var errNoTerm = errors.New("failover: the term is not held")
+
+// execute performs dec. Noop and Wait do nothing; every other action is
+// logged with its reason and traced in its own span.
+func (c *Controller) execute(ctx context.Context, obs Observation, dec Decision) error {
+	if dec.Action == ActionNoop || dec.Action == ActionWait {
+		c.mu.Lock()
+		prev := c.b.lastDecision
+		c.mu.Unlock()
+		if prev.Code != dec.Code {
+			c.log.Info("failover: "+dec.Action.String(), "code", dec.Code, "reason", dec.Reason)
+		}
+		return nil
+	}
+	c.log.Info("failover: acting", "action", dec.Action.String(), "mode", string(dec.DemoteMode), "target", dec.Target,
+		"code", dec.Code, "reason", dec.Reason)
+	ctx, span := c.otel.tracer.Start(ctx, "failover."+dec.Action.String(), trace.WithAttributes(
+		attribute.String("pgha.member", c.o.Name), attribute.String("pgha.code", string(dec.Code)),
+		attribute.String("pgha.target", dec.Target), attribute.String("pgha.reason", dec.Reason)))
+	defer span.End()
+	err := c.do(ctx, obs, dec)
+	if err != nil {
+		span.RecordError(err)
+	}
+	return err
+}
+
+func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) error {
+	cl := obs.Cluster
+	slow := func(f time.Duration) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, time.Duration(f)*c.o.StartTimeout)
+	}
+	switch dec.Action {
+	case ActionBootstrap:
+		return c.bootstrap(ctx)
+	case ActionSetInitialize:
+		return c.setInitialize(ctx, obs)
+	case ActionAcquire:
+		return c.acquire(ctx, obs, dec)
+	case ActionPromote:
+		return c.promote(ctx, obs)
+	case ActionDemote:
+		if dec.DemoteMode == DemoteGraceful {
+			return c.demoteGraceful(ctx, obs, dec)
+		}
+		return c.demote(ctx, obs, dec)
+	case ActionRelease:
+		return c.release(ctx, string(dec.Code))
+	case ActionClearFailover:
+		return c.clearFailover(ctx, cl)
+	case ActionStart:
+		sctx, cancel := slow(1)
+		defer cancel()
+		c.mu.Lock()
+		c.b.lastStartAttempt = c.clk.Now()
+		c.mu.Unlock()
+		if dec.StartAs == RolePrimary {
+			return c.inst.Start(sctx)
+		}
+		return c.follow(sctx, cl, dec.Target)
+	case ActionFollow:
+		sctx, cancel := slow(1)
+		defer cancel()
+		return c.follow(sctx, cl, dec.Target)
+	case ActionCheckDivergence:
+		up, err := upstreamOf(cl, dec.Target)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := slow(1)
+		defer cancel()
+		d, err := c.inst.CheckDivergence(sctx, up)
+		if err != nil {
+			return fmt.Errorf("failover: check divergence from %s: %w", dec.Target, err)
+		}
+		c.log.Info("failover: divergence checked", "leader", dec.Target, "diverged", d.Diverged, "why", d.Reason)
+		c.mu.Lock()
+		c.b.divergence, c.b.divergenceLeader = DivergenceNone, dec.Target
+		if d.Diverged {
+			c.b.divergence = DivergenceDiverged
+		}
+		c.mu.Unlock()
+		return nil
+	case ActionRewind:
+		up, err := upstreamOf(cl, dec.Target)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := slow(10)
+		defer cancel()
+		if err := c.inst.Rewind(sctx, up); err != nil {
+			c.mu.Lock()
+			c.b.rewindFailed = true
+			c.mu.Unlock()
+			return fmt.Errorf("failover: rewind from %s: %w", dec.Target, err)
+		}
+		c.mu.Lock()
+		c.b.divergence, c.b.divergenceLeader, c.b.timeline = DivergenceNone, dec.Target, 0
+		c.mu.Unlock()
+		return nil
+	case ActionClone:
+		return c.clone(ctx, cl, dec)
+	}
+	return fmt.Errorf("failover: action %v not supported", dec.Action)
+}
+
+// upstreamOf returns how to reach member name's PostgreSQL (its conn_url).
+func upstreamOf(cl *dcs.Cluster, name string) (pg.Upstream, error) {
+	if cl == nil || name == "" {
+		return pg.Upstream{}, fmt.Errorf("failover: no member to connect to")
+	}
+	m := cl.Member(name)
+	if m == nil {
+		return pg.Upstream{}, fmt.Errorf("failover: member %s has no member key", name)
+	}
+	host, port := m.Host()
+	if host == "" {
+		return pg.Upstream{}, fmt.Errorf("failover: member %s: unusable conn_url %q", name, m.ConnURL)
+	}
+	return pg.Upstream{Host: host, Port: port}, nil
+}
+
+// followConfig is how this node replicates from target ("" for none).
+func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfig {
+	up, err := upstreamOf(cl, target)
+	if err != nil {
+		return pg.FollowConfig{}
+	}
+	return pg.FollowConfig{Upstream: up, SlotName: pg.SlotName(c.o.Name)}
+}
+
+func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string) error {
+	cfg := c.followConfig(cl, target)
+	if target != "" && cfg.Upstream.IsZero() {
+		return fmt.Errorf("failover: follow %s: no usable conn_url", target)
+	}
+	if err := c.inst.Follow(ctx, cfg); err != nil {
+		return fmt.Errorf("failover: follow %q: %w", target, err)
+	}
+	c.mu.Lock()
+	c.b.following = target
+	c.mu.Unlock()
+	return nil
+}
+
+// bootstrap wins the initialize race (create-if-absent of the "" value)
+// and initializes a new cluster; losing the race is not an error.
+func (c *Controller) bootstrap(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rev, err := c.store.Put(rctx, dcs.KeyInitialize, []byte(""), 0, dcs.Cond{Absent: true})
+	cancel()
+	if errors.Is(err, dcs.ErrConflict) {
+		c.log.Info("failover: another member won the initialize race")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failover: initialize race: %w", err)
+	}
+	bctx, bcancel := context.WithTimeout(ctx, 10*c.o.StartTimeout)
+	err = c.inst.Bootstrap(bctx, *c.o.Bootstrap)
+	bcancel()
+	if err != nil {
+		// Let another member (or a later attempt) bootstrap.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.eopts.RequestTimeout)
+		if derr := c.store.Delete(dctx, dcs.KeyInitialize, dcs.Cond{ModRevision: rev}); derr != nil {
+			c.log.Warn("failover: removing the initialize key after a failed bootstrap", "err", derr)
+		}
+		dcancel()
+		return fmt.Errorf("failover: bootstrap: %w", err)
+	}
+	c.mu.Lock()
+	c.b.bootstrapOwner = true
+	c.mu.Unlock()
+	c.emit(EventBootstrapped, "initialized a new cluster")
+	return nil
+}
+
+// setInitialize publishes the system identifier, then the initial config
+// when the key is missing.
+func (c *Controller) setInitialize(ctx context.Context, obs Observation) error {
+	id := obs.Local.SystemID
+	if id == "" {
+		return fmt.Errorf("failover: set initialize: system identifier unknown")
+	}
+	cond := dcs.Cond{Absent: true}
+	if obs.Cluster.Initialize != nil {
+		cond = dcs.Cond{ModRevision: obs.Cluster.InitializeRevision}
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	defer cancel()
+	var err error
+	if t := c.heldTerm(); t != nil {
+		_, err = t.Put(rctx, dcs.KeyInitialize, []byte(id), cond)
+	} else {
+		_, err = c.store.Put(rctx, dcs.KeyInitialize, []byte(id), 0, cond)
+	}
+	if err != nil {
+		return fmt.Errorf("failover: set initialize: %w", err)
+	}
+	c.mu.Lock()
+	c.b.bootstrapOwner = false
+	c.mu.Unlock()
+	c.writeConfigIfAbsent(ctx, obs.Cluster, obs.Settings)
+	return nil
+}
+
+// heldTerm returns the term while it is valid, else nil.
+func (c *Controller) heldTerm() *election.Term {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.b.term; t != nil && t.Valid(c.clk.Now()) {
+		return t
+	}
+	return nil
+}
+
+// acquire makes one attempt at the leader key; losing is not an error.
+func (c *Controller) acquire(ctx context.Context, obs Observation, dec Decision) error {
+	c.mu.Lock()
+	cand := c.cand
+	c.mu.Unlock()
+	t, err := cand.TryAcquire(ctx)
+	if errors.Is(err, election.ErrLeaderExists) {
+		c.log.Info("failover: lost the leader race", "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failover: acquire: %w", err)
+	}
+	c.setTerm(t, dec)
+	if dec.ClearFailover {
+		c.clearFailover(ctx, obs.Cluster)
+	}
+	return nil
+}
+
+// clearFailover removes the failover key (compare-and-swap on the
+// revision seen, guarded by the term when held).
+func (c *Controller) clearFailover(ctx context.Context, cl *dcs.Cluster) error {
+	if cl == nil || cl.FailoverRevision == 0 {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	defer cancel()
+	cond := dcs.Cond{ModRevision: cl.FailoverRevision}
+	var err error
+	if t := c.heldTerm(); t != nil {
+		err = t.Delete(rctx, dcs.KeyFailover, cond)
+	} else {
+		err = c.store.Delete(rctx, dcs.KeyFailover, cond)
+	}
+	if err != nil && !errors.Is(err, dcs.ErrConflict) {
+		return fmt.Errorf("failover: clear the failover key: %w", err)
+	}
+	return nil
+}
+
+// promote promotes the local replica under the term, then records the
+// new timeline in history and the position in status.
+func (c *Controller) promote(ctx context.Context, obs Observation) error {
+	t := c.heldTerm()
+	if t == nil {
+		return errNoTerm
+	}
+	pctx, cancel := t.Context(ctx)
+	defer cancel()
+	pctx, cancel2 := context.WithTimeout(pctx, c.o.StartTimeout)
+	defer cancel2()
+	switchLSN := max(obs.Local.ReceiveLSN, obs.Local.ReplayLSN)
+	tli, err := c.inst.Promote(pctx)
+	if err != nil {
+		return fmt.Errorf("failover: promote: %w", err)
+	}
+	c.mu.Lock()
+	reason := c.b.acquireCode
+	c.b.following = ""
+	c.b.failovers[reason]++
+	c.mu.Unlock()
+	c.emit(EventPromoted, fmt.Sprintf("promoted to timeline %d (%s)", tli, reason))
+
+	cl := obs.Cluster
+	c.ensureSlots(ctx, cl)
+	if tli > 1 {
+		h := slices.DeleteFunc(slices.Clone(cl.History), func(e dcs.HistoryEntry) bool { return e.Timeline >= int64(tli)-1 })
+		h = append(h, dcs.HistoryEntry{Timeline: int64(tli) - 1, LSN: switchLSN, Reason: "promoted by pgha: " + reason,
+			Timestamp: c.clk.Now().Format("2006-01-02T15:04:05.999999-07:00"), NewLeader: c.o.Name})
+		rctx, rcancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		_, herr := t.Put(rctx, dcs.KeyHistory, h.Encode(), dcs.Cond{})
+		rcancel()
+		if herr != nil {
+			c.log.Warn("failover: writing history failed", "err", herr)
+		}
+	}
+	return nil
+}
+
+// demote stops accepting writes (immediate, fast or offline) and restarts
+// as a replica of dec.Target ("" for none), releasing the term after the
+// stop when asked.
+func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) error {
+	mode := pg.StopFast
+	target := dec.Target
+	switch dec.DemoteMode {
+	case DemoteImmediate:
+		mode = pg.StopImmediate
+	case DemoteOffline:
+		target = ""
+	}
+	if !dec.ReleaseTerm {
+		c.dropTerm() // stop claiming leadership in health answers first
+	}
+	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
+	defer cancel()
+	var err error
+	if obs.Local.Running() {
+		err = c.inst.Demote(sctx, mode, c.followConfig(obs.Cluster, target))
+		if err == nil {
+			c.mu.Lock()
+			c.b.following = target
+			c.mu.Unlock()
+		}
+	} else {
+		err = c.inst.Stop(sctx, mode)
+	}
+	c.emit(EventDemoted, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Reason))
+	if dec.ReleaseTerm {
+		if rerr := c.release(ctx, string(dec.Code)); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("failover: demote: %w", err)
+	}
+	return nil
+}
+
+// release resigns the term (guarded delete of the leader key).
+func (c *Controller) release(ctx context.Context, why string) error {
+	c.mu.Lock()
+	t := c.b.term
+	c.b.term = nil
+	c.b.fencedTerm = t // resigned on purpose: nothing to fence
+	c.mu.Unlock()
+	if t == nil {
+		return errNoTerm
+	}
+	c.publishState()
+	err := t.Resign(ctx)
+	c.emit(EventReleased, why)
+	if err != nil {
+		return fmt.Errorf("failover: release: %w", err)
+	}
+	return nil
+}
+
+// demoteGraceful is the switchover: CHECKPOINT, fast stop (the replicas
+// connected then receive everything up to the shutdown checkpoint before
+// the postmaster exits), confirmation that the candidate has the WAL the
+// old primary had flushed, status optime, resign, then follow the
+// candidate. Without confirmation the term is kept and the key cleared.
+func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec Decision) error {
+	t := c.heldTerm()
+	if t == nil {
+		return errNoTerm
+	}
+	cl := obs.Cluster
+	pre := obs.Local.FlushLSN
+	cctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
+	defer cancel()
+	if err := c.inst.Checkpoint(cctx); err != nil {
+		c.log.Warn("failover: checkpoint before switchover failed", "err", err)
+	}
+	c.dropTermKeep(t) // health: not the leader any more, whatever happens next
+	if err := c.inst.Stop(cctx, pg.StopFast); err != nil {
+		return fmt.Errorf("failover: switchover: stop: %w", err)
+	}
+	c.emit(EventDemoted, "graceful demote for a switchover to "+dec.Target)
+	bound := max(2*obs.Settings.LoopWait, 5*obs.Settings.PeerQueryTimeout)
+	if !c.waitReceived(ctx, cl, dec.Target, pre, bound, obs.Settings.PeerQueryTimeout) {
+		c.restoreTerm(t)
+		_ = c.clearFailover(ctx, cl)
+		return fmt.Errorf("failover: switchover: %s did not confirm WAL up to %d within %v: keeping the term", dec.Target, pre, bound)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
+		c.log.Warn("failover: writing status before hand-over failed", "err", err)
+	}
+	rcancel()
+	c.mu.Lock()
+	c.b.term = t
+	c.mu.Unlock()
+	if err := c.release(ctx, string(dec.Code)); err != nil {
+		c.log.Warn("failover: resign after switchover", "err", err)
+	}
+	return c.follow(cctx, cl, dec.Target)
+}
+
+// waitReceived polls target's API until it reports WAL up to lsn.
+func (c *Controller) waitReceived(ctx context.Context, cl *dcs.Cluster, target string, lsn int64, bound, each time.Duration) bool {
+	m := cl.Member(target)
+	if m == nil || m.APIURL == "" {
+		return false
+	}
+	deadline := c.clk.Now().Add(bound)
+	for {
+		p := c.queryPeer(ctx, m, each)
+		if !p.Unreachable && p.Received() >= lsn {
+			return true
+		}
+		if !c.clk.Now().Before(deadline) || ctx.Err() != nil {
+			return false
+		}
+		tm := c.clk.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return false
+		case <-tm.C():
+		}
+	}
+}
+
+func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) error {
+	up, err := upstreamOf(cl, dec.Target)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*c.o.StartTimeout)
+	defer cancel()
+	if st := c.inst.State(); st == pg.StateRunning || st == pg.StateStarting {
+		if err := c.inst.Stop(sctx, pg.StopFast); err != nil {
+			return fmt.Errorf("failover: stop before clone: %w", err)
+		}
+	}
+	if err := c.inst.Clone(sctx, pg.CloneRequest{Upstream: up, Replace: dec.WipeData}); err != nil {
+		return fmt.Errorf("failover: clone from %s: %w", dec.Target, err)
+	}
+	c.mu.Lock()
+	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
+	c.b.sysID, c.b.crashedAt, c.b.following, c.b.timeline = "", time.Time{}, "", 0
+	c.mu.Unlock()
+	return nil
+}
+
+func leaderName(cl *dcs.Cluster) string {
+	if cl == nil || cl.Leader == nil {
+		return ""
+	}
+	return cl.Leader.Name
+}

@@ -1,0 +1,184 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/pg"
+)
+
+// setTerm records a won term and starts its guard.
+func (c *Controller) setTerm(t *election.Term, dec Decision) {
+	c.mu.Lock()
+	same := c.b.term == t
+	c.b.term, c.b.fencedTerm = t, nil
+	if !same {
+		c.b.slotsEnsured = map[string]bool{}
+		c.b.acquireCode = string(dec.Code)
+	}
+	ctx := c.runCtx
+	c.mu.Unlock()
+	if same {
+		return
+	}
+	c.emit(EventAcquired, fmt.Sprintf("leader key revision %d (%s)", t.Token(), dec.Code))
+	c.publishState()
+	c.wg.Add(1)
+	go c.guardTerm(ctx, t)
+}
+
+// dropTerm stops claiming the term (health answers non-leader at once)
+// without resigning; the guard will not fence it again.
+func (c *Controller) dropTerm() {
+	c.mu.Lock()
+	if t := c.b.term; t != nil {
+		c.b.fencedTerm = t
+	}
+	c.b.term = nil
+	c.mu.Unlock()
+	c.publishState()
+}
+
+// dropTermKeep is dropTerm for a hand-over that may be undone by
+// restoreTerm.
+func (c *Controller) dropTermKeep(t *election.Term) {
+	c.mu.Lock()
+	c.b.term, c.b.fencedTerm = nil, t
+	c.mu.Unlock()
+	c.publishState()
+}
+
+// restoreTerm takes back a term dropped by dropTermKeep if it is still
+// valid.
+func (c *Controller) restoreTerm(t *election.Term) {
+	if !t.Valid(c.clk.Now()) {
+		return
+	}
+	c.mu.Lock()
+	c.b.term, c.b.fencedTerm = t, nil
+	ctx := c.runCtx
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go c.guardTerm(ctx, t)
+}
+
+// guardTerm makes the node stop acting as primary before its term's
+// deadline, whatever the loop is doing (it may be blocked on a slow
+// PostgreSQL or DCS call): at deadline − DemoteLead, or when the term
+// ends earlier, it fences.
+func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
+	defer c.wg.Done()
+	lead := c.o.Settings.DemoteLead
+	timer := c.clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		fenceAt := t.Deadline().Add(-lead)
+		d := fenceAt.Sub(c.clk.Now())
+		if d <= 0 {
+			c.fence(ctx, t, fmt.Sprintf("term deadline %s is within demote_lead %v and the lease was not renewed",
+				t.Deadline().Format(time.RFC3339Nano), lead))
+			return
+		}
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Done():
+			c.fence(ctx, t, fmt.Sprintf("term ended: %v", t.Err()))
+			return
+		case <-timer.C():
+		}
+	}
+}
+
+// fence stops this node from acting as primary for term t: health answers
+// non-leader at once, then a running primary is stopped immediately and
+// restarted as a replica without upstream; the loop then decides whom to
+// follow.
+func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
+	c.mu.Lock()
+	if c.b.fencedTerm == t {
+		c.mu.Unlock()
+		return
+	}
+	c.b.fencedTerm = t
+	if c.b.term == t {
+		c.b.term = nil
+	}
+	c.mu.Unlock()
+	c.publishState()
+	c.emit(EventFenced, why)
+	c.log.Warn("failover: fencing: no longer acting as leader", "why", why)
+	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
+	defer cancel()
+	st, err := c.inst.Status(sctx)
+	if st.State == pg.StateRunning && (err != nil || st.Role == pg.RolePrimary) {
+		if err := c.inst.Demote(sctx, pg.StopImmediate, pg.FollowConfig{}); err != nil {
+			c.log.Error("failover: fencing: demoting PostgreSQL failed", "err", err)
+		}
+		c.mu.Lock()
+		c.b.following = ""
+		c.mu.Unlock()
+		c.emit(EventDemoted, "fenced: "+why)
+	}
+	c.poke()
+}
+
+// handOver runs on exit (ExitHandOver): a leader running a primary stops
+// it cleanly, waits (bounded) until a replica has the WAL it had flushed,
+// records it in status, and resigns, so a replica takes over at once.
+func (c *Controller) handOver(ctx context.Context) {
+	c.mu.Lock()
+	t := c.b.term
+	cl := c.b.cluster
+	s := c.o.Settings
+	c.mu.Unlock()
+	if t == nil || !t.Valid(c.clk.Now()) {
+		return
+	}
+	c.log.Info("failover: handing over leadership before exit")
+	st, err := c.inst.Status(ctx)
+	if err == nil && st.State == pg.StateRunning && st.Role == pg.RolePrimary {
+		pre := st.FlushLSN.Int64()
+		c.dropTermKeep(t)
+		if err := c.inst.Checkpoint(ctx); err != nil {
+			c.log.Warn("failover: checkpoint before hand-over failed", "err", err)
+		}
+		if err := c.inst.Stop(ctx, pg.StopFast); err != nil {
+			c.log.Error("failover: stopping PostgreSQL for the hand-over failed", "err", err)
+		}
+		c.emit(EventDemoted, "stopped for the hand-over on exit")
+		if cl != nil && len(cl.Members) > 1 {
+			bound := max(2*s.LoopWait, 5*s.PeerQueryTimeout)
+			deadline := c.clk.Now().Add(bound)
+			for c.clk.Now().Before(deadline) && ctx.Err() == nil && !c.anyReceived(ctx, cl, pre, s.PeerQueryTimeout) {
+				tm := c.clk.NewTimer(100 * time.Millisecond)
+				<-tm.C()
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
+			c.log.Warn("failover: writing status before hand-over failed", "err", err)
+		}
+		cancel()
+	}
+	c.mu.Lock()
+	c.b.term = t
+	c.mu.Unlock()
+	if err := c.release(ctx, "shutdown"); err != nil {
+		c.log.Warn("failover: resign on exit", "err", err)
+	}
+}
+
+// anyReceived reports whether some running peer has WAL up to lsn.
+func (c *Controller) anyReceived(ctx context.Context, cl *dcs.Cluster, lsn int64, each time.Duration) bool {
+	for _, p := range c.queryPeers(ctx, cl, each) {
+		if p.Running() && p.Received() >= lsn {
+			return true
+		}
+	}
+	return false
+}

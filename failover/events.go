@@ -1,0 +1,41 @@
+package failover
+
+import "time"
+
+// EventKind names a role change of the local node.
+type EventKind string
+
+// Event kinds, in the order a failover produces them.
+const (
+	// EventBootstrapped: this node initialized a new cluster.
+	EventBootstrapped EventKind = "bootstrapped"
+	// EventAcquired: this node won the leader key.
+	EventAcquired EventKind = "acquired"
+	// EventPromoted: the local server was promoted and accepts writes.
+	EventPromoted EventKind = "promoted"
+	// EventFenced: this node stopped claiming leadership (health answers
+	// non-primary) because its term ended or its deadline came near.
+	EventFenced EventKind = "fenced"
+	// EventDemoted: the local primary was stopped and no longer accepts
+	// writes.
+	EventDemoted EventKind = "demoted"
+	// EventReleased: this node resigned its term.
+	EventReleased EventKind = "released"
+)
+
+// Event is one role change, reported to ControllerOptions.OnEvent.
+type Event struct {
+	Member string
+	Kind   EventKind
+	// Time is the Controller's clock when it happened.
+	Time   time.Time
+	Detail string
+}
+
+// emit reports an event to the OnEvent hook.
+func (c *Controller) emit(kind EventKind, detail string) {
+	c.log.Info("failover: event", "event", string(kind), "detail", detail)
+	if c.o.OnEvent != nil {
+		c.o.OnEvent(Event{Member: c.o.Name, Kind: kind, Time: c.clk.Now(), Detail: detail})
+	}
+}

@@ -1,0 +1,261 @@
+package failover
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/pg"
+)
+
+// publish writes the member key (on change, on a new lease, and at least
+// every loop_wait) and, for the leader running a primary, the status
+// optime (on change and at least every loop_wait, guarded by the term),
+// the config key when it is missing, and the replicas' slots.
+func (c *Controller) publish(ctx context.Context, s Settings) {
+	c.publishMember(ctx, s)
+	t := c.heldTerm()
+	c.mu.Lock()
+	st, ok, cl := c.b.pgStatus, c.b.pgStatusOK, c.b.cluster
+	lastOptime, lastAt := c.b.statusOptime, c.b.statusAt
+	c.mu.Unlock()
+	if t == nil || !ok || st.State != pg.StateRunning || st.Role != pg.RolePrimary {
+		return
+	}
+	now := c.clk.Now()
+	if optime := st.FlushLSN.Int64(); optime != lastOptime || now.Sub(lastAt) >= s.LoopWait {
+		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		_, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: optime}).Encode(), dcs.Cond{})
+		cancel()
+		if err != nil {
+			c.countDCSError(err)
+			c.log.Warn("failover: writing status failed", "err", err)
+		} else {
+			c.mu.Lock()
+			c.b.statusOptime, c.b.statusAt = optime, now
+			c.mu.Unlock()
+		}
+	}
+	c.writeConfigIfAbsent(ctx, cl, s)
+	c.ensureSlots(ctx, cl)
+}
+
+// memberValue builds this node's member key from the last status; c.mu
+// held.
+func (c *Controller) memberValue() *dcs.Member {
+	b := &c.b
+	st := b.pgStatus
+	m := &dcs.Member{
+		Name:    c.o.Name,
+		ConnURL: c.o.ConnURL,
+		APIURL:  c.o.APIURL,
+		State:   string(st.State),
+		Role:    string(b.lastRole),
+		Version: c.o.Version,
+		Tags:    c.o.Tags,
+	}
+	if m.State == "" {
+		m.State = dcs.StateStopped
+	}
+	if m.Role == "" {
+		m.Role = dcs.RoleUninitialized
+	}
+	if !b.pgStatusOK || st.State != pg.StateRunning {
+		return m
+	}
+	tl := max(b.timeline, int64(st.Timeline))
+	m.Timeline = &tl
+	if st.Role == pg.RolePrimary {
+		x := st.FlushLSN.Int64()
+		m.XLogLocation = &x
+		return m
+	}
+	rcv, rep := st.ReceiveLSN.Int64(), st.ReplayLSN.Int64()
+	x := max(rcv, rep)
+	m.XLogLocation, m.ReceiveLSN, m.ReplayLSN = &x, &rcv, &rep
+	m.ReplicationState = string(st.Receiver)
+	return m
+}
+
+func (c *Controller) publishMember(ctx context.Context, s Settings) {
+	c.mu.Lock()
+	enc := c.memberValue().Encode()
+	cand := c.cand
+	same := bytes.Equal(enc, c.b.memberValue)
+	lastLease, lastAt := c.b.memberLease, c.b.memberAt
+	c.mu.Unlock()
+	lctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	defer cancel()
+	lease, err := cand.Lease(lctx)
+	if err != nil {
+		if !errors.Is(err, election.ErrClosed) && ctx.Err() == nil {
+			c.log.Warn("failover: no lease for the member key yet", "err", err)
+		}
+		return
+	}
+	now := c.clk.Now()
+	if same && lease == lastLease && now.Sub(lastAt) < s.LoopWait {
+		return
+	}
+	if _, err := c.store.Put(lctx, dcs.MemberKey(c.o.Name), enc, lease, dcs.Cond{}); err != nil {
+		c.countDCSError(err)
+		c.log.Warn("failover: writing the member key failed", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.b.memberValue, c.b.memberLease, c.b.memberAt = enc, lease, now
+	c.mu.Unlock()
+}
+
+// initialConfig is the config key written by the first leader: the
+// dynamic settings in Patroni's names.
+func initialConfig(s Settings) *dcs.ClusterConfig {
+	f := func(v float64) *float64 { return &v }
+	lag := s.MaximumLagOnFailover
+	mode := s.SynchronousMode
+	if mode == "" {
+		mode = SyncOff
+	}
+	check, rewind := s.CheckTimeline, s.UsePgRewind
+	return &dcs.ClusterConfig{
+		TTL:                  f(s.TTL.Seconds()),
+		LoopWait:             f(s.LoopWait.Seconds()),
+		PrimaryStartTimeout:  f(s.PrimaryStartTimeout.Seconds()),
+		MaximumLagOnFailover: &lag,
+		SynchronousMode:      &mode,
+		CheckTimeline:        &check,
+		Postgresql:           &dcs.PostgresqlConfig{UsePgRewind: &rewind},
+	}
+}
+
+// writeConfigIfAbsent writes the config key from s when the snapshot has
+// none (create-if-absent, guarded by the term).
+func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s Settings) {
+	t := c.heldTerm()
+	if t == nil || cl == nil || cl.Config != nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	defer cancel()
+	if _, err := t.Put(rctx, dcs.KeyConfig, initialConfig(s).Encode(), dcs.Cond{Absent: true}); err != nil && !errors.Is(err, dcs.ErrConflict) {
+		c.log.Warn("failover: writing the initial config failed", "err", err)
+	}
+}
+
+// ensureSlots creates a physical slot on the primary for every other
+// member, once per term.
+func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster) {
+	if cl == nil {
+		return
+	}
+	for _, m := range cl.Members {
+		if m == nil || m.Name == c.o.Name {
+			continue
+		}
+		c.mu.Lock()
+		done := c.b.slotsEnsured[m.Name]
+		c.mu.Unlock()
+		if done {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*c.eopts.RequestTimeout+time.Second)
+		err := c.inst.CreateSlot(sctx, pg.SlotName(m.Name))
+		cancel()
+		if err != nil {
+			c.log.Warn("failover: creating a replication slot failed", "member", m.Name, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		if c.b.slotsEnsured == nil {
+			c.b.slotsEnsured = map[string]bool{}
+		}
+		c.b.slotsEnsured[m.Name] = true
+		c.mu.Unlock()
+	}
+}
+
+// publishState stores a fresh snapshot for the health API.
+func (c *Controller) publishState() {
+	now := c.clk.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.b
+	st := b.pgStatus
+	ns := &healthapi.NodeState{
+		Name:             c.o.Name,
+		Scope:            c.o.Scope,
+		Role:             string(b.lastRole),
+		PGState:          string(st.State),
+		SystemIdentifier: b.sysID,
+		Tags:             c.o.Tags,
+		Cluster:          b.cluster,
+		DCSLastSeen:      b.dcsLastSeen,
+		TTL:              c.eopts.TTL,
+		NextRun:          b.nextRun,
+		DCSErrorsTotal:   b.dcsErrors,
+		FailoversTotal:   maps.Clone(b.failovers),
+		LoopDuration:     b.loopHist.snapshot(),
+	}
+	if ns.Role == "" {
+		ns.Role = dcs.RoleUninitialized
+	}
+	if b.cluster != nil {
+		ns.Paused = b.cluster.IsPaused()
+	}
+	if t := b.term; t != nil && t.Valid(now) {
+		ns.IsLeader, ns.Term = true, t.Token()
+	}
+	if b.pgStatusOK && st.State == pg.StateRunning {
+		ns.ServerVersion = st.ServerVersion
+		ns.PostmasterStartTime = st.PostmasterStart
+		ns.Timeline = max(b.timeline, int64(st.Timeline))
+		ns.XLogLocation = st.FlushLSN.Int64()
+		ns.ReceivedLSN, ns.ReplayedLSN = st.ReceiveLSN.Int64(), st.ReplayLSN.Int64()
+		ns.ReplayedTimestamp = st.ReplayTimestamp
+		ns.ReplicationState = string(st.Receiver)
+		ns.PendingRestart = st.PendingRestart
+		for _, r := range st.Replication {
+			ns.Replication = append(ns.Replication, healthapi.Replication{Usename: r.User, ApplicationName: r.ApplicationName,
+				ClientAddr: r.ClientAddr, State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority})
+		}
+	}
+	if ns.PGState == "" {
+		ns.PGState = dcs.StateStopped
+	}
+	c.cache.Store(ns)
+}
+
+// hist is a cumulative histogram of loop durations in seconds.
+type hist struct {
+	count   uint64
+	sum     float64
+	buckets map[float64]uint64
+}
+
+var histBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+func (h *hist) observe(v float64) {
+	if h.buckets == nil {
+		h.buckets = map[float64]uint64{}
+	}
+	h.count++
+	h.sum += v
+	for _, b := range histBounds {
+		if v <= b {
+			h.buckets[b]++
+		}
+	}
+}
+
+func (h *hist) snapshot() healthapi.Histogram {
+	out := healthapi.Histogram{Count: h.count, Sum: h.sum, Buckets: map[float64]uint64{}}
+	for _, k := range histBounds {
+		out.Buckets[k] = h.buckets[k]
+	}
+	return out
+}
