@@ -31,10 +31,35 @@
 //
 // # Timing
 //
-// Failover after a node dies is bounded by detection (lease expiry: at most
-// the lease TTL after the last successful keepalive) plus promotion (well under
-// a second) plus routing (HAProxy's check interval times its fall/rise
-// counts). The election package documents its defaults and the rule that keeps
-// a holder's local deadline strictly before the moment the store can expire
-// its lease.
+// Defaults (failover.DefaultSettings, election's defaults) are several
+// times shorter than Patroni's ttl=30/loop_wait=10, and still safe because
+// the lease is renewed on its own goroutine, decoupled from slow PostgreSQL
+// work, and every holder computes its deadline locally:
+//
+//	ttl                    6 s   lease TTL in the DCS
+//	keepalive interval     1 s   election: one renewal per second per member
+//	request timeout        1 s   every DCS call
+//	margin                 1 s   deadline = send time of last good keepalive + ttl - margin
+//	demote lead            2 s   a primary fences itself this long before its deadline
+//	loop_wait              1 s   longest time between HA cycles (watch events wake it sooner)
+//	peer query timeout     1 s   bound on each peer query in the leader race
+//	race postponement      6 s   most a streaming replica waits for a live-looking primary
+//	primary_start_timeout 15 s   a crashed primary is restarted in place this long
+//
+// A primary cut off from the DCS stops acting as primary (health answers
+// non-primary, PostgreSQL is demoted) at s + ttl - margin - demote lead =
+// s + 3 s, where s is when its last successful keepalive was sent; the store
+// cannot expire its lease before s + 6 s, so no replica can be promoted
+// before the old primary stopped taking writes.
+//
+// When a primary's host dies, failover is bounded by detection (lease
+// expiry, at most ttl = 6 s after the last renewal, plus any extension etcd
+// grants when its own leader changes) + the next HA cycle (watch event,
+// at most loop_wait) + peer queries (at most 1 s) + acquire (at most the
+// request timeout) + promote (0.1 to 1 s): about 10 s worst case, 6 to 7 s
+// typically, plus routing: haproxycfg's checks (inter 500 ms, fastinter
+// 250 ms, rise 1, fall 2) move the read-write port within about a second.
+// An agent that stalls while its PostgreSQL still streams WAL to replicas
+// postpones the race by at most the race postponement (6 s) instead of
+// causing a failover at once.
 package pgha
