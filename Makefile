@@ -10,7 +10,7 @@ TESTFLAGS   ?=
 # The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: test deps check fmt vet staticcheck importcheck unit bench
+.PHONY: test deps check fmt vet staticcheck importcheck unit bench demo
 
 test: deps check unit
 
@@ -42,3 +42,11 @@ unit:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# demo runs a three-node cluster (embedded etcd, pgha-agent processes with
+# PostgreSQL 15, HAProxy) on 127.0.0.1, kills the primary and shows the
+# failover; everything is removed at the end, also on Ctrl-C.
+demo: deps
+	$(GO) build -o bin/pgha-agent ./examples/agent
+	$(GO) build -o bin/pgha-demo ./examples/demo
+	./bin/pgha-demo -agent ./bin/pgha-agent

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/dcs/memory"
+	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/internal/testutil"
+	"github.com/pgha/pgha/pg"
+)
+
+// sample loads config/testdata/pgha.yml with a usable data and bin dir.
+func sample(t *testing.T, extraEnv ...string) *config.Config {
+	t.Helper()
+	env := append([]string{
+		"PGHA_POSTGRESQL_BIN_DIR=" + testutil.PGBinDir(t),
+		"PGHA_POSTGRESQL_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
+	}, extraEnv...)
+	ld, err := loadConfig(filepath.Join("config", "testdata", "pgha.yml"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ld.cfg
+}
+
+// The configuration becomes options the libraries accept, with the values
+// of the file: no process is started.
+func TestAssembly(t *testing.T) {
+	cfg := sample(t)
+	logger := slog.New(slog.DiscardHandler)
+	lc, err := cfg.PGLocalConfig(logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := pg.NewLocal(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCluster(memory.ClusterOptions{Logger: logger})
+	t.Cleanup(func() { _ = mem.Close() })
+	store := mem.Store(dcs.Prefix(cfg.Namespace, cfg.Scope), memory.StoreOptions{})
+
+	ten := 10.0
+	for _, tc := range []struct {
+		name    string
+		dynamic *dcs.ClusterConfig
+		ttl     time.Duration
+	}{
+		{"bootstrap.dcs", nil, 6 * time.Second},
+		{"existing cluster's config key wins", &dcs.ClusterConfig{TTL: &ten}, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := controllerOptions(cfg, store, inst, tc.dynamic, logger, nil)
+			if o.Name != "node1" || o.Scope != "demo" {
+				t.Errorf("name/scope %q/%q", o.Name, o.Scope)
+			}
+			if o.APIURL != "http://127.0.0.1:8008/patroni" || o.ConnURL != "postgres://127.0.0.1:5432/postgres" {
+				t.Errorf("urls %q %q", o.APIURL, o.ConnURL)
+			}
+			if o.Settings.TTL != tc.ttl || o.Settings.LoopWait != time.Second || o.Settings.PrimaryStartTimeout != 0 ||
+				o.Settings.MaximumLagOnFailover != 1<<20 || !o.Settings.UsePgRewind {
+				t.Errorf("settings %+v", o.Settings)
+			}
+			if o.Bootstrap == nil || o.Bootstrap.Encoding != "UTF8" || !o.Bootstrap.DataChecksums {
+				t.Errorf("bootstrap %+v", o.Bootstrap)
+			}
+			if o.ExitMode != failover.ExitHandOver {
+				t.Errorf("exit mode %v", o.ExitMode)
+			}
+			if v, ok := o.Tags["failover_priority"]; !ok || v == nil {
+				t.Errorf("tags %v", o.Tags)
+			}
+			ctrl, err := failover.NewController(o)
+			if err != nil {
+				t.Fatalf("NewController: %v", err)
+			}
+			ho, err := handlerOptions(cfg, ctrl, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ho.Auth.Username != "admin" || ho.AllowUnauthenticated {
+				t.Errorf("auth %+v allow %v", ho.Auth, ho.AllowUnauthenticated)
+			}
+			if _, err := healthapi.New(ho); err != nil {
+				t.Fatalf("healthapi.New: %v", err)
+			}
+		})
+	}
+}
+
+func TestPlanReload(t *testing.T) {
+	base := sample(t)
+	dataDir := base.Postgres.DataDir
+	env := func(kv ...string) *config.Config {
+		return sample(t, append([]string{"PGHA_POSTGRESQL_DATA_DIR=" + dataDir}, kv...)...)
+	}
+	base = env()
+	for _, tc := range []struct {
+		name      string
+		next      *config.Config
+		level     bool
+		set       []string
+		reset     []string
+		restart   []string
+		bootstrap bool
+	}{
+		{name: "unchanged", next: env()},
+		{name: "log level", next: env("PGHA_LOG_LEVEL=DEBUG"), level: true},
+		{name: "restapi listen needs a restart", next: env("PGHA_RESTAPI_LISTEN=127.0.0.1:8009"), restart: []string{"restapi"}},
+		{name: "name needs a restart", next: env("PGHA_NAME=other"), restart: []string{"name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planReload(base, base, tc.next)
+			if (p.level != nil) != tc.level {
+				t.Errorf("level change %v, want %v", p.level, tc.level)
+			}
+			if !slices.Equal(p.restart, tc.restart) {
+				t.Errorf("restart %v, want %v", p.restart, tc.restart)
+			}
+			if len(p.set) != 0 || len(p.reset) != 0 || p.bootstrap {
+				t.Errorf("unexpected plan %+v", p)
+			}
+		})
+	}
+
+	t.Run("parameters", func(t *testing.T) {
+		next := env()
+		next.Postgres.Parameters = map[string]any{"max_connections": 200, "work_mem": "8MB"} // unix_socket_directories removed too
+		p := planReload(base, base, next)
+		if p.set["max_connections"] != "200" || p.set["work_mem"] != "8MB" || len(p.set) != 2 {
+			t.Errorf("set %v", p.set)
+		}
+		if len(p.reset) != 0 {
+			t.Errorf("reset %v", p.reset)
+		}
+		if !slices.Contains(p.restart, "postgresql.parameters.unix_socket_directories") {
+			t.Errorf("restart %v", p.restart)
+		}
+		next2 := env()
+		delete(next2.Bootstrap.DCS.Postgresql.Parameters, "wal_log_hints")
+		p = planReload(base, base, next2)
+		if !slices.Equal(p.reset, []string{"wal_log_hints"}) || !p.bootstrap {
+			t.Errorf("reset %v bootstrap %v", p.reset, p.bootstrap)
+		}
+	})
+}
+
+func TestCreateRoleSQL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		user config.User
+		want string
+		bad  bool
+	}{
+		{name: "app", user: config.User{Password: "it's", Options: []string{"createdb", "connection limit 5"}},
+			want: `CREATE ROLE "app" WITH LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'it''s'`},
+		{name: `we"ird`, user: config.User{}, want: `CREATE ROLE "we""ird" WITH LOGIN`},
+		{name: "x", user: config.User{Options: []string{"createdb; DROP TABLE t"}}, bad: true},
+	} {
+		got, err := createRoleSQL(tc.name, tc.user)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s: want an error, got %q", tc.name, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: got %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// run's exit codes for usage and configuration errors; nothing starts.
+func TestRunExitCodes(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("scope: [1]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := []string{"PGHA_POSTGRESQL_BIN_DIR=" + testutil.PGBinDir(t), "PGHA_POSTGRESQL_DATA_DIR=" + filepath.Join(t.TempDir(), "d")}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		msg  string
+	}{
+		{"no configuration", nil, nil, exitUsage, "no configuration"},
+		{"missing file", []string{"-c", "/nonexistent.yml"}, nil, exitUsage, "nonexistent"},
+		{"invalid file", []string{"-c", bad}, nil, exitUsage, "scope"},
+		{"unknown flag", []string{"-x"}, nil, exitUsage, "usage"},
+		{"check a valid file", []string{"-check", "-c", filepath.Join("config", "testdata", "pgha.yml")}, good, exitOK, "config: valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tc.args, tc.env, &out); code != tc.code {
+				t.Errorf("exit %d, want %d; output:\n%s", code, tc.code, out.String())
+			}
+			if !strings.Contains(out.String(), tc.msg) {
+				t.Errorf("output does not mention %q:\n%s", tc.msg, out.String())
+			}
+		})
+	}
+}
+
+// The log level of the file is read back from config's own mapping.
+func TestConfigLevel(t *testing.T) {
+	for lv, want := range map[string]slog.Level{"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "CRITICAL": slog.LevelError} {
+		cfg := sample(t, "PGHA_LOG_LEVEL="+lv)
+		if got := configLevel(cfg); got != want {
+			t.Errorf("%s: %v, want %v", lv, got, want)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/pg"
+)
+
+// version is published in member keys and GET /patroni.
+const version = "pgha-agent"
+
+// dcsReadTimeout bounds the start-up read of the cluster's config key.
+const dcsReadTimeout = 5 * time.Second
+
+// controllerOptions assembles the HA loop's options from the
+// configuration. dynamic is the cluster's config key when it exists (the
+// values the running cluster uses), else nil: bootstrap.dcs applies.
+func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dynamic *dcs.ClusterConfig,
+	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
+	settings := failover.DefaultSettings().WithConfig(cfg.ClusterConfig())
+	if dynamic != nil {
+		settings = settings.WithConfig(dynamic)
+	}
+	bo := cfg.BootstrapOptions()
+	return failover.ControllerOptions{
+		Name:      cfg.Name,
+		Scope:     cfg.Scope,
+		Store:     store,
+		Instance:  inst,
+		ConnURL:   cfg.ConnURL(),
+		APIURL:    cfg.APIURL(),
+		Tags:      cfg.Tags,
+		Version:   version,
+		Settings:  settings,
+		Bootstrap: &bo,
+		ExitMode:  failover.ExitHandOver,
+		Logger:    logger,
+		OnEvent:   onEvent,
+	}
+}
+
+// handlerOptions assembles the REST API handler's options. Without
+// restapi.authentication the management endpoints stay open, as in
+// Patroni; the caller warns about it.
+func handlerOptions(cfg *config.Config, ctrl *failover.Controller, logger *slog.Logger) (healthapi.Options, error) {
+	auth, err := cfg.HealthAuth()
+	if err != nil {
+		return healthapi.Options{}, err
+	}
+	return healthapi.Options{
+		Source:               ctrl,
+		Manager:              ctrl,
+		Auth:                 auth,
+		AllowUnauthenticated: auth.Username == "" && !auth.RequireClientCert,
+		Version:              version,
+		Logger:               logger,
+	}, nil
+}
+
+// readDynamicConfig reads the cluster's config key, so that a node joining
+// an existing cluster starts with the cluster's ttl rather than its own
+// bootstrap.dcs. Absent key or unreachable DCS: nil (the loop overlays the
+// key every cycle anyway; only ttl is fixed at start).
+func readDynamicConfig(ctx context.Context, store dcs.Store, logger *slog.Logger) *dcs.ClusterConfig {
+	rctx, cancel := context.WithTimeout(ctx, dcsReadTimeout)
+	defer cancel()
+	snap, err := store.Get(rctx)
+	if err != nil {
+		logger.Warn("agent: cannot read the cluster's config key at start; using bootstrap.dcs", "err", err)
+		return nil
+	}
+	return dcs.Parse(snap).Config
+}
+
+// components are the assembled parts of a running agent.
+type components struct {
+	store dcs.Store
+	inst  *pg.Local
+}
+
+// newComponents connects the DCS client and checks the PostgreSQL setup;
+// neither does network I/O yet.
+func newComponents(cfg *config.Config, logger *slog.Logger) (*components, error) {
+	lc, err := cfg.PGLocalConfig(logger)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := pg.NewLocal(lc)
+	if err != nil {
+		return nil, fmt.Errorf("postgresql: %w", err)
+	}
+	store, err := cfg.NewStore(logger)
+	if err != nil {
+		return nil, fmt.Errorf("dcs: %w", err)
+	}
+	return &components{store: store, inst: inst}, nil
+}
+
+// close releases the DCS client.
+func (c *components) close() error {
+	if cl, ok := c.store.(interface{ Close() error }); ok {
+		if err := cl.Close(); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	return nil
+}

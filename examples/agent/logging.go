@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/pgha/pgha/examples/agent/config"
+)
+
+// logging is the agent's logger with a level that SIGHUP can change.
+type logging struct {
+	level  *slog.LevelVar
+	logger *slog.Logger
+	json   bool
+}
+
+// newLogging builds the logger that log.type and log.level ask for.
+func newLogging(cfg *config.Config, w io.Writer) *logging {
+	l := &logging{level: new(slog.LevelVar), json: strings.EqualFold(cfg.Log.Type, "json")}
+	l.level.Set(configLevel(cfg))
+	opts := &slog.HandlerOptions{Level: l.level}
+	if l.json {
+		l.logger = slog.New(slog.NewJSONHandler(w, opts))
+	} else {
+		l.logger = slog.New(slog.NewTextHandler(w, opts))
+	}
+	return l
+}
+
+// configLevel is the slog level of log.level. The config package keeps
+// its mapping of Patroni's level names private, so the level is read back
+// from the logger it builds.
+func configLevel(cfg *config.Config) slog.Level {
+	lg := cfg.NewLogger(io.Discard)
+	for _, lv := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if lg.Enabled(context.Background(), lv) {
+			return lv
+		}
+	}
+	return slog.LevelError
+}

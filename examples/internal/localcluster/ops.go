@@ -1,0 +1,290 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// Poll periods of the waits.
+const (
+	leaderPoll  = 10 * time.Millisecond
+	healthyPoll = 200 * time.Millisecond
+	stopWait    = 60 * time.Second
+)
+
+// Snapshot reads and decodes the cluster's DCS keys.
+func (c *Cluster) Snapshot(ctx context.Context) (*dcs.Cluster, error) {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	snap, err := c.store.Get(rctx)
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: read the DCS: %w", err)
+	}
+	return dcs.Parse(snap), nil
+}
+
+// Leader returns the member named by the leader key, "" when there is
+// none.
+func (c *Cluster) Leader(ctx context.Context) (string, error) {
+	cl, err := c.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cl.Leader == nil {
+		return "", nil
+	}
+	return cl.Leader.Name, nil
+}
+
+// WaitLeader polls the DCS (every 10 ms) until the leader key names a
+// member that accept accepts (accept is called with "" when there is no
+// leader), and returns it with the time it was first seen.
+func (c *Cluster) WaitLeader(ctx context.Context, accept func(name string) bool) (string, time.Time, error) {
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	var lastErr error
+	for {
+		name, err := c.Leader(ctx)
+		if err == nil && accept(name) {
+			return name, time.Now(), nil
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return "", time.Time{}, fmt.Errorf("localcluster: wait for a leader: %w (last: %w)", ctx.Err(), lastErr)
+			}
+			return "", time.Time{}, fmt.Errorf("localcluster: wait for a leader: %w (last leader %q)", ctx.Err(), name)
+		case <-t.C:
+		}
+	}
+}
+
+// apiStatus returns the status code of GET path on node n.
+func (c *Cluster) apiStatus(ctx context.Context, n *Node, path string) (int, error) {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, n.APIURL()+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// healthy returns nil when the cluster is healthy, else why not.
+func (c *Cluster) healthy(ctx context.Context) (string, error) {
+	cl, err := c.Snapshot(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cl.Leader == nil {
+		return "", fmt.Errorf("no leader key")
+	}
+	leader := c.Node(cl.Leader.Name)
+	if leader == nil {
+		return "", fmt.Errorf("leader %q is not a node of this cluster", cl.Leader.Name)
+	}
+	if code, err := c.apiStatus(ctx, leader, "/primary"); err != nil || code != http.StatusOK {
+		return "", fmt.Errorf("leader %s: GET /primary: %d %v", leader.name, code, err)
+	}
+	for _, n := range c.nodes {
+		if n == leader || !n.Running() {
+			continue
+		}
+		m := cl.Member(n.name)
+		if m == nil {
+			return "", fmt.Errorf("%s: no member key", n.name)
+		}
+		if m.ReplicationState != "streaming" {
+			return "", fmt.Errorf("%s: replication state %q, want streaming", n.name, m.ReplicationState)
+		}
+		if code, err := c.apiStatus(ctx, n, "/replica"); err != nil || code != http.StatusOK {
+			return "", fmt.Errorf("%s: GET /replica: %d %v", n.name, code, err)
+		}
+	}
+	return leader.name, nil
+}
+
+// WaitHealthy waits until there is one leader in the DCS whose GET
+// /primary answers 200 and every other running agent's node is a
+// streaming replica whose GET /replica answers 200. It returns the
+// leader's name. Bound it with ctx.
+func (c *Cluster) WaitHealthy(ctx context.Context) (string, error) {
+	t := time.NewTicker(healthyPoll)
+	defer t.Stop()
+	for {
+		leader, err := c.healthy(ctx)
+		if err == nil {
+			return leader, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("localcluster: cluster not healthy: %w (last: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// KillNode crashes a node: SIGKILL to its agent and to its postmaster's
+// process group (postmaster and backends), as a host failure would. It
+// returns the time of the fault (just before the first signal).
+func (c *Cluster) KillNode(ctx context.Context, name string) (time.Time, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	at := time.Now()
+	done, err := n.signal(syscall.SIGKILL)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if _, err := n.killPostmaster(); err != nil {
+		return at, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return at, ctx.Err()
+	}
+	c.log.Info("localcluster: node killed", "node", name)
+	return at, nil
+}
+
+// KillPostgres crashes only a node's PostgreSQL (SIGKILL to the
+// postmaster's process group); the agent keeps running. It returns the
+// time of the fault, or ErrNotRunning when no postmaster runs.
+func (c *Cluster) KillPostgres(ctx context.Context, name string) (time.Time, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	at := time.Now()
+	ok, err := n.killPostmaster()
+	if err != nil {
+		return at, err
+	}
+	if !ok {
+		return at, fmt.Errorf("%w: postmaster of %s", ErrNotRunning, name)
+	}
+	c.log.Info("localcluster: postgres killed", "node", name)
+	return at, nil
+}
+
+// StopNode stops a node's agent with SIGTERM (a leader hands over) and
+// waits for it to exit; PostgreSQL keeps running on a replica, as with
+// the real agent.
+func (c *Cluster) StopNode(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	done, err := n.signal(syscall.SIGTERM)
+	if err != nil {
+		return err
+	}
+	t := time.NewTimer(stopWait)
+	defer t.Stop()
+	select {
+	case <-done:
+		c.log.Info("localcluster: agent stopped", "node", name)
+		return nil
+	case <-t.C:
+		_, _ = n.signal(syscall.SIGKILL)
+		return fmt.Errorf("localcluster: %s: agent did not stop within %v; killed", name, stopWait)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// StartNode starts a stopped or killed node's agent again with the same
+// configuration; it does not wait for it to be healthy.
+func (c *Cluster) StartNode(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := n.start(); err != nil {
+		return err
+	}
+	c.log.Info("localcluster: agent started", "node", name)
+	return nil
+}
+
+// RestartNode stops the agent if it runs (SIGTERM) and starts it again.
+func (c *Cluster) RestartNode(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	if n.Running() {
+		if err := c.StopNode(ctx, name); err != nil {
+			return err
+		}
+	}
+	return c.StartNode(ctx, name)
+}
+
+// ReloadNode sends SIGHUP to a node's agent (re-read its configuration).
+func (c *Cluster) ReloadNode(name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	_, err = n.signal(syscall.SIGHUP)
+	return err
+}
+
+// Switchover asks the current leader's REST API for a switchover (POST
+// /switchover with basic auth) to candidate ("" lets the cluster pick)
+// and returns when the API answered: the leader key has moved then.
+func (c *Cluster) Switchover(ctx context.Context, candidate string) error {
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	n := c.Node(leader)
+	if n == nil {
+		return fmt.Errorf("localcluster: switchover: no leader (%q)", leader)
+	}
+	body := map[string]string{"leader": leader}
+	if candidate != "" {
+		body["candidate"] = candidate
+	}
+	b, _ := json.Marshal(body)
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, n.APIURL()+"/switchover", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth(c.apiUser, c.apiPassword)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("localcluster: switchover: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("localcluster: switchover: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	c.log.Info("localcluster: switchover done", "from", leader, "answer", string(bytes.TrimSpace(msg)))
+	return nil
+}

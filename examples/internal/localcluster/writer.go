@@ -1,0 +1,270 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// writesTable holds the Writer's rows.
+const writesTable = "pgha_writes"
+
+// WriterOptions configure [Cluster.StartWriter].
+type WriterOptions struct {
+	// DSN is where to write; default the HAProxy read-write listener.
+	DSN string
+	// Interval is the pause after each acknowledged insert; default 10 ms.
+	Interval time.Duration
+	// Timeout bounds each connect and insert; default 1 s.
+	Timeout time.Duration
+	// Logger defaults to the cluster's.
+	Logger *slog.Logger
+}
+
+// Ack is one acknowledged (committed and confirmed) insert.
+type Ack struct {
+	ID int64
+	At time.Time
+}
+
+// Outage is the write unavailability around a fault: the last
+// acknowledged write at or before it and the first one after it.
+type Outage struct {
+	LastAck  time.Time
+	FirstAck time.Time
+	Duration time.Duration
+}
+
+// Writer inserts rows with increasing ids, one at a time, and records
+// every acknowledged one. An insert whose outcome is unknown (error,
+// timeout) is not acknowledged; the next attempt uses a new id.
+type Writer struct {
+	o      WriterOptions
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	acks   []Ack
+	errors int
+	next   int64
+}
+
+// StartWriter creates the table if needed (retrying through the DSN for
+// up to 30 s) and starts writing until Stop.
+func (c *Cluster) StartWriter(ctx context.Context, o WriterOptions) (*Writer, error) {
+	if o.DSN == "" {
+		o.DSN = c.ReadWriteDSN()
+	}
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Millisecond
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = c.log
+	}
+	w := &Writer{o: o, log: o.Logger, done: make(chan struct{})}
+	err := poll(ctx, 30*time.Second, 200*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(cctx, o.DSN)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		if _, err := conn.Exec(cctx, "CREATE TABLE IF NOT EXISTS "+writesTable+" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"); err != nil {
+			return err
+		}
+		return conn.QueryRow(cctx, "SELECT coalesce(max(id), 0) + 1 FROM "+writesTable).Scan(&w.next)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: writer: create table: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.cancel = cancel
+	go w.run(wctx)
+	return w, nil
+}
+
+// run is the write loop.
+func (w *Writer) run(ctx context.Context) {
+	defer close(w.done)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pause.C:
+		}
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
+			c, err := pgx.Connect(cctx, w.o.DSN)
+			cancel()
+			if err != nil {
+				w.failed()
+				pause.Reset(w.o.Interval)
+				continue
+			}
+			conn = c
+		}
+		w.mu.Lock()
+		id := w.next
+		w.next++
+		w.mu.Unlock()
+		ictx, cancel := context.WithTimeout(ctx, w.o.Timeout)
+		_, err := conn.Exec(ictx, "INSERT INTO "+writesTable+" (id) VALUES ($1)", id)
+		cancel()
+		if err != nil {
+			w.failed()
+			_ = conn.Close(context.Background())
+			conn = nil
+			pause.Reset(w.o.Interval)
+			continue
+		}
+		w.mu.Lock()
+		w.acks = append(w.acks, Ack{ID: id, At: time.Now()})
+		w.mu.Unlock()
+		pause.Reset(w.o.Interval)
+	}
+}
+
+func (w *Writer) failed() {
+	w.mu.Lock()
+	w.errors++
+	w.mu.Unlock()
+}
+
+// Stop stops writing and waits for the loop to end. It is idempotent.
+func (w *Writer) Stop() {
+	w.cancel()
+	<-w.done
+}
+
+// Acks returns the acknowledged writes in id (and time) order.
+func (w *Writer) Acks() []Ack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Ack(nil), w.acks...)
+}
+
+// Errors is the number of failed attempts (connects and inserts).
+func (w *Writer) Errors() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.errors
+}
+
+// OutageAround returns the last ack at or before t and the first after
+// it; false while there is no ack after t yet (or none before it).
+func (w *Writer) OutageAround(t time.Time) (Outage, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := sort.Search(len(w.acks), func(i int) bool { return w.acks[i].At.After(t) })
+	if i == 0 || i == len(w.acks) {
+		return Outage{}, false
+	}
+	o := Outage{LastAck: w.acks[i-1].At, FirstAck: w.acks[i].At}
+	o.Duration = o.FirstAck.Sub(o.LastAck)
+	return o, true
+}
+
+// WaitAckAfter waits until a write is acknowledged after t and returns
+// the first such ack.
+func (w *Writer) WaitAckAfter(ctx context.Context, t time.Time) (Ack, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		w.mu.Lock()
+		i := sort.Search(len(w.acks), func(i int) bool { return w.acks[i].At.After(t) })
+		var a *Ack
+		if i < len(w.acks) {
+			a = &w.acks[i]
+		}
+		w.mu.Unlock()
+		if a != nil {
+			return *a, nil
+		}
+		select {
+		case <-ctx.Done():
+			return Ack{}, fmt.Errorf("localcluster: no write acknowledged after %s: %w", t.Format(time.RFC3339Nano), ctx.Err())
+		case <-w.done:
+			return Ack{}, fmt.Errorf("localcluster: writer stopped before a write was acknowledged after %s", t.Format(time.RFC3339Nano))
+		case <-tick.C:
+		}
+	}
+}
+
+// VerifyResult compares the acknowledged writes with what the primary
+// holds.
+type VerifyResult struct {
+	// Primary is the member that was read.
+	Primary string
+	// Acked is the number of acknowledged writes, Found how many of them
+	// the primary has, Lost how many it has not (LostIDs lists them).
+	Acked, Found, Lost int
+	LostIDs            []int64
+}
+
+// Verify reads every id back from the current primary (the leader key's
+// node, connected to directly) and reports acknowledged writes that are
+// missing. Call it after Writer.Stop for a complete answer.
+func (c *Cluster) Verify(ctx context.Context, w *Writer) (VerifyResult, error) {
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if c.Node(leader) == nil {
+		return VerifyResult{}, fmt.Errorf("localcluster: verify: no leader (%q)", leader)
+	}
+	have := map[int64]bool{}
+	err = poll(ctx, 30*time.Second, 200*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(cctx, c.NodeDSN(leader))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		rows, err := conn.Query(cctx, "SELECT id FROM "+writesTable)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return err
+		}
+		clear(have)
+		for _, id := range ids {
+			have[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("localcluster: verify: read from %s: %w", leader, err)
+	}
+	r := VerifyResult{Primary: leader}
+	for _, a := range w.Acks() {
+		r.Acked++
+		if have[a.ID] {
+			r.Found++
+		} else {
+			r.Lost++
+			r.LostIDs = append(r.LostIDs, a.ID)
+		}
+	}
+	return r, nil
+}
