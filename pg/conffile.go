@@ -30,6 +30,18 @@ var defaultParams = map[string]string{
 	// acts on a promote request; PostgreSQL's 5 s default would add up to
 	// 5 s to a failover.
 	"wal_retrieve_retry_interval": "1s",
+	// An idle primary sends nothing unasked while its standby keeps
+	// replying: it sends a keepalive only after wal_sender_timeout/2 without
+	// a reply, and the standby replies every wal_receiver_status_interval.
+	// The standby asks for one after wal_receiver_timeout/2 of silence, so
+	// this bounds the age of pg_stat_wal_receiver.last_msg_receipt_time on
+	// an idle cluster to about 1 s (PostgreSQL's 60 s default allows 30 s),
+	// within failover's StreamingFreshness of 2 s. The price: a receiver
+	// that hears nothing for 2 s, even after asking, reconnects, after
+	// wal_retrieve_retry_interval; a live upstream answers within
+	// milliseconds. wal_sender_timeout is left alone: lowering it would
+	// only make the primary drop standbys that are slow to reply.
+	"wal_receiver_timeout": "2s",
 }
 
 // defaultHBA allows password (scram) logins on the unix socket and loopback.

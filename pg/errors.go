@@ -30,7 +30,9 @@ var (
 	// was changed; the fallback is to re-clone (RemoveData, then Clone).
 	ErrRewindImpossible = errors.New("pg: rewind impossible")
 	// ErrRewindFailed means pg_rewind ran and failed. The data directory may
-	// be unusable; the fallback is to re-clone.
+	// be unusable; the fallback is to re-clone. When the target's own WAL
+	// needed by the rewind is gone ("could not find previous WAL record")
+	// the error says so.
 	ErrRewindFailed = errors.New("pg: rewind failed")
 	// ErrSystemIDMismatch means the upstream belongs to a different cluster
 	// (another database system identifier); only a re-clone can fix that.

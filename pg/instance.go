@@ -127,9 +127,15 @@ const (
 // Status is a snapshot of a server. Fields other than State are zero when
 // the server is not running.
 type Status struct {
-	State           ProcessState
-	Role            Role
-	Timeline        uint32 // current timeline (primary), received or checkpoint timeline (replica)
+	State ProcessState
+	Role  Role
+	// Timeline is the current timeline of a primary. On a replica it is the
+	// timeline of the last WAL received (pg_stat_wal_receiver.received_tli)
+	// while a WAL receiver runs, else the timeline of the last WAL record
+	// replayed (IDENTIFY_SYSTEM on a local replication connection), never
+	// the last restartpoint's, which lags behind after a promotion
+	// elsewhere. See replayTimeline for why not a timeline history file.
+	Timeline        uint32
 	SystemID        uint64 // database system identifier
 	ServerVersion   int    // server_version_num, e.g. 150004
 	PostmasterStart time.Time
@@ -142,6 +148,27 @@ type Status struct {
 	ReplayTimestamp  time.Time
 	Receiver         ReceiverState
 	ReceiverUpstream string // replica: sender host from pg_stat_wal_receiver
+	ReceiverPort     int    // replica: sender port from pg_stat_wal_receiver
+
+	// The fields below come from pg_stat_wal_receiver and are set only
+	// while Receiver is ReceiverStreaming; zero otherwise.
+	//
+	// LastMsgReceiptTime is when (local clock) the last message from the
+	// upstream arrived: WAL or a keepalive. On an idle cluster the upstream
+	// sends nothing unasked; the receiver asks for a keepalive after
+	// wal_receiver_timeout/2 of silence (pgha's default wal_receiver_timeout
+	// of 2 s makes that at most about 1 s; PostgreSQL's 60 s default makes
+	// it 30 s). PostgreSQL sets it to the receiver's start time before the
+	// first message, which is why it is not reported outside streaming.
+	LastMsgReceiptTime time.Time
+	// LastMsgSendTime is when the upstream sent the last message, by the
+	// upstream's clock.
+	LastMsgSendTime time.Time
+	// LatestEndLSN is the upstream's end of WAL as of its last message.
+	LatestEndLSN LSN
+	// LatestEndTime is when (upstream's clock) the upstream sent the
+	// message in which LatestEndLSN last advanced.
+	LatestEndTime time.Time
 
 	SynchronousStandbyNames string
 	Replication             []Replication // primary or cascading replica: pg_stat_replication

@@ -47,6 +47,9 @@ type Local struct {
 	// request is a crash. adoptedStop is set while Stop waits for it.
 	adopted     int
 	adoptedStop bool
+	// replayTLI caches replayTimeline's answer for one postmaster and
+	// replay position.
+	replayTLI replayTLICache
 
 	connMu sync.Mutex // guards conn
 	conn   *pgx.Conn

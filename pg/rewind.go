@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -20,6 +21,11 @@ import (
 // the upstream's history branched off the local timeline: for a replica,
 // its replay position is beyond that switch point; for a former primary,
 // its last checkpoint is at or beyond it, or does not end exactly there.
+//
+// A running replica is judged by Status: its replay position and, while
+// no WAL receiver runs, the timeline of the WAL it replayed (not its last
+// restartpoint's, which would make a replica that already followed a
+// promotion look diverged).
 //
 // The server must be stopped or a running replica. A stopped data
 // directory that was not shut down cleanly first gets crash recovery in
@@ -177,22 +183,14 @@ func (l *Local) upstreamHistory(ctx context.Context, up Upstream, localTLI uint3
 		return 0, 0, nil, classify(fmt.Errorf("pg: replication connection to %s:%d: %w", up.Host, up.Port, err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	res, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	sysID, tli, err := identifySystem(ctx, conn)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: %w", err)
+		return 0, 0, nil, err
 	}
-	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 2 {
-		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: unexpected result")
+	if tli <= localTLI || tli <= 1 {
+		return sysID, tli, nil, nil
 	}
-	sysID, err1 := strconv.ParseUint(string(res[0].Rows[0][0]), 10, 64)
-	tli, err2 := strconv.ParseUint(string(res[0].Rows[0][1]), 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, nil, fmt.Errorf("pg: IDENTIFY_SYSTEM: %w", err)
-	}
-	if uint32(tli) <= localTLI || tli <= 1 {
-		return sysID, uint32(tli), nil, nil
-	}
-	res, err = conn.Exec(ctx, "TIMELINE_HISTORY "+strconv.FormatUint(tli, 10)).ReadAll()
+	res, err := conn.Exec(ctx, "TIMELINE_HISTORY "+strconv.FormatUint(uint64(tli), 10)).ReadAll()
 	if err != nil {
 		return 0, 0, nil, fmt.Errorf("pg: TIMELINE_HISTORY: %w", err)
 	}
@@ -200,7 +198,7 @@ func (l *Local) upstreamHistory(ctx context.Context, up Upstream, localTLI uint3
 		return 0, 0, nil, fmt.Errorf("pg: TIMELINE_HISTORY: unexpected result")
 	}
 	h, err := parseHistory(string(res[0].Rows[0][1]))
-	return sysID, uint32(tli), h, err
+	return sysID, tli, h, err
 }
 
 // Rewind resynchronizes a former primary (or a replica that went past the
@@ -240,9 +238,16 @@ func (l *Local) Rewind(ctx context.Context, up Upstream) error {
 	}
 	dsn := conninfo("host", up.Host, "port", strconv.Itoa(up.Port), "user", cred.Username,
 		"dbname", "postgres", "connect_timeout", "5")
+	args := []string{"-D", l.cfg.DataDir, "--source-server=" + dsn}
+	if l.cfg.Parameters["restore_command"] != "" {
+		// WAL the target has removed can then come from the archive.
+		args = append(args, "--restore-target-wal")
+	}
 	l.log.Info("pg: running pg_rewind", "upstream", fmt.Sprintf("%s:%d", up.Host, up.Port))
-	if _, err := l.run(ctx, []string{"PGPASSWORD=" + cred.Password}, "pg_rewind",
-		"-D", l.cfg.DataDir, "--source-server="+dsn); err != nil {
+	if out, err := l.run(ctx, []string{"PGPASSWORD=" + cred.Password}, "pg_rewind", args...); err != nil {
+		if cause := rewindWALMissing(out); cause != "" {
+			return fmt.Errorf("%w: %s: %w", ErrRewindFailed, cause, err)
+		}
 		return fmt.Errorf("%w: %w", ErrRewindFailed, err)
 	}
 	// Slots copied from the source describe its replicas, not ours.
@@ -279,4 +284,26 @@ func checkpointUpstream(ctx context.Context, up Upstream, cred Credentials) erro
 		return classify(fmt.Errorf("pg: rewind: CHECKPOINT on source: %w", err))
 	}
 	return nil
+}
+
+// rewindWALMissing explains pg_rewind output that says the target's own
+// WAL is incomplete, or returns "". pg_rewind reads the target's WAL
+// backwards from the point where the source's history left the target's
+// timeline to the last checkpoint before it, then forwards to the target's
+// end of WAL; a segment in that range that is gone from pg_wal (removed or
+// recycled by a checkpoint or restartpoint once it was older than
+// wal_keep_size and no slot held it) fails the rewind while it is still
+// reading, before it has changed any file.
+func rewindWALMissing(out string) string {
+	for _, msg := range []string{"could not find previous WAL record", "could not read WAL record", "could not find WAL record"} {
+		if strings.Contains(out, msg) {
+			return "the target lacks WAL between the last common checkpoint and its end of WAL in pg_wal " +
+				"(removed or recycled; raise wal_keep_size, or set restore_command so pg_rewind can fetch it " +
+				"with --restore-target-wal); re-clone instead (RemoveData, then Clone)"
+		}
+	}
+	if strings.Contains(out, "could not open file") && strings.Contains(out, "pg_wal") {
+		return "a WAL segment of the target is missing from pg_wal; re-clone instead (RemoveData, then Clone)"
+	}
+	return ""
 }

@@ -15,6 +15,7 @@ const statusQuery = `SELECT pg_is_in_recovery(),
   (SELECT system_identifier::text FROM pg_control_system()),
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE substr(pg_walfile_name(pg_current_wal_flush_lsn()), 1, 8) END,
   (SELECT timeline_id FROM pg_control_checkpoint()),
+  (SELECT min_recovery_end_timeline FROM pg_control_recovery()),
   CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn()::text END,
   pg_last_wal_receive_lsn()::text,
   pg_last_wal_replay_lsn()::text,
@@ -22,6 +23,11 @@ const statusQuery = `SELECT pg_is_in_recovery(),
   (SELECT status FROM pg_stat_wal_receiver LIMIT 1),
   (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1),
   (SELECT sender_host FROM pg_stat_wal_receiver LIMIT 1),
+  (SELECT sender_port FROM pg_stat_wal_receiver LIMIT 1),
+  (SELECT last_msg_send_time FROM pg_stat_wal_receiver LIMIT 1),
+  (SELECT last_msg_receipt_time FROM pg_stat_wal_receiver LIMIT 1),
+  (SELECT latest_end_lsn::text FROM pg_stat_wal_receiver LIMIT 1),
+  (SELECT latest_end_time FROM pg_stat_wal_receiver LIMIT 1),
   EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart),
   current_setting('synchronous_standby_names')`
 
@@ -40,7 +46,7 @@ func (l *Local) Status(ctx context.Context) (Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.StatusTimeout)
 	defer cancel()
 	err := l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
-		return queryStatus(ctx, c, &st)
+		return queryStatus(ctx, c, &st, l.replayTimeline)
 	})
 	if err != nil {
 		return st, fmt.Errorf("pg: status: %w", err)
@@ -48,18 +54,25 @@ func (l *Local) Status(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-func queryStatus(ctx context.Context, c *pgx.Conn, st *Status) error {
+// queryStatus fills st from the server behind c. replayTLI, when not nil,
+// returns the timeline of the WAL replayed up to the given LSN (0 when
+// unknown); it is asked only on a replica without a WAL receiver.
+func queryStatus(ctx context.Context, c *pgx.Conn, st *Status, replayTLI func(context.Context, LSN) uint32) error {
 	var (
 		inRecovery                  bool
 		sysID                       string
 		walTLI, flush, recv, replay *string
-		ckptTLI                     int32
+		ckptTLI, minRecTLI          int32
 		replayTS                    *time.Time
 		rcvStatus, rcvHost          *string
-		rcvTLI                      *int32
+		rcvTLI, rcvPort             *int32
+		sendTime, receiptTime       *time.Time
+		endLSN                      *string
+		endTime                     *time.Time
 	)
 	err := c.QueryRow(ctx, statusQuery).Scan(&inRecovery, &st.ServerVersion, &st.PostmasterStart, &sysID,
-		&walTLI, &ckptTLI, &flush, &recv, &replay, &replayTS, &rcvStatus, &rcvTLI, &rcvHost,
+		&walTLI, &ckptTLI, &minRecTLI, &flush, &recv, &replay, &replayTS, &rcvStatus, &rcvTLI, &rcvHost,
+		&rcvPort, &sendTime, &receiptTime, &endLSN, &endTime,
 		&st.PendingRestart, &st.SynchronousStandbyNames)
 	if err != nil {
 		return err
@@ -82,15 +95,27 @@ func queryStatus(ctx context.Context, c *pgx.Conn, st *Status) error {
 	st.Timeline = uint32(ckptTLI)
 	if inRecovery {
 		st.Role = RoleReplica
+		// Fallback when the replay timeline is unknown: the minimum
+		// recovery point moves with replay (whenever pages are flushed), the
+		// last restartpoint only every checkpoint_timeout.
+		st.Timeline = max(st.Timeline, uint32(minRecTLI))
 		st.Receiver = ReceiverArchive
 		if rcvStatus != nil && *rcvStatus == "streaming" {
 			st.Receiver = ReceiverStreaming
+			if err := fillReceipt(st, sendTime, receiptTime, endLSN, endTime); err != nil {
+				return err
+			}
 		}
 		if rcvTLI != nil && *rcvTLI > 0 {
 			st.Timeline = uint32(*rcvTLI)
+		} else if replayTLI != nil {
+			st.Timeline = max(st.Timeline, replayTLI(ctx, st.ReplayLSN))
 		}
 		if rcvHost != nil {
 			st.ReceiverUpstream = *rcvHost
+		}
+		if rcvPort != nil {
+			st.ReceiverPort = int(*rcvPort)
 		}
 	} else {
 		st.Role = RolePrimary
@@ -125,4 +150,22 @@ func queryStatus(ctx context.Context, c *pgx.Conn, st *Status) error {
 		st.Replication = append(st.Replication, r)
 	}
 	return rows.Err()
+}
+
+// fillReceipt copies the WAL receiver's message times and the upstream's
+// end of WAL into st.
+func fillReceipt(st *Status, sendTime, receiptTime *time.Time, endLSN *string, endTime *time.Time) error {
+	var err error
+	if st.LatestEndLSN, err = parseNullLSN(endLSN); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		dst *time.Time
+		src *time.Time
+	}{{&st.LastMsgSendTime, sendTime}, {&st.LastMsgReceiptTime, receiptTime}, {&st.LatestEndTime, endTime}} {
+		if p.src != nil {
+			*p.dst = *p.src
+		}
+	}
+	return nil
 }

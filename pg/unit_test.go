@@ -190,3 +190,21 @@ func TestParseCheckpointEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestRewindWALMissing(t *testing.T) {
+	for _, tc := range []struct {
+		out  string
+		want bool
+	}{
+		{`pg_rewind: servers diverged at WAL location 0/402F1A0 on timeline 1
+pg_rewind: error: could not find previous WAL record at 0/402F1A0: invalid record length at 0/402F1A0: wanted 24, got 0`, true},
+		{"pg_rewind: error: could not read WAL record at 0/5000000: invalid magic number 0000", true},
+		{`pg_rewind: error: could not open file "/d/pg_wal/000000010000000000000004": No such file or directory`, true},
+		{"pg_rewind: error: could not connect to server: connection refused", false},
+		{"", false},
+	} {
+		if got := rewindWALMissing(tc.out) != ""; got != tc.want {
+			t.Errorf("rewindWALMissing(%q) = %v, want %v", tc.out, got, tc.want)
+		}
+	}
+}
