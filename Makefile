@@ -50,3 +50,12 @@ demo: deps
 	$(GO) build -o bin/pgha-agent ./examples/agent
 	$(GO) build -o bin/pgha-demo ./examples/demo
 	./bin/pgha-demo -agent ./bin/pgha-agent
+
+# bench-failover runs the failover benchmark on a local three-node cluster
+# (real PostgreSQL, HAProxy, embedded etcd); BENCH_N repetitions per
+# scenario, BENCH_FLAGS for more (e.g. -json, -idle 10s).
+BENCH_N     ?= 3
+BENCH_FLAGS ?=
+.PHONY: bench-failover
+bench-failover:
+	$(GO) run ./examples/failover-bench -n $(BENCH_N) $(BENCH_FLAGS)

@@ -1,0 +1,383 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/examples/internal/localcluster"
+)
+
+// waitTimeout bounds every wait for a condition. It is a deadline for
+// "this never happens", not a speed goal: the measured times are logged.
+const waitTimeout = 90 * time.Second
+
+// harness is one running cluster shared by the scenarios, with a direct
+// etcd client for observing the leader key.
+type harness struct {
+	ctx    context.Context
+	c      *localcluster.Cluster
+	etcd   *clientv3.Client
+	prefix string
+	ttl    time.Duration
+	log    *slog.Logger
+}
+
+// newHarness builds the agent, starts three agents over a three-member
+// etcd with HAProxy, and waits until the cluster is healthy. Everything is
+// stopped by t.Cleanup; agent logs are printed when the test failed.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	start := time.Now()
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Minute)
+	bin, err := localcluster.BuildAgent(bctx, t.TempDir())
+	bcancel()
+	if err != nil {
+		t.Fatalf("build agent: %v", err)
+	}
+	t.Logf("agent built in %v", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	c, err := localcluster.Start(ctx, localcluster.Options{
+		AgentBin:    bin,
+		Nodes:       3,
+		EtcdMembers: 3,
+		Logger:      logger,
+		// Run on pgha's default primary_start_timeout: the agent takes
+		// bootstrap.dcs as its base settings, so a value there would
+		// survive its removal from the config key.
+		Customize: func(_ int, cfg map[string]any) {
+			if b, ok := cfg["bootstrap"].(map[string]any); ok {
+				if d, ok := b["dcs"].(map[string]any); ok {
+					delete(d, "primary_start_timeout")
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, c)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+
+	cfg, _, err := config.Load(c.Nodes()[0].ConfigPath(), nil)
+	if err != nil {
+		t.Fatalf("read node1's configuration: %v", err)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   c.Etcd().Endpoints(),
+		DialTimeout: 2 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+
+	h := &harness{ctx: ctx, c: c, etcd: cli, prefix: dcs.Prefix(cfg.Namespace, cfg.Scope), log: logger}
+	leader := h.waitHealthy(t)
+	t.Logf("cluster healthy after %v, leader %s", time.Since(start).Round(time.Millisecond), leader)
+
+	h.ttl = 6 * time.Second
+	if snap, err := c.Snapshot(ctx); err == nil && snap.Config != nil {
+		h.ttl = dcs.Seconds(snap.Config.TTL, h.ttl)
+	}
+	return h
+}
+
+// dumpLogs prints the tail of every agent's log, for a failed test.
+func dumpLogs(t *testing.T, c *localcluster.Cluster) {
+	for _, n := range c.Nodes() {
+		data, err := os.ReadFile(n.LogPath())
+		if err != nil {
+			t.Logf("log of %s: %v", n.Name(), err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 80 {
+			lines = lines[len(lines)-80:]
+		}
+		t.Logf("---- last %d lines of %s's log (%s) ----\n%s", len(lines), n.Name(), n.LogPath(), strings.Join(lines, "\n"))
+	}
+}
+
+// waitHealthy waits until the cluster has one leader serving /primary and
+// every running node replicates from it, and returns the leader.
+func (h *harness) waitHealthy(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	leader, err := h.c.WaitHealthy(ctx)
+	if err != nil {
+		t.Fatalf("cluster not healthy: %v", err)
+	}
+	return leader
+}
+
+// replicaOf returns a running node other than leader.
+func (h *harness) replicaOf(t *testing.T, leader string) string {
+	t.Helper()
+	for _, n := range h.c.Nodes() {
+		if n.Name() != leader && n.Running() {
+			return n.Name()
+		}
+	}
+	t.Fatalf("no running replica besides %s", leader)
+	return ""
+}
+
+// startWriter starts a writer through HAProxy's read-write port, waits
+// until it has some acknowledged writes (so a fault hits a writer in full
+// swing) and stops it at the end of the test.
+func (h *harness) startWriter(t *testing.T) *localcluster.Writer {
+	t.Helper()
+	w, err := h.c.StartWriter(h.ctx, localcluster.WriterOptions{Logger: h.log})
+	if err != nil {
+		t.Fatalf("start writer: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	if err := poll(ctx, 10*time.Millisecond, func() error {
+		if n := len(w.Acks()); n < 50 {
+			return fmt.Errorf("%d writes acknowledged through HAProxy", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	return w
+}
+
+// ackAfter waits for the first write acknowledged after at.
+func (h *harness) ackAfter(t *testing.T, w *localcluster.Writer, at time.Time, what string) localcluster.Ack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	ack, err := w.WaitAckAfter(ctx, at)
+	if err != nil {
+		t.Fatalf("no write acknowledged through HAProxy after %s: %v", what, err)
+	}
+	return ack
+}
+
+// verify stops the writer and checks the acknowledged writes against the
+// current primary; it returns the result for the caller to judge.
+func (h *harness) verify(t *testing.T, w *localcluster.Writer) localcluster.VerifyResult {
+	t.Helper()
+	w.Stop()
+	var res localcluster.VerifyResult
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	// The primary may still be settling (HAProxy, a restart): retry.
+	err := poll(ctx, 200*time.Millisecond, func() error {
+		var err error
+		res, err = h.c.Verify(ctx, w)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("verify acknowledged writes: %v", err)
+	}
+	t.Logf("writes: %d acknowledged, %d found on %s, %d lost, %d failed attempts",
+		res.Acked, res.Found, res.Primary, res.Lost, w.Errors())
+	return res
+}
+
+// requireNothingLost fails the test if an acknowledged write is missing.
+func (h *harness) requireNothingLost(t *testing.T, w *localcluster.Writer) {
+	t.Helper()
+	res := h.verify(t, w)
+	if res.Lost != 0 {
+		ids := res.LostIDs
+		if len(ids) > 20 {
+			ids = ids[:20]
+		}
+		t.Errorf("%d acknowledged writes lost (first ids %v)", res.Lost, ids)
+	}
+	if res.Acked == 0 {
+		t.Errorf("no write was acknowledged")
+	}
+}
+
+// patchConfig applies a JSON merge patch to the dynamic configuration
+// through the leader's REST API (PATCH /config) and waits until every
+// running agent has run a cycle with it: each republishes its member key
+// at least every loop_wait, after reading the configuration.
+func (h *harness) patchConfig(t *testing.T, patch map[string]any) {
+	t.Helper()
+	body, err := json.Marshal(patch)
+	if err != nil {
+		t.Fatalf("encode patch: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	var rev int64
+	err = poll(ctx, 200*time.Millisecond, func() error {
+		leader, err := h.c.Leader(ctx)
+		if err != nil || leader == "" {
+			return fmt.Errorf("no leader (%v)", err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPatch, h.c.Node(leader).APIURL()+"/config", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		user, pw := h.c.APIAuth()
+		req.SetBasicAuth(user, pw)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("PATCH /config: %s: %s", resp.Status, msg)
+		}
+		got, err := h.etcd.Get(ctx, h.prefix+dcs.KeyConfig)
+		if err != nil {
+			return err
+		}
+		rev = got.Header.Revision
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("patch config %s: %v", body, err)
+	}
+	err = poll(ctx, 100*time.Millisecond, func() error {
+		got, err := h.etcd.Get(ctx, h.prefix+dcs.KeyMembersPrefix, clientv3.WithPrefix())
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, kv := range got.Kvs {
+			if kv.ModRevision > rev {
+				seen[strings.TrimPrefix(string(kv.Key), h.prefix+dcs.KeyMembersPrefix)] = true
+			}
+		}
+		for _, n := range h.c.Nodes() {
+			if n.Running() && !seen[n.Name()] {
+				return fmt.Errorf("%s has not republished its member key since the change", n.Name())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("config %s not picked up: %v", body, err)
+	}
+	t.Logf("dynamic configuration patched: %s", body)
+}
+
+// timeline returns the cluster timeline from the history key.
+func (h *harness) timeline(t *testing.T) int64 {
+	t.Helper()
+	snap, err := h.c.Snapshot(h.ctx)
+	if err != nil {
+		t.Fatalf("read DCS: %v", err)
+	}
+	return snap.Timeline()
+}
+
+// requireOnePrimary waits until exactly one running node's PostgreSQL
+// accepts writes (pg_is_in_recovery false) and it is want.
+func (h *harness) requireOnePrimary(t *testing.T, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	err := poll(ctx, 200*time.Millisecond, func() error {
+		var primaries []string
+		for _, n := range h.c.Nodes() {
+			if !n.Running() {
+				continue
+			}
+			primary, err := isPrimary(ctx, h.c.NodeDSN(n.Name()))
+			if err != nil {
+				continue // not running (yet): not a primary
+			}
+			if primary {
+				primaries = append(primaries, n.Name())
+			}
+		}
+		if len(primaries) != 1 || primaries[0] != want {
+			return fmt.Errorf("writable primaries %v, want only %s", primaries, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// isPrimary reports whether the PostgreSQL server at dsn is out of recovery.
+func isPrimary(ctx context.Context, dsn string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	var inRecovery bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil {
+		return false, err
+	}
+	return !inRecovery, nil
+}
+
+// poll runs cond every interval until it returns nil or ctx ends; the error
+// then names the last failure.
+func poll(ctx context.Context, every time.Duration, cond func() error) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// httpStatus returns the status code of GET url, or 0 when it failed.
+func httpStatus(ctx context.Context, url string) int {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}

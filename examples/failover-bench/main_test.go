@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/examples/internal/localcluster"
+)
+
+func TestSummarize(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name string
+		in   []float64
+		want Summary
+	}{
+		{"odd", []float64{3, 1, 2}, Summary{N: 3, Median: 2, Min: 1, Max: 3}},
+		{"even", []float64{4, 1, 2, 3}, Summary{N: 4, Median: 2.5, Min: 1, Max: 4}},
+		{"nan ignored", []float64{nan, 5, nan}, Summary{N: 1, Median: 5, Min: 5, Max: 5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := summarize(tt.in); got != tt.want {
+				t.Errorf("summarize(%v) = %+v, want %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+	if got := summarize([]float64{nan}); got.N != 0 || !math.IsNaN(got.Median) {
+		t.Errorf("summarize(NaN) = %+v, want N 0 and NaN figures", got)
+	}
+}
+
+func TestOutage(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) localcluster.Ack {
+		return localcluster.Ack{At: t0.Add(time.Duration(ms) * time.Millisecond)}
+	}
+	acks := []localcluster.Ack{at(0), at(10), at(20), at(900), at(910), at(2000), at(2010)}
+	tests := []struct {
+		name      string
+		from, til int
+		want      time.Duration
+		ok        bool
+	}{
+		{"gap containing the fault", 15, 910, 880 * time.Millisecond, true},
+		{"longest in the window", 5, 2010, 1090 * time.Millisecond, true},
+		{"nothing after", 2010, 3000, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, ok := outage(acks, at(tt.from).At, at(tt.til).At)
+			if ok != tt.ok || g.Duration() != tt.want {
+				t.Errorf("outage = %v, %v; want %v, %v", g.Duration(), ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestProcStat(t *testing.T) {
+	pid := os.Getpid()
+	rss, err := rssBytes(pid)
+	if err != nil || rss <= 0 {
+		t.Fatalf("rssBytes(self) = %d, %v", rss, err)
+	}
+	cpu, err := cpuSeconds(pid)
+	if err != nil || cpu < 0 {
+		t.Fatalf("cpuSeconds(self) = %v, %v", cpu, err)
+	}
+	if _, err := rssBytes(-1); err == nil {
+		t.Error("rssBytes(-1): no error")
+	}
+	m := machine()
+	if m.CPUs < 1 || m.Kernel == "" || m.MemoryGB <= 0 {
+		t.Errorf("machine() = %+v", m)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+		check   func(options) bool
+	}{
+		{nil, "", func(o options) bool {
+			return o.reps == 3 && len(o.scenarios) == len(scenarios()) && o.idle == time.Minute
+		}},
+		{[]string{"-n", "5", "-scenarios", "switchover, node-crash,switchover"}, "", func(o options) bool {
+			return o.reps == 5 && strings.Join(o.scenarios, ",") == "switchover,node-crash"
+		}},
+		{[]string{"-n", "0"}, "-n must be", nil},
+		{[]string{"-idle", "-1s"}, "-idle must not", nil},
+		{[]string{"-scenarios", "meteor"}, `unknown scenario "meteor"`, nil},
+		{[]string{"-writer-timeout", "0s"}, "-writer-timeout must", nil},
+		{[]string{"extra"}, "unexpected arguments", nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(o) {
+				t.Fatalf("parseFlags(%q) = %+v, %v", tt.args, o, err)
+			}
+		})
+	}
+}
+
+func TestReport(t *testing.T) {
+	rep := newRep()
+	rep.Unavailable, rep.Leader = 1.25, "node1"
+	sr := ScenarioResult{Name: "pg-crash", Reps: []Rep{rep, {Error: "boom"}}}
+	summarizeScenario(&sr)
+	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr},
+		Idle: &Idle{Seconds: 60, Agents: []AgentIdle{{Name: "node1", CPUSeconds: 0.6, RSSMB: 20, MaxRSSMB: 21}}}}
+
+	var js bytes.Buffer
+	if err := writeJSON(&js, r); err != nil {
+		t.Fatalf("writeJSON: %v", err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON output does not parse: %v\n%s", err, js.String())
+	}
+	if !strings.Contains(js.String(), `"new_leader_s": null`) {
+		t.Errorf("NaN not written as null:\n%s", js.String())
+	}
+
+	var txt bytes.Buffer
+	if err := writeText(&txt, r); err != nil {
+		t.Fatalf("writeText: %v", err)
+	}
+	for _, want := range []string{"pg-crash", "1.250", "pg-crash #2 failed: boom", "node1"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, txt.String())
+		}
+	}
+}

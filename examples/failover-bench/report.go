@@ -1,0 +1,170 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// num is a float that is null in JSON (and "-" in tables) when NaN.
+type num float64
+
+// MarshalJSON writes null for NaN, which encoding/json refuses.
+func (n num) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.FormatFloat(float64(n), 'f', 3, 64)), nil
+}
+
+// Settings are the cluster settings the figures were taken with.
+type Settings struct {
+	Repetitions int     `json:"repetitions"`
+	Nodes       int     `json:"nodes"`
+	EtcdMembers int     `json:"etcd_members"`
+	TTL         float64 `json:"ttl_s"`
+	LoopWait    float64 `json:"loop_wait_s"`
+	IdleSeconds float64 `json:"idle_s"`
+	// WriterTimeout bounds each connect and insert of the writer: an
+	// attempt routed to a dead server costs up to this much.
+	WriterTimeout float64 `json:"writer_timeout_s"`
+}
+
+// ScenarioResult is every repetition of one scenario and their summary.
+type ScenarioResult struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Reps        []Rep  `json:"repetitions"`
+	// Summaries of the completed repetitions.
+	Unavailable   jsonSummary `json:"write_unavailable_s"`
+	NewLeader     jsonSummary `json:"new_leader_s"`
+	ExpiryToWrite jsonSummary `json:"lease_expiry_to_first_write_s"`
+	Lost          jsonSummary `json:"acked_writes_lost"`
+	LeaderChanges int         `json:"leader_changes"`
+	Demotions     int         `json:"demotions"`
+	Errors        int         `json:"errors"`
+}
+
+// jsonSummary is a Summary whose NaN fields encode as null.
+type jsonSummary struct {
+	N      int `json:"n"`
+	Median num `json:"median"`
+	Min    num `json:"min"`
+	Max    num `json:"max"`
+}
+
+func toJSON(s Summary) jsonSummary {
+	return jsonSummary{N: s.N, Median: num(s.Median), Min: num(s.Min), Max: num(s.Max)}
+}
+
+// Result is the whole benchmark output.
+type Result struct {
+	Machine   Machine          `json:"machine"`
+	Settings  Settings         `json:"settings"`
+	Scenarios []ScenarioResult `json:"scenarios"`
+	Idle      *Idle            `json:"idle,omitempty"`
+}
+
+// summarizeScenario fills the summaries from the repetitions; failed
+// repetitions count in Errors and not in the figures.
+func summarizeScenario(sr *ScenarioResult) {
+	var unav, leader, expiry, lost []float64
+	sr.LeaderChanges, sr.Demotions, sr.Errors = 0, 0, 0
+	for _, r := range sr.Reps {
+		if r.Error != "" {
+			sr.Errors++
+			continue
+		}
+		unav = append(unav, float64(r.Unavailable))
+		leader = append(leader, float64(r.NewLeader))
+		expiry = append(expiry, float64(r.ExpiryToWrite))
+		lost = append(lost, float64(r.Lost))
+		if r.LeaderChanged {
+			sr.LeaderChanges++
+		}
+		if r.Demoted {
+			sr.Demotions++
+		}
+	}
+	sr.Unavailable = toJSON(summarize(unav))
+	sr.NewLeader = toJSON(summarize(leader))
+	sr.ExpiryToWrite = toJSON(summarize(expiry))
+	sr.Lost = toJSON(summarize(lost))
+}
+
+// writeJSON writes r as indented JSON.
+func writeJSON(w io.Writer, r Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeText writes r as a plain text table.
+func writeText(w io.Writer, r Result) error {
+	m := r.Machine
+	fmt.Fprintf(w, "pgha failover benchmark: %d repetitions, %d agents, %d etcd members, ttl %gs, loop_wait %gs, writer timeout %gs\n",
+		r.Settings.Repetitions, r.Settings.Nodes, r.Settings.EtcdMembers, r.Settings.TTL, r.Settings.LoopWait, r.Settings.WriterTimeout)
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %.1f GiB RAM, Linux %s, %s\n\n", m.CPUs, orDash(m.CPUModel), m.MemoryGB, orDash(m.Kernel), m.Go)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\tmetric\t%8s\t%8s\t%8s\t%3s\n", "median", "min", "max", "n")
+	row := func(name, metric string, s jsonSummary, digits int) {
+		fmt.Fprintf(tw, "%s\t%s\t%8s\t%8s\t%8s\t%3d\n", name, metric,
+			fmtNum(s.Median, digits), fmtNum(s.Min, digits), fmtNum(s.Max, digits), s.N)
+	}
+	for _, sr := range r.Scenarios {
+		row(sr.Name, "write unavailability (s)", sr.Unavailable, 3)
+		row("", "new leader in DCS (s)", sr.NewLeader, 3)
+		if sr.ExpiryToWrite.N > 0 {
+			row("", "lease expiry -> first write (s)", sr.ExpiryToWrite, 3)
+		}
+		row("", "acknowledged writes lost", sr.Lost, 0)
+		fmt.Fprintf(tw, "\truns with leader change / demotion / error\t%8s\t\t\t%3d\n",
+			fmt.Sprintf("%d/%d/%d", sr.LeaderChanges, sr.Demotions, sr.Errors), len(sr.Reps))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, sr := range r.Scenarios {
+		for i, rep := range sr.Reps {
+			if rep.Error != "" {
+				fmt.Fprintf(w, "%s #%d failed: %s\n", sr.Name, i+1, rep.Error)
+			}
+		}
+	}
+	if r.Idle != nil {
+		fmt.Fprintf(w, "\nagents over %.0f s idle (agent process only, PostgreSQL excluded):\n", r.Idle.Seconds)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		// Right-aligned: every column but the first is a number.
+		fmt.Fprintln(tw, "agent\tpid\tCPU s\tCPU %\tRSS MB (end)\tRSS MB (max)\t")
+		for _, a := range r.Idle.Agents {
+			fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.1f\t%.1f\t\n", a.Name, a.PID, a.CPUSeconds,
+				100*a.CPUSeconds/r.Idle.Seconds, a.RSSMB, a.MaxRSSMB)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "median (min-max) over agents: CPU %.2f s (%.2f-%.2f), RSS %.1f MB (%.1f-%.1f)\n",
+			r.Idle.CPU.Median, r.Idle.CPU.Min, r.Idle.CPU.Max, r.Idle.RSS.Median, r.Idle.RSS.Min, r.Idle.RSS.Max)
+	}
+	return nil
+}
+
+// fmtNum formats a figure with digits decimals, "-" when not applicable.
+func fmtNum(v num, digits int) string {
+	if math.IsNaN(float64(v)) {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(v), 'f', digits, 64)
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "-"
+	}
+	return s
+}

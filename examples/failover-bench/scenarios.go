@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Rep holds the figures of one repetition of a scenario. Times are
+// seconds; NaN means "does not apply" (no new leader in a restart in
+// place) and is null in JSON.
+type Rep struct {
+	// Unavailable is the longest gap between writes acknowledged through
+	// HAProxy around the fault: last acknowledged write before it to the
+	// first after it.
+	Unavailable num `json:"write_unavailable_s"`
+	// NewLeader is the time from the fault (for a switchover: the
+	// request) to the new leader key, as seen by an etcd watch.
+	NewLeader num `json:"new_leader_s"`
+	// ExpiryToWrite is the time from the leader key's expiry (deletion)
+	// to the first acknowledged write (node crash only).
+	ExpiryToWrite num `json:"lease_expiry_to_first_write_s"`
+	// Acked and Lost count acknowledged writes and those missing on the
+	// primary afterwards.
+	Acked int `json:"acked_writes"`
+	Lost  int `json:"acked_writes_lost"`
+	// LeaderChanged and Demoted report a failover, or a PostgreSQL restart
+	// or a GET /primary other than 200 on the leader, where none should
+	// happen (etcd member kill).
+	LeaderChanged bool `json:"leader_changed"`
+	Demoted       bool `json:"demoted"`
+	// Leader is the leader before the fault, NewLeaderName the one after.
+	Leader        string `json:"leader"`
+	NewLeaderName string `json:"new_leader"`
+	// Error says why the repetition did not complete.
+	Error string `json:"error,omitempty"`
+}
+
+// newRep returns a Rep with every time "not measured".
+func newRep() Rep {
+	return Rep{Unavailable: num(math.NaN()), NewLeader: num(math.NaN()), ExpiryToWrite: num(math.NaN())}
+}
+
+// scenario is one kind of fault with how to run it once and restore
+// the cluster afterwards.
+type scenario struct {
+	Name        string
+	Description string
+	// setup runs once before the repetitions, teardown once after.
+	setup, teardown func(ctx context.Context, b *bench) error
+	run             func(ctx context.Context, b *bench, rep *Rep) error
+}
+
+// scenarios are all scenarios, in the order they run.
+func scenarios() []scenario {
+	return []scenario{
+		{
+			Name:        "node-crash",
+			Description: "SIGKILL the primary's agent and postmaster; restart the node afterwards",
+			run:         runNodeCrash,
+		},
+		{
+			Name:        "pg-crash",
+			Description: "SIGKILL the primary's postmaster only (default primary_start_timeout: restart in place)",
+			setup:       patchStartTimeout(nil),
+			run:         runPGCrash(false),
+		},
+		{
+			Name:        "pg-crash-failover",
+			Description: "SIGKILL the primary's postmaster only with primary_start_timeout 0 (failover)",
+			setup:       patchStartTimeout(0),
+			teardown:    patchStartTimeout(nil),
+			run:         runPGCrash(true),
+		},
+		{
+			Name:        "switchover",
+			Description: "POST /switchover to a replica",
+			run:         runSwitchover,
+		},
+		{
+			Name:        "etcd-leader-kill",
+			Description: "hard-stop the etcd member that is raft leader (3 members); restart it afterwards",
+			run:         runEtcdKill,
+		},
+	}
+}
+
+// patchStartTimeout sets primary_start_timeout in the config key (nil
+// removes it: pgha's default).
+func patchStartTimeout(v any) func(context.Context, *bench) error {
+	return func(ctx context.Context, b *bench) error {
+		return b.patchConfig(ctx, map[string]any{"primary_start_timeout": v})
+	}
+}
+
+// secs converts a duration to a num of seconds.
+func secs(d time.Duration) num { return num(d.Seconds()) }
+
+// runNodeCrash kills the primary node, measures the failover and restarts
+// the node, which must rejoin as a replica.
+func runNodeCrash(ctx context.Context, b *bench, rep *Rep) error {
+	leader, err := b.waitHealthy(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Leader = leader
+	w, err := b.startWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
+	if err != nil {
+		return err
+	}
+	defer lw.Stop()
+
+	faultAt, err := b.c.KillNode(ctx, leader)
+	if err != nil {
+		return fmt.Errorf("kill node %s: %w", leader, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	newLeader, leaderAt, err := b.c.WaitLeader(wctx, func(n string) bool { return n != "" && n != leader })
+	if err != nil {
+		return fmt.Errorf("no new leader after the crash of %s: %w", leader, err)
+	}
+	if ev, ok := lw.first(faultAt, func(n string) bool { return n == newLeader }); ok {
+		leaderAt = ev.At
+	}
+	rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = newLeader, secs(leaderAt.Sub(faultAt)), true
+	first, err := b.ackAfter(ctx, w, leaderAt)
+	if err != nil {
+		return fmt.Errorf("no write through HAProxy after the failover: %w", err)
+	}
+	if g, ok := outage(w.Acks(), faultAt, first.At); ok {
+		rep.Unavailable = secs(g.Duration())
+	}
+	if ev, ok := lw.first(faultAt, func(n string) bool { return n == "" }); ok {
+		rep.ExpiryToWrite = secs(first.At.Sub(ev.At))
+	}
+	res, err := b.verify(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Acked, rep.Lost = res.Acked, res.Lost
+
+	if err := b.c.StartNode(ctx, leader); err != nil {
+		return fmt.Errorf("restart %s: %w", leader, err)
+	}
+	if _, err := b.waitHealthy(ctx); err != nil {
+		return fmt.Errorf("after restarting %s: %w", leader, err)
+	}
+	return nil
+}
+
+// runPGCrash kills the primary's postmaster only. With the default
+// primary_start_timeout the agent restarts it in place (no new leader);
+// with 0 (failover set) a replica takes over.
+func runPGCrash(failover bool) func(context.Context, *bench, *Rep) error {
+	return func(ctx context.Context, b *bench, rep *Rep) error {
+		return pgCrash(ctx, b, rep, failover)
+	}
+}
+
+func pgCrash(ctx context.Context, b *bench, rep *Rep, failover bool) error {
+	leader, err := b.waitHealthy(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Leader = leader
+	oldPID, err := b.c.Node(leader).PostmasterPID()
+	if err != nil {
+		return err
+	}
+	w, err := b.startWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
+	if err != nil {
+		return err
+	}
+	defer lw.Stop()
+
+	faultAt, err := b.c.KillPostgres(ctx, leader)
+	if err != nil {
+		return fmt.Errorf("kill PostgreSQL on %s: %w", leader, err)
+	}
+	// An insert in flight at the kill may still be acknowledged just
+	// after faultAt: only an ack after the recovery began (a new leader,
+	// or a new postmaster on the leader) ends the outage.
+	wctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	var recoveredAt time.Time
+	if failover {
+		name, at, err := b.c.WaitLeader(wctx, func(n string) bool { return n != "" && n != leader })
+		if err != nil {
+			return fmt.Errorf("no failover after the PostgreSQL crash on %s: %w", leader, err)
+		}
+		if ev, ok := lw.first(faultAt, func(n string) bool { return n == name }); ok {
+			at = ev.At
+		}
+		recoveredAt = at
+	} else {
+		err := poll(wctx, 20*time.Millisecond, func() error {
+			if pid, err := b.c.Node(leader).PostmasterPID(); err != nil || pid == 0 || pid == oldPID {
+				return fmt.Errorf("postmaster of %s not restarted (pid %d, %v)", leader, pid, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		recoveredAt = time.Now()
+	}
+	first, err := b.ackAfter(ctx, w, recoveredAt)
+	if err != nil {
+		return fmt.Errorf("no write through HAProxy after the crash: %w", err)
+	}
+	if g, ok := outage(w.Acks(), faultAt, first.At); ok {
+		rep.Unavailable = secs(g.Duration())
+	}
+	if ev, ok := lw.first(faultAt, func(n string) bool { return n != "" && n != leader }); ok {
+		rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = ev.Name, secs(ev.At.Sub(faultAt)), true
+	}
+	res, err := b.verify(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Acked, rep.Lost = res.Acked, res.Lost
+	if _, err := b.waitHealthy(ctx); err != nil {
+		return fmt.Errorf("after the crash: %w", err)
+	}
+	return nil
+}
+
+// runSwitchover moves the leadership to a replica.
+func runSwitchover(ctx context.Context, b *bench, rep *Rep) error {
+	leader, err := b.waitHealthy(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Leader = leader
+	candidate, err := b.replicaOf(leader)
+	if err != nil {
+		return err
+	}
+	w, err := b.startWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
+	if err != nil {
+		return err
+	}
+	defer lw.Stop()
+
+	at := time.Now()
+	if err := b.c.Switchover(ctx, candidate); err != nil {
+		return fmt.Errorf("switchover %s -> %s: %w", leader, candidate, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	_, leaderAt, err := b.c.WaitLeader(wctx, func(n string) bool { return n == candidate })
+	if err != nil {
+		return fmt.Errorf("%s did not become leader: %w", candidate, err)
+	}
+	if ev, ok := lw.first(at, func(n string) bool { return n == candidate }); ok {
+		leaderAt = ev.At
+	}
+	rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = candidate, secs(leaderAt.Sub(at)), true
+	first, err := b.ackAfter(ctx, w, leaderAt)
+	if err != nil {
+		return fmt.Errorf("no write through HAProxy after the switchover: %w", err)
+	}
+	if g, ok := outage(w.Acks(), at, first.At); ok {
+		rep.Unavailable = secs(g.Duration())
+	}
+	res, err := b.verify(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Acked, rep.Lost = res.Acked, res.Lost
+	if _, err := b.waitHealthy(ctx); err != nil {
+		return fmt.Errorf("after the switchover: %w", err)
+	}
+	return nil
+}
+
+// runEtcdKill hard-stops etcd's raft leader and watches the pgha leader
+// for two lease lifetimes: it must keep its key and its PostgreSQL.
+func runEtcdKill(ctx context.Context, b *bench, rep *Rep) error {
+	e := b.c.Etcd()
+	if e.Size() < 3 {
+		return errors.New("etcd-leader-kill needs 3 etcd members")
+	}
+	leader, err := b.waitHealthy(ctx)
+	if err != nil {
+		return err
+	}
+	rep.Leader = leader
+	pid, err := b.c.Node(leader).PostmasterPID()
+	if err != nil {
+		return err
+	}
+	w, err := b.startWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
+	if err != nil {
+		return err
+	}
+	defer lw.Stop()
+
+	victim, err := e.Leader()
+	if err != nil {
+		return err
+	}
+	// Probe the leader from before the kill (which takes a while to
+	// return) until two lease lifetimes after it: a renewal the kill
+	// disturbed has either failed or succeeded by then.
+	faultAt := time.Now()
+	until := faultAt.Add(2 * b.ttl)
+	demoted := make(chan bool, 1)
+	go func() {
+		bad := false
+		for time.Now().Before(until) && ctx.Err() == nil {
+			if now, err := b.c.Node(leader).PostmasterPID(); err != nil || now != pid {
+				bad = true
+			}
+			if b.primaryStatus(ctx, leader) != 200 {
+				bad = true // fenced: HAProxy routes away from it
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		demoted <- bad
+	}()
+	if err := e.Kill(victim); err != nil {
+		<-demoted
+		return fmt.Errorf("kill etcd member %d: %w", victim, err)
+	}
+	rep.Demoted = <-demoted
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ev, ok := lw.first(faultAt, func(n string) bool { return n != leader }); ok {
+		rep.LeaderChanged, rep.NewLeaderName, rep.NewLeader = true, ev.Name, secs(ev.At.Sub(faultAt))
+	}
+	if _, err := b.ackAfter(ctx, w, faultAt); err != nil {
+		return fmt.Errorf("no write through HAProxy after the etcd kill: %w", err)
+	}
+	if g, ok := outage(w.Acks(), faultAt, until); ok {
+		rep.Unavailable = secs(g.Duration())
+	}
+	res, err := b.verify(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Acked, rep.Lost = res.Acked, res.Lost
+	rctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	if err := e.Restart(rctx, victim); err != nil {
+		return fmt.Errorf("restart etcd member %d: %w", victim, err)
+	}
+	if _, err := e.WaitLeader(rctx); err != nil {
+		return err
+	}
+	_, err = b.waitHealthy(ctx)
+	return err
+}
