@@ -50,14 +50,21 @@ func TestAssembly(t *testing.T) {
 	t.Cleanup(func() { _ = mem.Close() })
 	store := mem.Store(dcs.Prefix(cfg.Namespace, cfg.Scope), memory.StoreOptions{})
 
-	ten := 10.0
+	ten, zero := 10.0, 0.0
+	rewind := true
 	for _, tc := range []struct {
-		name    string
-		dynamic *dcs.ClusterConfig
-		ttl     time.Duration
+		name         string
+		dynamic      *dcs.ClusterConfig
+		ttl          time.Duration
+		startTimeout time.Duration
 	}{
-		{"bootstrap.dcs", nil, 6 * time.Second},
-		{"existing cluster's config key wins", &dcs.ClusterConfig{TTL: &ten}, 10 * time.Second},
+		{"bootstrap.dcs", nil, 6 * time.Second, 0},
+		{"existing cluster's config key wins", &dcs.ClusterConfig{TTL: &ten, PrimaryStartTimeout: &zero,
+			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, 10 * time.Second, 0},
+		// bootstrap.dcs says 0, but once the cluster's key exists only it
+		// counts: a value removed from it falls back to pgha's default.
+		{"key without primary_start_timeout: pgha's default", &dcs.ClusterConfig{
+			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, 6 * time.Second, failover.DefaultSettings().PrimaryStartTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := controllerOptions(cfg, store, inst, tc.dynamic, logger, nil)
@@ -67,7 +74,7 @@ func TestAssembly(t *testing.T) {
 			if o.APIURL != "http://127.0.0.1:8008/patroni" || o.ConnURL != "postgres://127.0.0.1:5432/postgres" {
 				t.Errorf("urls %q %q", o.APIURL, o.ConnURL)
 			}
-			if o.Settings.TTL != tc.ttl || o.Settings.LoopWait != time.Second || o.Settings.PrimaryStartTimeout != 0 ||
+			if o.Settings.TTL != tc.ttl || o.Settings.LoopWait != time.Second || o.Settings.PrimaryStartTimeout != tc.startTimeout ||
 				o.Settings.MaximumLagOnFailover != 1<<20 || !o.Settings.UsePgRewind {
 				t.Errorf("settings %+v", o.Settings)
 			}

@@ -22,13 +22,17 @@ const dcsReadTimeout = 5 * time.Second
 
 // controllerOptions assembles the HA loop's options from the
 // configuration. dynamic is the cluster's config key when it exists (the
-// values the running cluster uses), else nil: bootstrap.dcs applies.
+// values the running cluster uses), else nil: bootstrap.dcs applies. As in
+// Patroni, bootstrap.dcs only seeds a new cluster's config key: once the key
+// exists, a value removed from it falls back to pgha's default, not to this
+// node's bootstrap.dcs.
 func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dynamic *dcs.ClusterConfig,
 	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
-	settings := failover.DefaultSettings().WithConfig(cfg.ClusterConfig())
+	seed := cfg.ClusterConfig()
 	if dynamic != nil {
-		settings = settings.WithConfig(dynamic)
+		seed = dynamic
 	}
+	settings := failover.DefaultSettings().WithConfig(seed)
 	bo := cfg.BootstrapOptions()
 	return failover.ControllerOptions{
 		Name:      cfg.Name,

@@ -61,16 +61,6 @@ func newHarness(t *testing.T) *harness {
 		Nodes:       3,
 		EtcdMembers: 3,
 		Logger:      logger,
-		// Run on pgha's default primary_start_timeout: the agent takes
-		// bootstrap.dcs as its base settings, so a value there would
-		// survive its removal from the config key.
-		Customize: func(_ int, cfg map[string]any) {
-			if b, ok := cfg["bootstrap"].(map[string]any); ok {
-				if d, ok := b["dcs"].(map[string]any); ok {
-					delete(d, "primary_start_timeout")
-				}
-			}
-		},
 	})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)

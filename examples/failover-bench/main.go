@@ -180,16 +180,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		EtcdMembers: 3,
 		KeepDir:     o.keepDir,
 		Logger:      logger,
-		// pgha's defaults: localcluster sets primary_start_timeout 0,
-		// and the agent would keep a bootstrap.dcs value even after
-		// it is removed from the config key.
-		Customize: func(_ int, cfg map[string]any) {
-			if b, ok := cfg["bootstrap"].(map[string]any); ok {
-				if d, ok := b["dcs"].(map[string]any); ok {
-					delete(d, "primary_start_timeout")
-				}
-			}
-		},
 	})
 	if err != nil {
 		return fmt.Errorf("start cluster: %w", err)

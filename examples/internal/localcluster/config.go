@@ -17,7 +17,6 @@ func (c *Cluster) nodeConfig(n *Node) map[string]any {
 		"loop_wait":               1,
 		"retry_timeout":           2,
 		"maximum_lag_on_failover": 1 << 20,
-		"primary_start_timeout":   0,
 		"postgresql": map[string]any{
 			"use_pg_rewind": true,
 			"use_slots":     true,

@@ -34,8 +34,8 @@ type Options struct {
 	RunAsUser string
 	// DCS is merged into bootstrap.dcs of every node's configuration
 	// (patroni.yml keys), e.g. {"primary_start_timeout": 15}. Defaults:
-	// ttl 6, loop_wait 1, retry_timeout 2, primary_start_timeout 0,
-	// maximum_lag_on_failover 1 MiB, use_pg_rewind and use_slots on. The
+	// ttl 6, loop_wait 1, retry_timeout 2, primary_start_timeout pgha's
+	// default (15 s), maximum_lag_on_failover 1 MiB, use_pg_rewind and use_slots on. The
 	// merge is shallow: a "postgresql" key replaces that whole sub-map.
 	DCS map[string]any
 	// Customize, when set, may edit node i's configuration (the YAML
