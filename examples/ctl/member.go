@@ -60,6 +60,26 @@ func memberNames(ms []*dcs.Member) string {
 	return strings.Join(names, ", ")
 }
 
+// confirmMembers reads the cluster, selects the members a command acts on
+// (see selectMembers) and, unless force, asks the user to confirm the
+// action on them.
+func (a *App) confirmMembers(ctx context.Context, names []string, role, action string, force bool) ([]*dcs.Member, error) {
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	members, err := a.selectMembers(c, names, role)
+	if err != nil {
+		return nil, err
+	}
+	if !force {
+		if err := a.confirm("Are you sure you want to " + action + " members " + memberNames(members) + "?"); err != nil {
+			return nil, err
+		}
+	}
+	return members, nil
+}
+
 func (a *App) cmdRestart(ctx context.Context, args []string) error {
 	fs := a.flags("restart")
 	role := fs.String("role", "any", "restart only members in this role: any, leader or replica")
@@ -76,11 +96,7 @@ func (a *App) cmdRestart(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, _, err := a.cluster(ctx)
-	if err != nil {
-		return err
-	}
-	members, err := a.selectMembers(c, names, *role)
+	members, err := a.confirmMembers(ctx, names, *role, "restart", *force)
 	if err != nil {
 		return err
 	}
@@ -96,11 +112,6 @@ func (a *App) cmdRestart(ctx context.Context, args []string) error {
 	}
 	if *timeout > 0 {
 		body["timeout"] = strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)
-	}
-	if !*force {
-		if err := a.confirm("Are you sure you want to restart members " + memberNames(members) + "?"); err != nil {
-			return err
-		}
 	}
 	return a.eachMember(ctx, members, "restart", body, func(m *dcs.Member, r apiReply) (bool, string) {
 		switch r.Status {
@@ -121,18 +132,9 @@ func (a *App) cmdReload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, _, err := a.cluster(ctx)
+	members, err := a.confirmMembers(ctx, names, *role, "reload", *force)
 	if err != nil {
 		return err
-	}
-	members, err := a.selectMembers(c, names, *role)
-	if err != nil {
-		return err
-	}
-	if !*force {
-		if err := a.confirm("Are you sure you want to reload members " + memberNames(members) + "?"); err != nil {
-			return err
-		}
 	}
 	return a.eachMember(ctx, members, "reload", nil, func(m *dcs.Member, r apiReply) (bool, string) {
 		if r.Status == 200 || r.Status == 202 {

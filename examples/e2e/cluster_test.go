@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
 // TestCluster runs every scenario against one three-node cluster over a
@@ -73,7 +75,7 @@ func testEtcdMemberKilled(t *testing.T, h *harness, etcdLeader bool) {
 
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	if err := poll(ctx, 50*time.Millisecond, func() error {
+	if err := localcluster.Poll(ctx, 50*time.Millisecond, func() error {
 		_, err := e.Leader()
 		return err
 	}); err != nil {
@@ -86,7 +88,7 @@ func testEtcdMemberKilled(t *testing.T, h *harness, etcdLeader bool) {
 	// by then.
 	until := faultAt.Add(2 * h.ttl)
 	for time.Now().Before(until) {
-		if evs := lw.otherThan(leader); len(evs) > 0 {
+		if evs := lw.OtherThan(leader); len(evs) > 0 {
 			t.Fatalf("failover after losing an etcd member: leader key changed to %q %s after the kill",
 				evs[0].Name, ms(evs[0].At.Sub(faultAt)))
 		}
@@ -101,12 +103,12 @@ func testEtcdMemberKilled(t *testing.T, h *harness, etcdLeader bool) {
 	if bad > 0 {
 		t.Errorf("demotion after losing an etcd member: %d of %d probes of %s failed, first at %s", bad, probes, leader, first)
 	}
-	if evs := lw.otherThan(leader); len(evs) > 0 {
+	if evs := lw.OtherThan(leader); len(evs) > 0 {
 		t.Errorf("failover after losing an etcd member: leader key changed to %q %s after the kill",
 			evs[0].Name, ms(evs[0].At.Sub(faultAt)))
 	}
 	h.ackAfter(t, w, faultAt, "the etcd member kill")
-	if g, ok := outage(w.Acks(), faultAt, time.Now()); ok {
+	if g, ok := localcluster.LongestGap(w.Acks(), faultAt, time.Now()); ok {
 		t.Logf("longest write gap after the kill: %s", ms(g.Duration()))
 	}
 	if got := h.timeline(t); got != tl {
@@ -141,18 +143,16 @@ func testSwitchover(t *testing.T, h *harness) {
 		t.Fatalf("%s did not become leader: %v", candidate, err)
 	}
 	first := h.ackAfter(t, w, leaderAt, "the switchover")
-	if ev, ok := lw.firstChange(at, func(n string) bool { return n == candidate }); ok {
+	if ev, ok := lw.First(at, func(n string) bool { return n == candidate }); ok {
 		leaderAt = ev.At
 	}
-	g, _ := outage(w.Acks(), at, first.At)
+	g, _ := localcluster.LongestGap(w.Acks(), at, first.At)
 	t.Logf("switchover %s -> %s: new leader in the DCS after %s, first write through HAProxy after %s, write gap %s",
 		leader, candidate, ms(leaderAt.Sub(at)), ms(first.At.Sub(at)), ms(g.Duration()))
 
 	h.requireOnePrimary(t, candidate)
 	h.requireNothingLost(t, w)
-	if got := h.waitHealthy(t); got != candidate {
-		t.Errorf("leader %s after the switchover, want %s", got, candidate)
-	}
+	h.requireLeader(t, candidate, "the switchover")
 }
 
 // testPostgresCrashRestart kills only the primary's postmaster with the
@@ -175,8 +175,8 @@ func testPostgresCrashRestart(t *testing.T, h *harness) {
 	// An insert in flight at the kill may be acknowledged just after
 	// faultAt: the outage ends with the first ack after the restart.
 	var newPID int
-	if err := poll(ctx, 20*time.Millisecond, func() error {
-		if evs := lw.otherThan(leader); len(evs) > 0 {
+	if err := localcluster.Poll(ctx, 20*time.Millisecond, func() error {
+		if evs := lw.OtherThan(leader); len(evs) > 0 {
 			return fmt.Errorf("leader key changed to %q %s after the crash", evs[0].Name, ms(evs[0].At.Sub(faultAt)))
 		}
 		pid, err := h.c.Node(leader).PostmasterPID()
@@ -190,10 +190,10 @@ func testPostgresCrashRestart(t *testing.T, h *harness) {
 	}
 	restartedAt := time.Now()
 	first := h.ackAfter(t, w, restartedAt, "the restart")
-	g, _ := outage(w.Acks(), faultAt, first.At)
+	g, _ := localcluster.LongestGap(w.Acks(), faultAt, first.At)
 	t.Logf("PostgreSQL crash on %s, restart in place: new postmaster (pid %d) seen after %s, first write through HAProxy after %s, write gap %s",
 		leader, newPID, ms(restartedAt.Sub(faultAt)), ms(first.At.Sub(faultAt)), ms(g.Duration()))
-	if evs := lw.otherThan(leader); len(evs) > 0 {
+	if evs := lw.OtherThan(leader); len(evs) > 0 {
 		t.Errorf("leader key changed to %q %s after the crash; want a restart in place", evs[0].Name, ms(evs[0].At.Sub(faultAt)))
 	}
 	h.requireOnePrimary(t, leader)
@@ -201,9 +201,7 @@ func testPostgresCrashRestart(t *testing.T, h *harness) {
 		t.Errorf("timeline changed from %d to %d; a restart in place keeps it", tl, got)
 	}
 	h.requireNothingLost(t, w)
-	if got := h.waitHealthy(t); got != leader {
-		t.Errorf("leader %s after the restart, want %s", got, leader)
-	}
+	h.requireLeader(t, leader, "the restart")
 }
 
 // testPostgresCrashFailover kills only the primary's postmaster with
@@ -226,15 +224,7 @@ func testPostgresCrashFailover(t *testing.T, h *harness) {
 	if err != nil {
 		t.Fatalf("kill PostgreSQL on %s: %v", leader, err)
 	}
-	newLeader, leaderAt, err := h.c.WaitLeader(ctx, func(n string) bool { return n != "" && n != leader })
-	if err != nil {
-		t.Fatalf("no failover after the PostgreSQL crash on %s: %v", leader, err)
-	}
-	if ev, ok := lw.firstChange(faultAt, func(n string) bool { return n == newLeader }); ok {
-		leaderAt = ev.At
-	}
-	first := h.ackAfter(t, w, leaderAt, "the failover")
-	g, _ := outage(w.Acks(), faultAt, first.At)
+	newLeader, leaderAt, first, g := h.awaitFailover(ctx, t, w, lw, leader, faultAt, "the PostgreSQL crash on "+leader)
 	t.Logf("PostgreSQL crash on %s, failover: new leader %s in the DCS after %s, first write through HAProxy after %s, write gap %s",
 		leader, newLeader, ms(leaderAt.Sub(faultAt)), ms(first.At.Sub(faultAt)), ms(g.Duration()))
 
@@ -242,9 +232,7 @@ func testPostgresCrashFailover(t *testing.T, h *harness) {
 	// Asynchronous replication: a crash may lose what had not reached the
 	// new primary (bounded by maximum_lag_on_failover); report it.
 	h.verify(t, w)
-	if got := h.waitHealthy(t); got != newLeader {
-		t.Errorf("leader %s after the old primary rejoined, want %s", got, newLeader)
-	}
+	h.requireLeader(t, newLeader, "the old primary rejoined")
 }
 
 // testNodeCrash kills the primary's agent and postmaster: after the lease
@@ -261,17 +249,9 @@ func testNodeCrash(t *testing.T, h *harness) {
 	if err != nil {
 		t.Fatalf("kill node %s: %v", leader, err)
 	}
-	newLeader, leaderAt, err := h.c.WaitLeader(ctx, func(n string) bool { return n != "" && n != leader })
-	if err != nil {
-		t.Fatalf("no failover after the crash of %s: %v", leader, err)
-	}
-	if ev, ok := lw.firstChange(faultAt, func(n string) bool { return n == newLeader }); ok {
-		leaderAt = ev.At
-	}
-	first := h.ackAfter(t, w, leaderAt, "the failover")
-	g, _ := outage(w.Acks(), faultAt, first.At)
+	newLeader, leaderAt, first, g := h.awaitFailover(ctx, t, w, lw, leader, faultAt, "the crash of "+leader)
 	expiry := "not observed"
-	if ev, ok := lw.firstChange(faultAt, func(n string) bool { return n == "" }); ok {
+	if ev, ok := lw.First(faultAt, func(n string) bool { return n == "" }); ok {
 		expiry = ms(ev.At.Sub(faultAt)) + " (first write " + ms(first.At.Sub(ev.At)) + " after it)"
 	}
 	t.Logf("node crash of %s: lease expired after %s, new leader %s in the DCS after %s, first write through HAProxy after %s, write gap %s",
@@ -296,4 +276,33 @@ func testNodeCrash(t *testing.T, h *harness) {
 	}
 	t.Logf("%s rejoined as %s (%s) %s after its restart", leader, m.Role, m.State, ms(time.Since(rejoinFrom)))
 	h.requireOnePrimary(t, newLeader)
+}
+
+// awaitFailover waits, after a fault at faultAt on leader (named by what
+// in failures), for another node to take the leader key and for the first
+// write acknowledged through HAProxy after that. It returns the new leader,
+// when the watch saw it take the key (when polling did, if the watch
+// missed it), the first write and the longest write gap since the fault.
+func (h *harness) awaitFailover(ctx context.Context, t *testing.T, w *localcluster.Writer, lw *localcluster.LeaderWatch,
+	leader string, faultAt time.Time, what string) (string, time.Time, localcluster.Ack, localcluster.Gap) {
+	t.Helper()
+	newLeader, leaderAt, err := h.c.WaitLeader(ctx, func(n string) bool { return n != "" && n != leader })
+	if err != nil {
+		t.Fatalf("no failover after %s: %v", what, err)
+	}
+	if ev, ok := lw.First(faultAt, func(n string) bool { return n == newLeader }); ok {
+		leaderAt = ev.At
+	}
+	first := h.ackAfter(t, w, leaderAt, "the failover")
+	g, _ := localcluster.LongestGap(w.Acks(), faultAt, first.At)
+	return newLeader, leaderAt, first, g
+}
+
+// requireLeader waits until the cluster is healthy and fails the test
+// (without stopping it) unless want leads it after what happened.
+func (h *harness) requireLeader(t *testing.T, want, after string) {
+	t.Helper()
+	if got := h.waitHealthy(t); got != want {
+		t.Errorf("leader %s after %s, want %s", got, after, want)
+	}
 }

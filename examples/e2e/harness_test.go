@@ -1,13 +1,10 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -152,7 +149,7 @@ func (h *harness) startWriter(t *testing.T) *localcluster.Writer {
 	t.Cleanup(w.Stop)
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	if err := poll(ctx, 10*time.Millisecond, func() error {
+	if err := localcluster.Poll(ctx, 10*time.Millisecond, func() error {
 		if n := len(w.Acks()); n < 50 {
 			return fmt.Errorf("%d writes acknowledged through HAProxy", n)
 		}
@@ -184,7 +181,7 @@ func (h *harness) verify(t *testing.T, w *localcluster.Writer) localcluster.Veri
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
 	// The primary may still be settling (HAProxy, a restart): retry.
-	err := poll(ctx, 200*time.Millisecond, func() error {
+	err := localcluster.Poll(ctx, 200*time.Millisecond, func() error {
 		var err error
 		res, err = h.c.Verify(ctx, w)
 		return err
@@ -214,70 +211,16 @@ func (h *harness) requireNothingLost(t *testing.T, w *localcluster.Writer) {
 }
 
 // patchConfig applies a JSON merge patch to the dynamic configuration
-// through the leader's REST API (PATCH /config) and waits until every
-// running agent has run a cycle with it: each republishes its member key
-// at least every loop_wait, after reading the configuration.
+// through the leader's REST API and waits until every running agent has
+// run a cycle with it (see [localcluster.Cluster.PatchConfig]).
 func (h *harness) patchConfig(t *testing.T, patch map[string]any) {
 	t.Helper()
-	body, err := json.Marshal(patch)
-	if err != nil {
-		t.Fatalf("encode patch: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	var rev int64
-	err = poll(ctx, 200*time.Millisecond, func() error {
-		leader, err := h.c.Leader(ctx)
-		if err != nil || leader == "" {
-			return fmt.Errorf("no leader (%v)", err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPatch, h.c.Node(leader).APIURL()+"/config", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		user, pw := h.c.APIAuth()
-		req.SetBasicAuth(user, pw)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("PATCH /config: %s: %s", resp.Status, msg)
-		}
-		got, err := h.etcd.Get(ctx, h.prefix+dcs.KeyConfig)
-		if err != nil {
-			return err
-		}
-		rev = got.Header.Revision
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("patch config %s: %v", body, err)
+	if err := h.c.PatchConfig(ctx, patch); err != nil {
+		t.Fatal(err)
 	}
-	err = poll(ctx, 100*time.Millisecond, func() error {
-		got, err := h.etcd.Get(ctx, h.prefix+dcs.KeyMembersPrefix, clientv3.WithPrefix())
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
-		for _, kv := range got.Kvs {
-			if kv.ModRevision > rev {
-				seen[strings.TrimPrefix(string(kv.Key), h.prefix+dcs.KeyMembersPrefix)] = true
-			}
-		}
-		for _, n := range h.c.Nodes() {
-			if n.Running() && !seen[n.Name()] {
-				return fmt.Errorf("%s has not republished its member key since the change", n.Name())
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("config %s not picked up: %v", body, err)
-	}
+	body, _ := json.Marshal(patch)
 	t.Logf("dynamic configuration patched: %s", body)
 }
 
@@ -297,7 +240,7 @@ func (h *harness) requireOnePrimary(t *testing.T, want string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	err := poll(ctx, 200*time.Millisecond, func() error {
+	err := localcluster.Poll(ctx, 200*time.Millisecond, func() error {
 		var primaries []string
 		for _, n := range h.c.Nodes() {
 			if !n.Running() {
@@ -335,39 +278,4 @@ func isPrimary(ctx context.Context, dsn string) (bool, error) {
 		return false, err
 	}
 	return !inRecovery, nil
-}
-
-// poll runs cond every interval until it returns nil or ctx ends; the error
-// then names the last failure.
-func poll(ctx context.Context, every time.Duration, cond func() error) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-tick.C:
-		}
-	}
-}
-
-// httpStatus returns the status code of GET url, or 0 when it failed.
-func httpStatus(ctx context.Context, url string) int {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
 }

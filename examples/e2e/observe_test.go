@@ -7,120 +7,19 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
-// leaderEvent is one change of the leader key as seen by a watch; Name is
-// "" when the key was deleted (released or expired).
-type leaderEvent struct {
-	At   time.Time
-	Name string
-}
-
-// leaderWatch records every change of the leader key with the time it was
-// received, so a test can tell when the lease expired and when a new
-// leader appeared, and check that no change happened at all.
-type leaderWatch struct {
-	mu     sync.Mutex
-	events []leaderEvent
-	err    error
-}
-
 // watchLeader starts recording leader key changes until the test ends.
-func (h *harness) watchLeader(t *testing.T) *leaderWatch {
+func (h *harness) watchLeader(t *testing.T) *localcluster.LeaderWatch {
 	t.Helper()
-	ctx, cancel := context.WithCancel(h.ctx)
-	key := h.prefix + dcs.KeyLeader
-	get, err := h.etcd.Get(ctx, key)
+	lw, err := localcluster.WatchLeader(h.ctx, h.etcd, h.prefix+dcs.KeyLeader)
 	if err != nil {
-		cancel()
-		t.Fatalf("read leader key: %v", err)
+		t.Fatal(err)
 	}
-	lw := &leaderWatch{}
-	done := make(chan struct{})
-	wch := h.etcd.Watch(ctx, key, clientv3.WithRev(get.Header.Revision+1))
-	go func() {
-		defer close(done)
-		for resp := range wch {
-			now := time.Now()
-			lw.mu.Lock()
-			if err := resp.Err(); err != nil {
-				lw.err = err
-			}
-			for _, ev := range resp.Events {
-				name := ""
-				if ev.Type == clientv3.EventTypePut {
-					name = string(ev.Kv.Value)
-				}
-				lw.events = append(lw.events, leaderEvent{At: now, Name: name})
-			}
-			lw.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(lw.Stop)
 	return lw
-}
-
-// Events returns a copy of the changes seen so far.
-func (lw *leaderWatch) Events() []leaderEvent {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return append([]leaderEvent(nil), lw.events...)
-}
-
-// firstChange returns the first event after at for which match is true.
-func (lw *leaderWatch) firstChange(at time.Time, match func(name string) bool) (leaderEvent, bool) {
-	for _, ev := range lw.Events() {
-		if ev.At.After(at) && match(ev.Name) {
-			return ev, true
-		}
-	}
-	return leaderEvent{}, false
-}
-
-// otherThan returns the events that name a leader other than name
-// (including deletions).
-func (lw *leaderWatch) otherThan(name string) []leaderEvent {
-	var out []leaderEvent
-	for _, ev := range lw.Events() {
-		if ev.Name != name {
-			out = append(out, ev)
-		}
-	}
-	return out
-}
-
-// gap is the longest interval without an acknowledged write around a fault.
-type gap struct {
-	LastBefore, FirstAfter time.Time
-}
-
-// Duration is the length of the gap.
-func (g gap) Duration() time.Duration { return g.FirstAfter.Sub(g.LastBefore) }
-
-// outage returns the longest gap between consecutive acknowledged writes
-// that ends after from and starts before until. For a crash the gap that
-// contains the fault is the outage; for a switchover the write pause starts
-// some time after the request, so the whole window is searched.
-func outage(acks []localcluster.Ack, from, until time.Time) (gap, bool) {
-	var best gap
-	found := false
-	for i := 1; i < len(acks); i++ {
-		prev, next := acks[i-1].At, acks[i].At
-		if !next.After(from) || !prev.Before(until) {
-			continue
-		}
-		if g := (gap{prev, next}); !found || g.Duration() > best.Duration() {
-			best, found = g, true
-		}
-	}
-	return best, found
 }
 
 // ms formats a duration in milliseconds for the test log.
@@ -154,7 +53,7 @@ func (h *harness) probePrimary(t *testing.T, name string, pid int) *primaryProbe
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			code := httpStatus(ctx, n.APIURL()+"/primary")
+			code := h.c.PrimaryStatus(ctx, name)
 			now, err := n.PostmasterPID()
 			if ctx.Err() != nil {
 				return

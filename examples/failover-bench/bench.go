@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -28,7 +23,6 @@ type bench struct {
 	// writerTimeout bounds each connect and insert of the writer.
 	writerTimeout time.Duration
 	log           *slog.Logger
-	http          *http.Client
 }
 
 // leaderKey is the full etcd key of the leader lock.
@@ -55,7 +49,7 @@ func (b *bench) startWriter(ctx context.Context) (*localcluster.Writer, error) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	err = poll(wctx, 10*time.Millisecond, func() error {
+	err = localcluster.Poll(wctx, 10*time.Millisecond, func() error {
 		if n := len(w.Acks()); n < 50 {
 			return fmt.Errorf("only %d writes acknowledged through HAProxy", n)
 		}
@@ -75,6 +69,74 @@ func (b *bench) ackAfter(ctx context.Context, w *localcluster.Writer, at time.Ti
 	return w.WaitAckAfter(ctx, at)
 }
 
+// begin starts one repetition: it waits for a healthy cluster, records
+// its leader in rep, runs prepare with it (when not nil: what the
+// scenario reads before the writes start) and starts the writer and the
+// leader watch, which the caller stops.
+func (b *bench) begin(ctx context.Context, rep *Rep, prepare func(leader string) error) (string, *localcluster.Writer, *localcluster.LeaderWatch, error) {
+	leader, err := b.waitHealthy(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	rep.Leader = leader
+	if prepare != nil {
+		if err := prepare(leader); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	w, err := b.startWriter(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	lw, err := localcluster.WatchLeader(ctx, b.etcd, b.leaderKey())
+	if err != nil {
+		w.Stop()
+		return "", nil, nil, err
+	}
+	return leader, w, lw, nil
+}
+
+// awaitLeader waits until the leader key names a member that accept
+// accepts and returns it with the time the watch saw it take the key
+// after since (the time polling saw it, if the watch missed it).
+func (b *bench) awaitLeader(ctx context.Context, lw *localcluster.LeaderWatch, since time.Time, accept func(name string) bool) (string, time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	name, at, err := b.c.WaitLeader(ctx, accept)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if ev, ok := lw.First(since, func(n string) bool { return n == name }); ok {
+		at = ev.At
+	}
+	return name, at, nil
+}
+
+// firstWrite waits for the first write acknowledged after recovered (what
+// names the recovery in the error) and records in rep the longest write
+// gap from the fault at faultAt to it.
+func (b *bench) firstWrite(ctx context.Context, w *localcluster.Writer, rep *Rep, faultAt, recovered time.Time, what string) (localcluster.Ack, error) {
+	first, err := b.ackAfter(ctx, w, recovered)
+	if err != nil {
+		return first, fmt.Errorf("no write through HAProxy after %s: %w", what, err)
+	}
+	if g, ok := localcluster.LongestGap(w.Acks(), faultAt, first.At); ok {
+		rep.Unavailable = secs(g.Duration())
+	}
+	return first, nil
+}
+
+// record stops the writer and records in rep the acknowledged writes and
+// those missing on the current primary.
+func (b *bench) record(ctx context.Context, w *localcluster.Writer, rep *Rep) error {
+	res, err := b.verify(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Acked, rep.Lost = res.Acked, res.Lost
+	return nil
+}
+
 // verify stops the writer and counts acknowledged writes missing on the
 // current primary.
 func (b *bench) verify(ctx context.Context, w *localcluster.Writer) (localcluster.VerifyResult, error) {
@@ -82,7 +144,7 @@ func (b *bench) verify(ctx context.Context, w *localcluster.Writer) (localcluste
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	var res localcluster.VerifyResult
-	err := poll(ctx, 200*time.Millisecond, func() error {
+	err := localcluster.Poll(ctx, 200*time.Millisecond, func() error {
 		var err error
 		res, err = b.c.Verify(ctx, w)
 		return err
@@ -98,111 +160,4 @@ func (b *bench) replicaOf(leader string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no running replica besides %s", leader)
-}
-
-// patchConfig applies a JSON merge patch to the dynamic configuration
-// through the leader's PATCH /config and waits until every running agent
-// has republished its member key since (each does so after reading the
-// configuration, at least every loop_wait).
-func (b *bench) patchConfig(ctx context.Context, patch map[string]any) error {
-	body, err := json.Marshal(patch)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	var rev int64
-	err = poll(ctx, 200*time.Millisecond, func() error {
-		leader, err := b.c.Leader(ctx)
-		if err != nil || b.c.Node(leader) == nil {
-			return fmt.Errorf("no leader (%v)", err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPatch, b.c.Node(leader).APIURL()+"/config", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		user, pw := b.c.APIAuth()
-		req.SetBasicAuth(user, pw)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := b.http.Do(req)
-		if err != nil {
-			return err
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("PATCH /config: %s: %s", resp.Status, bytes.TrimSpace(msg))
-		}
-		got, err := b.etcd.Get(ctx, b.prefix+dcs.KeyConfig)
-		if err != nil {
-			return err
-		}
-		rev = got.Header.Revision
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("patch config %s: %w", body, err)
-	}
-	err = poll(ctx, 100*time.Millisecond, func() error {
-		got, err := b.etcd.Get(ctx, b.prefix+dcs.KeyMembersPrefix, clientv3.WithPrefix())
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
-		for _, kv := range got.Kvs {
-			if kv.ModRevision > rev {
-				seen[strings.TrimPrefix(string(kv.Key), b.prefix+dcs.KeyMembersPrefix)] = true
-			}
-		}
-		for _, n := range b.c.Nodes() {
-			if n.Running() && !seen[n.Name()] {
-				return fmt.Errorf("%s has not republished its member key since the change", n.Name())
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("config %s not picked up: %w", body, err)
-	}
-	return nil
-}
-
-// primaryStatus returns the status code of GET /primary on a node's API,
-// 0 when the request failed.
-func (b *bench) primaryStatus(ctx context.Context, name string) int {
-	n := b.c.Node(name)
-	if n == nil {
-		return 0
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.APIURL()+"/primary", nil)
-	if err != nil {
-		return 0
-	}
-	resp, err := b.http.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
-
-// poll runs cond every interval until it returns nil or ctx ends; the
-// error then includes the last failure.
-func poll(ctx context.Context, every time.Duration, cond func() error) error {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		case <-tick.C:
-		}
-	}
 }

@@ -43,7 +43,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -306,7 +305,6 @@ func newBench(ctx context.Context, c *localcluster.Cluster, o options, logger *s
 		bench: &bench{
 			c: c, etcd: cli, prefix: dcs.Prefix(cfg.Namespace, cfg.Scope),
 			ttl: 6 * time.Second, timeout: o.timeout, writerTimeout: o.wtimeout, log: logger,
-			http: &http.Client{Transport: &http.Transport{Proxy: nil}},
 		},
 		loopWait: time.Second,
 	}

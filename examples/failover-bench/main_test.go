@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
 func TestSummarize(t *testing.T) {
@@ -33,32 +31,6 @@ func TestSummarize(t *testing.T) {
 	}
 	if got := summarize([]float64{nan}); got.N != 0 || !math.IsNaN(got.Median) {
 		t.Errorf("summarize(NaN) = %+v, want N 0 and NaN figures", got)
-	}
-}
-
-func TestOutage(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int) localcluster.Ack {
-		return localcluster.Ack{At: t0.Add(time.Duration(ms) * time.Millisecond)}
-	}
-	acks := []localcluster.Ack{at(0), at(10), at(20), at(900), at(910), at(2000), at(2010)}
-	tests := []struct {
-		name      string
-		from, til int
-		want      time.Duration
-		ok        bool
-	}{
-		{"gap containing the fault", 15, 910, 880 * time.Millisecond, true},
-		{"longest in the window", 5, 2010, 1090 * time.Millisecond, true},
-		{"nothing after", 2010, 3000, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g, ok := outage(acks, at(tt.from).At, at(tt.til).At)
-			if ok != tt.ok || g.Duration() != tt.want {
-				t.Errorf("outage = %v, %v; want %v, %v", g.Duration(), ok, tt.want, tt.ok)
-			}
-		})
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
 // Rep holds the figures of one repetition of a scenario. Times are
@@ -91,7 +93,9 @@ func scenarios() []scenario {
 // removes it: pgha's default).
 func patchStartTimeout(v any) func(context.Context, *bench) error {
 	return func(ctx context.Context, b *bench) error {
-		return b.patchConfig(ctx, map[string]any{"primary_start_timeout": v})
+		pctx, cancel := context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+		return b.c.PatchConfig(pctx, map[string]any{"primary_start_timeout": v})
 	}
 }
 
@@ -101,51 +105,32 @@ func secs(d time.Duration) num { return num(d.Seconds()) }
 // runNodeCrash kills the primary node, measures the failover and restarts
 // the node, which must rejoin as a replica.
 func runNodeCrash(ctx context.Context, b *bench, rep *Rep) error {
-	leader, err := b.waitHealthy(ctx)
-	if err != nil {
-		return err
-	}
-	rep.Leader = leader
-	w, err := b.startWriter(ctx)
+	leader, w, lw, err := b.begin(ctx, rep, nil)
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
-	if err != nil {
-		return err
-	}
 	defer lw.Stop()
 
 	faultAt, err := b.c.KillNode(ctx, leader)
 	if err != nil {
 		return fmt.Errorf("kill node %s: %w", leader, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	newLeader, leaderAt, err := b.c.WaitLeader(wctx, func(n string) bool { return n != "" && n != leader })
+	newLeader, leaderAt, err := b.awaitLeader(ctx, lw, faultAt, func(n string) bool { return n != "" && n != leader })
 	if err != nil {
 		return fmt.Errorf("no new leader after the crash of %s: %w", leader, err)
 	}
-	if ev, ok := lw.first(faultAt, func(n string) bool { return n == newLeader }); ok {
-		leaderAt = ev.At
-	}
 	rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = newLeader, secs(leaderAt.Sub(faultAt)), true
-	first, err := b.ackAfter(ctx, w, leaderAt)
-	if err != nil {
-		return fmt.Errorf("no write through HAProxy after the failover: %w", err)
-	}
-	if g, ok := outage(w.Acks(), faultAt, first.At); ok {
-		rep.Unavailable = secs(g.Duration())
-	}
-	if ev, ok := lw.first(faultAt, func(n string) bool { return n == "" }); ok {
-		rep.ExpiryToWrite = secs(first.At.Sub(ev.At))
-	}
-	res, err := b.verify(ctx, w)
+	first, err := b.firstWrite(ctx, w, rep, faultAt, leaderAt, "the failover")
 	if err != nil {
 		return err
 	}
-	rep.Acked, rep.Lost = res.Acked, res.Lost
+	if ev, ok := lw.First(faultAt, func(n string) bool { return n == "" }); ok {
+		rep.ExpiryToWrite = secs(first.At.Sub(ev.At))
+	}
+	if err := b.record(ctx, w, rep); err != nil {
+		return err
+	}
 
 	if err := b.c.StartNode(ctx, leader); err != nil {
 		return fmt.Errorf("restart %s: %w", leader, err)
@@ -166,24 +151,15 @@ func runPGCrash(failover bool) func(context.Context, *bench, *Rep) error {
 }
 
 func pgCrash(ctx context.Context, b *bench, rep *Rep, failover bool) error {
-	leader, err := b.waitHealthy(ctx)
-	if err != nil {
+	var oldPID int
+	leader, w, lw, err := b.begin(ctx, rep, func(leader string) (err error) {
+		oldPID, err = b.c.Node(leader).PostmasterPID()
 		return err
-	}
-	rep.Leader = leader
-	oldPID, err := b.c.Node(leader).PostmasterPID()
-	if err != nil {
-		return err
-	}
-	w, err := b.startWriter(ctx)
+	})
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
-	if err != nil {
-		return err
-	}
 	defer lw.Stop()
 
 	faultAt, err := b.c.KillPostgres(ctx, leader)
@@ -193,20 +169,17 @@ func pgCrash(ctx context.Context, b *bench, rep *Rep, failover bool) error {
 	// An insert in flight at the kill may still be acknowledged just
 	// after faultAt: only an ack after the recovery began (a new leader,
 	// or a new postmaster on the leader) ends the outage.
-	wctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
 	var recoveredAt time.Time
 	if failover {
-		name, at, err := b.c.WaitLeader(wctx, func(n string) bool { return n != "" && n != leader })
+		_, at, err := b.awaitLeader(ctx, lw, faultAt, func(n string) bool { return n != "" && n != leader })
 		if err != nil {
 			return fmt.Errorf("no failover after the PostgreSQL crash on %s: %w", leader, err)
 		}
-		if ev, ok := lw.first(faultAt, func(n string) bool { return n == name }); ok {
-			at = ev.At
-		}
 		recoveredAt = at
 	} else {
-		err := poll(wctx, 20*time.Millisecond, func() error {
+		wctx, cancel := context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+		err := localcluster.Poll(wctx, 20*time.Millisecond, func() error {
 			if pid, err := b.c.Node(leader).PostmasterPID(); err != nil || pid == 0 || pid == oldPID {
 				return fmt.Errorf("postmaster of %s not restarted (pid %d, %v)", leader, pid, err)
 			}
@@ -217,21 +190,15 @@ func pgCrash(ctx context.Context, b *bench, rep *Rep, failover bool) error {
 		}
 		recoveredAt = time.Now()
 	}
-	first, err := b.ackAfter(ctx, w, recoveredAt)
-	if err != nil {
-		return fmt.Errorf("no write through HAProxy after the crash: %w", err)
-	}
-	if g, ok := outage(w.Acks(), faultAt, first.At); ok {
-		rep.Unavailable = secs(g.Duration())
-	}
-	if ev, ok := lw.first(faultAt, func(n string) bool { return n != "" && n != leader }); ok {
-		rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = ev.Name, secs(ev.At.Sub(faultAt)), true
-	}
-	res, err := b.verify(ctx, w)
-	if err != nil {
+	if _, err := b.firstWrite(ctx, w, rep, faultAt, recoveredAt, "the crash"); err != nil {
 		return err
 	}
-	rep.Acked, rep.Lost = res.Acked, res.Lost
+	if ev, ok := lw.First(faultAt, func(n string) bool { return n != "" && n != leader }); ok {
+		rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = ev.Name, secs(ev.At.Sub(faultAt)), true
+	}
+	if err := b.record(ctx, w, rep); err != nil {
+		return err
+	}
 	if _, err := b.waitHealthy(ctx); err != nil {
 		return fmt.Errorf("after the crash: %w", err)
 	}
@@ -240,52 +207,32 @@ func pgCrash(ctx context.Context, b *bench, rep *Rep, failover bool) error {
 
 // runSwitchover moves the leadership to a replica.
 func runSwitchover(ctx context.Context, b *bench, rep *Rep) error {
-	leader, err := b.waitHealthy(ctx)
-	if err != nil {
+	var candidate string
+	leader, w, lw, err := b.begin(ctx, rep, func(leader string) (err error) {
+		candidate, err = b.replicaOf(leader)
 		return err
-	}
-	rep.Leader = leader
-	candidate, err := b.replicaOf(leader)
-	if err != nil {
-		return err
-	}
-	w, err := b.startWriter(ctx)
+	})
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
-	if err != nil {
-		return err
-	}
 	defer lw.Stop()
 
 	at := time.Now()
 	if err := b.c.Switchover(ctx, candidate); err != nil {
 		return fmt.Errorf("switchover %s -> %s: %w", leader, candidate, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	_, leaderAt, err := b.c.WaitLeader(wctx, func(n string) bool { return n == candidate })
+	_, leaderAt, err := b.awaitLeader(ctx, lw, at, func(n string) bool { return n == candidate })
 	if err != nil {
 		return fmt.Errorf("%s did not become leader: %w", candidate, err)
 	}
-	if ev, ok := lw.first(at, func(n string) bool { return n == candidate }); ok {
-		leaderAt = ev.At
-	}
 	rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = candidate, secs(leaderAt.Sub(at)), true
-	first, err := b.ackAfter(ctx, w, leaderAt)
-	if err != nil {
-		return fmt.Errorf("no write through HAProxy after the switchover: %w", err)
-	}
-	if g, ok := outage(w.Acks(), at, first.At); ok {
-		rep.Unavailable = secs(g.Duration())
-	}
-	res, err := b.verify(ctx, w)
-	if err != nil {
+	if _, err := b.firstWrite(ctx, w, rep, at, leaderAt, "the switchover"); err != nil {
 		return err
 	}
-	rep.Acked, rep.Lost = res.Acked, res.Lost
+	if err := b.record(ctx, w, rep); err != nil {
+		return err
+	}
 	if _, err := b.waitHealthy(ctx); err != nil {
 		return fmt.Errorf("after the switchover: %w", err)
 	}
@@ -299,24 +246,15 @@ func runEtcdKill(ctx context.Context, b *bench, rep *Rep) error {
 	if e.Size() < 3 {
 		return errors.New("etcd-leader-kill needs 3 etcd members")
 	}
-	leader, err := b.waitHealthy(ctx)
-	if err != nil {
+	var pid int
+	leader, w, lw, err := b.begin(ctx, rep, func(leader string) (err error) {
+		pid, err = b.c.Node(leader).PostmasterPID()
 		return err
-	}
-	rep.Leader = leader
-	pid, err := b.c.Node(leader).PostmasterPID()
-	if err != nil {
-		return err
-	}
-	w, err := b.startWriter(ctx)
+	})
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
-	lw, err := watchLeader(ctx, b.etcd, b.leaderKey())
-	if err != nil {
-		return err
-	}
 	defer lw.Stop()
 
 	victim, err := e.Leader()
@@ -335,7 +273,7 @@ func runEtcdKill(ctx context.Context, b *bench, rep *Rep) error {
 			if now, err := b.c.Node(leader).PostmasterPID(); err != nil || now != pid {
 				bad = true
 			}
-			if b.primaryStatus(ctx, leader) != 200 {
+			if b.c.PrimaryStatus(ctx, leader) != 200 {
 				bad = true // fenced: HAProxy routes away from it
 			}
 			select {
@@ -353,20 +291,18 @@ func runEtcdKill(ctx context.Context, b *bench, rep *Rep) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if ev, ok := lw.first(faultAt, func(n string) bool { return n != leader }); ok {
+	if ev, ok := lw.First(faultAt, func(n string) bool { return n != leader }); ok {
 		rep.LeaderChanged, rep.NewLeaderName, rep.NewLeader = true, ev.Name, secs(ev.At.Sub(faultAt))
 	}
 	if _, err := b.ackAfter(ctx, w, faultAt); err != nil {
 		return fmt.Errorf("no write through HAProxy after the etcd kill: %w", err)
 	}
-	if g, ok := outage(w.Acks(), faultAt, until); ok {
+	if g, ok := localcluster.LongestGap(w.Acks(), faultAt, until); ok {
 		rep.Unavailable = secs(g.Duration())
 	}
-	res, err := b.verify(ctx, w)
-	if err != nil {
+	if err := b.record(ctx, w, rep); err != nil {
 		return err
 	}
-	rep.Acked, rep.Lost = res.Acked, res.Lost
 	rctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	if err := e.Restart(rctx, victim); err != nil {

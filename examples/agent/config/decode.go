@@ -200,6 +200,20 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
+	d.entries(n, path, func(k, val *yaml.Node, key, p string) {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		before := len(d.errs)
+		d.value(val, p, elem)
+		if len(d.errs) == before {
+			v.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), elem)
+		}
+	})
+}
+
+// entries calls fn with each key of mapping n (its node, its value, the
+// key and its path), in order, and records where the key stands. A key
+// that is not a string or stands twice is reported and skipped.
+func (d *decoder) entries(n *yaml.Node, path string, fn func(k, val *yaml.Node, key, p string)) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -214,12 +228,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 		}
 		seen[key] = true
 		d.where[p] = "line " + strconv.Itoa(k.Line)
-		elem := reflect.New(v.Type().Elem()).Elem()
-		before := len(d.errs)
-		d.value(val, p, elem)
-		if len(d.errs) == before {
-			v.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), elem)
-		}
+		fn(k, val, key, p)
 	}
 }
 
@@ -265,41 +274,28 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 		}
 	}
 	seen := map[int]string{}
-	seenKey := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		key, ok := d.key(k, path)
-		if !ok {
-			continue
-		}
-		p := joinPath(path, key)
-		if seenKey[key] {
-			d.fail(p, k, "duplicate key")
-			continue
-		}
-		seenKey[key] = true
-		d.where[p] = "line " + strconv.Itoa(k.Line)
+	d.entries(n, path, func(k, val *yaml.Node, key, p string) {
 		if idx, ok := fields[key]; ok {
 			if prev, dup := seen[idx]; dup {
 				d.fail(p, k, "set twice (also as %s)", prev)
-				continue
+				return
 			}
 			seen[idx] = key
 			d.value(val, p, v.Field(idx))
-			continue
+			return
 		}
 		if h, ok := v.Addr().Interface().(otherKeyHandler); ok && h.otherKey(d, n, key, val, p) {
-			continue
+			return
 		}
 		if extra >= 0 {
 			var x any
 			rv := d.resolve(val, p)
 			if rv == nil {
-				continue
+				return
 			}
 			if err := rv.Decode(&x); err != nil {
 				d.fail(p, k, "%v", err)
-				continue
+				return
 			}
 			m := v.Field(extra)
 			if m.IsNil() {
@@ -307,14 +303,14 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 			}
 			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(&x).Elem())
 			d.warn(p, k, "written to the DCS configuration as is; pgha does not interpret it")
-			continue
+			return
 		}
 		if reason, ok := unsupported(path, key); ok {
 			d.warn(p, k, reason)
 		} else {
 			d.warn(p, k, "unknown key, ignored")
 		}
-	}
+	})
 }
 
 // reflectValue returns the settable value p points to.

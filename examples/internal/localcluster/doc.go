@@ -9,7 +9,12 @@
 // [Writer] that inserts increasing ids through HAProxy's read-write port
 // and records every acknowledged one, so that [Cluster.Verify] can count
 // acknowledged writes that were lost and [Writer.OutageAround] can measure
-// write unavailability around a fault.
+// write unavailability around a fault. What the end-to-end tests and the
+// benchmark both observe lives here too: [WatchLeader] records every
+// change of the leader key, [LongestGap] measures the write gap over the
+// acknowledgements, [Cluster.PatchConfig] changes the dynamic
+// configuration and waits until every agent has it, and [Poll] waits on a
+// condition.
 //
 // [Cluster.Close] stops every process it started (agents, postmasters and
 // their backends, HAProxy, etcd) and removes the work directory. It is

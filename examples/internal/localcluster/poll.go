@@ -19,11 +19,10 @@ var (
 	ErrNotRunning = errors.New("localcluster: not running")
 )
 
-// poll calls cond every `every` until it returns nil, ctx ends or timeout
-// passes; the error then carries cond's last error.
-func poll(ctx context.Context, timeout, every time.Duration, cond func() error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// Poll calls cond every `every` until it returns nil or ctx ends; the
+// error then wraps ctx's error and cond's last one. It is the wait on a
+// condition shared by the end-to-end tests and the failover benchmark.
+func Poll(ctx context.Context, every time.Duration, cond func() error) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -37,4 +36,11 @@ func poll(ctx context.Context, timeout, every time.Duration, cond func() error) 
 		case <-t.C:
 		}
 	}
+}
+
+// poll is [Poll] bounded by timeout.
+func poll(ctx context.Context, timeout, every time.Duration, cond func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return Poll(ctx, every, cond)
 }
