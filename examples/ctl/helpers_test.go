@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/pgha/pgha/dcs/memory"
 	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/internal/testutil"
 )
 
 // Values exactly as Patroni 3.0 writes them for a three-node cluster
@@ -177,11 +179,10 @@ func dcsCond() dcs.Cond { return dcs.Cond{} }
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+	testutil.EventuallyEvery(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if !cond() {
+			return errors.New("not yet")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	}, "condition")
 }
