@@ -32,6 +32,11 @@ type CandidateInput struct {
 	// OverrideLag lets the named Candidate through the lag rule, and only
 	// that rule: the manual failover override. The verdict says so.
 	OverrideLag bool
+	// OverrideSync lets the named Candidate through the synchronous-mode
+	// rules (not listed in the sync key, quorum proof), and only those:
+	// the manual failover with allow_data_loss. Acknowledged commits may
+	// be lost; the verdict says so.
+	OverrideSync bool
 	// Exclude lists members that must not be chosen (the leader being
 	// switched away from).
 	Exclude []string
@@ -51,6 +56,10 @@ type Verdict struct {
 	// Overridden is set when the lag rule was waived for the named
 	// candidate of a manual failover.
 	Overridden bool
+	// SyncOverridden is set when the synchronous-mode rules were waived
+	// for the named candidate (allow_data_loss): acknowledged commits may
+	// be lost.
+	SyncOverridden bool
 	// TiedBest is set on eligible members that equal the best one in
 	// priority, received and replay LSN (only the name breaks the tie).
 	TiedBest bool
@@ -73,6 +82,9 @@ type CandidateResult struct {
 	Chosen string
 	// Overridden is set when Chosen passed only thanks to OverrideLag.
 	Overridden bool
+	// SyncOverridden is set when Chosen passed only thanks to
+	// OverrideSync: acknowledged commits may be lost.
+	SyncOverridden bool
 	// NamedRejected is set when a Candidate was named but is not eligible;
 	// Chosen is then "".
 	NamedRejected bool
@@ -218,6 +230,7 @@ func SelectCandidate(in CandidateInput) CandidateResult {
 		excluded[n] = true
 	}
 	syncOn := s.syncActive(in.Cluster)
+	quorumWitness := quorumWitnesses(in, s, byName, live, timelineBehind)
 	var verdicts []Verdict
 	for _, n := range names {
 		c := byName[n]
@@ -253,8 +266,10 @@ func SelectCandidate(in CandidateInput) CandidateResult {
 			exclude(ExclTimelineUnknown, "timeline unknown and check_timeline is on")
 		case syncOn && c.member.Tags.Bool(dcs.TagNoSync):
 			exclude(ExclNoSync, "tagged nosync while synchronous mode is on")
-		case syncOn && !in.Cluster.Sync.IsSync(n):
-			exclude(ExclNotSync, "not listed in the sync key (leader %q, standbys %v) while synchronous mode is on", in.Cluster.Sync.Leader, in.Cluster.Sync.SyncStandby)
+		case syncOn && !in.Cluster.Sync.IsSync(n) && !(in.OverrideSync && n == in.Candidate):
+			exclude(ExclNotSync, "not listed in the sync key (leader %q, standbys %v) while synchronous mode is on: it may lack acknowledged commits", in.Cluster.Sync.Leader, in.Cluster.Sync.SyncStandby)
+		case syncOn && s.SynchronousMode == SyncQuorum && !(in.OverrideSync && n == in.Candidate) && quorumWitness(c) != "":
+			exclude(ExclSyncQuorum, "%s", quorumWitness(c))
 		case v.Lag > s.MaximumLagOnFailover:
 			if in.OverrideLag && n == in.Candidate {
 				v.Overridden = true
@@ -262,6 +277,11 @@ func SelectCandidate(in CandidateInput) CandidateResult {
 			} else {
 				exclude(ExclLag, "lag %d bytes behind %s (position %d) exceeds maximum_lag_on_failover %d", v.Lag, res.ReferenceFrom, res.Reference, s.MaximumLagOnFailover)
 			}
+		}
+		if v.IsEligible() && syncOn && in.OverrideSync && n == in.Candidate && (!in.Cluster.Sync.IsSync(n) || s.SynchronousMode == SyncQuorum && quorumWitness(c) != "") {
+			v.SyncOverridden = true
+			v.Message = fmt.Sprintf("not provably holding every acknowledged commit (sync key: leader %q, standbys %v): overridden by a manual failover with %s, acknowledged commits may be lost",
+				in.Cluster.Sync.Leader, in.Cluster.Sync.SyncStandby, AllowDataLossKey)
 		}
 		if v.IsEligible() && v.Message == "" {
 			v.Message = fmt.Sprintf("eligible: priority %d, received %d, replay %d, lag %d", v.Priority, v.Received, v.Replay, v.Lag)
@@ -293,7 +313,7 @@ func SelectCandidate(in CandidateInput) CandidateResult {
 
 	if in.Candidate != "" {
 		if v, ok := res.Verdict(in.Candidate); ok && v.IsEligible() {
-			res.Chosen, res.Overridden = v.Name, v.Overridden
+			res.Chosen, res.Overridden, res.SyncOverridden = v.Name, v.Overridden, v.SyncOverridden
 		} else {
 			res.NamedRejected = true
 		}
@@ -323,4 +343,58 @@ func compareRank(a, b Verdict) int {
 // sameRank reports whether only the name separates a and b.
 func sameRank(a, b Verdict) bool {
 	return a.Priority == b.Priority && a.Received == b.Received && a.Replay == b.Replay
+}
+
+// quorumWitnesses returns the quorum-mode check (R + W > N): with the sync
+// key (leader L, standbys V, quorum q) every acknowledged commit is on at
+// least |V| − q members of V (PlanSync keeps that), so a member of V may be
+// promoted when it observes, live on the cluster timeline by a peer query
+// or locally (never by a member key, which may predate the last commits),
+// either L itself (which has everything) or at least q+1 members of V
+// counting itself, and none of those observed has received more WAL than
+// it: some observed member holds every acknowledged commit, and the
+// candidate has at least as much. The returned function gives "" when c
+// passes, else why not.
+func quorumWitnesses(in CandidateInput, s Settings, byName map[string]*candidate, live func(*candidate) bool, behind func(Position) bool) func(*candidate) string {
+	if !s.syncActive(in.Cluster) || s.SynchronousMode != SyncQuorum {
+		return func(*candidate) string { return "" }
+	}
+	sync := in.Cluster.Sync
+	var seen []*candidate
+	leaderSeen := false
+	for _, name := range append([]string{sync.Leader}, sync.SyncStandby...) {
+		w := byName[name]
+		// Only positions observed for this decision count: a member key
+		// may predate the last acknowledged commits.
+		if w == nil || !live(w) || behind(w.pos) || w.pos.Source == SourceMemberKey {
+			continue
+		}
+		if name == sync.Leader {
+			leaderSeen = true
+		}
+		if !slices.ContainsFunc(seen, func(x *candidate) bool { return x == w }) {
+			seen = append(seen, w)
+		}
+	}
+	voters := 0
+	for _, w := range seen {
+		if slices.Contains(sync.SyncStandby, w.name) {
+			voters++
+		}
+	}
+	return func(c *candidate) string {
+		if c.name == sync.Leader {
+			return ""
+		}
+		if !leaderSeen && voters < sync.Quorum+1 {
+			return fmt.Sprintf("quorum mode: sees %d live listed standbys of %v (itself included), needs %d (quorum %d + 1) or the sync leader %s, to prove it holds every acknowledged commit",
+				voters, sync.SyncStandby, sync.Quorum+1, sync.Quorum, sync.Leader)
+		}
+		for _, w := range seen {
+			if w.pos.Received() > c.pos.Received() {
+				return fmt.Sprintf("quorum mode: %s has received more WAL (%d) than this member (%d)", w.name, w.pos.Received(), c.pos.Received())
+			}
+		}
+		return ""
+	}
 }

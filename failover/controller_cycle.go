@@ -54,6 +54,10 @@ type book struct {
 	statusOptime int64
 	statusAt     time.Time
 
+	syncEpoch   SyncEpoch
+	syncStatus  SyncStatus
+	forceNoSync bool // leaveSync: publish nosync until resumeSync
+
 	lastDecision Decision
 	againStreak  int
 	nextRun      time.Time

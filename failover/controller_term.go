@@ -17,6 +17,7 @@ func (c *Controller) setTerm(t *election.Term, dec Decision) {
 	c.b.term, c.b.fencedTerm = t, nil
 	if !same {
 		c.b.slotsEnsured = map[string]bool{}
+		c.b.syncEpoch = SyncEpoch{}
 		c.b.acquireCode = string(dec.Code)
 	}
 	ctx := c.runCtx

@@ -186,14 +186,15 @@ func (d *decider) selectCandidates(withSelf bool, named string, overrideLag bool
 		pos = append(pos, d.l.position(d.me, d.now))
 	}
 	return SelectCandidate(CandidateInput{
-		Cluster:     d.c,
-		SnapshotAt:  d.obs.ClusterAt,
-		Positions:   pos,
-		Now:         d.now,
-		Settings:    d.s,
-		Candidate:   named,
-		OverrideLag: overrideLag,
-		Exclude:     exclude,
+		OverrideSync: overrideLag && named != "" && allowDataLoss(d.c.Failover),
+		Cluster:      d.c,
+		SnapshotAt:   d.obs.ClusterAt,
+		Positions:    pos,
+		Now:          d.now,
+		Settings:     d.s,
+		Candidate:    named,
+		OverrideLag:  overrideLag,
+		Exclude:      exclude,
 	})
 }
 
@@ -211,4 +212,14 @@ func (d *decider) reclaimAsReplica() Decision {
 	dec := d.race()
 	dec.Reason = "the leader key names me but I hold no term and run no primary: " + dec.Reason
 	return dec
+}
+
+// allowDataLoss reports whether the failover key carries the
+// allow_data_loss override (a JSON true).
+func allowDataLoss(f *dcs.Failover) bool {
+	if f == nil || f.Extra == nil {
+		return false
+	}
+	raw, ok := f.Extra[AllowDataLossKey]
+	return ok && string(raw) == "true"
 }

@@ -99,11 +99,11 @@ func (d *decider) manualSelfIfEligible(f *dcs.Failover, exclude []string) (Decis
 		return Decision{}, false
 	}
 	dec := decision(ActionAcquire, CodeManualFailover, "manual failover to me: acquiring the leader key")
-	if res.Overridden {
+	if res.Overridden || res.SyncOverridden {
 		v, _ := res.Verdict(d.me)
 		dec.Reason += "; " + v.Message
 	}
-	dec.Overridden, dec.ClearFailover, dec.Candidates = res.Overridden, f != nil, &res
+	dec.Overridden, dec.ClearFailover, dec.Candidates = res.Overridden || res.SyncOverridden, f != nil, &res
 	return dec, true
 }
 

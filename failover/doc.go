@@ -22,8 +22,9 @@
 // MaxPositionAge ago; it is not tagged nofailover (failover_priority <= 0);
 // its timeline is not behind the cluster timeline (history), and with
 // check_timeline it is known; in synchronous mode (sync key with a leader)
-// it is listed in the sync key and not tagged nosync; and its lag is at most
-// maximum_lag_on_failover. Eligible members are ordered by
+// it is listed in the sync key and not tagged nosync, and in quorum mode
+// it proves it holds every acknowledged commit (see "Synchronous
+// replication"); and its lag is at most maximum_lag_on_failover. Eligible members are ordered by
 // failover_priority (higher first), received LSN (max of receive and
 // replay), replay LSN, then name, a total order, so the choice never
 // depends on input order. For each member the newest observation wins:
@@ -57,7 +58,8 @@
 // A manual failover to a named member (failover key with only "member",
 // no leader key) is the one override: the named member passes the lag rule
 // whatever its lag, and the verdict and decision say so (Overridden). It
-// never overrides nofailover, the timeline rule, sync membership or health;
+// overrides sync membership only with allow_data_loss (see "Synchronous
+// replication"), and never nofailover, the timeline rule or health;
 // a named member that fails those is ignored and the normal race runs.
 //
 // # Decision rules
@@ -123,6 +125,63 @@
 // chooses clone sources; nosync excludes a member in synchronous mode;
 // replicatefrom chooses the upstream; noloadbalance only affects health
 // checks and never a decision.
+//
+// # Synchronous replication
+//
+// synchronous_mode (off, on, quorum), synchronous_mode_strict and
+// synchronous_node_count come from the config key ([Settings.WithConfig]).
+// The leader manages them every cycle with [PlanSync], one step at a
+// time: it chooses the synchronous standbys among the standbys streaming
+// from it (pg_stat_replication) that have a running member key and are
+// not tagged nosync (sync_priority 0 counts as nosync), ordered by
+// sync_priority, then already synchronous, then flush LSN, then name.
+// Priority mode (on) sets synchronous_standby_names to FIRST n (the first
+// n = synchronous_node_count, capped at what streams), so every listed
+// standby confirms each commit; quorum mode sets ANY k over all of them
+// (k = synchronous_node_count, capped).
+//
+// The sync key (leader L, sync_standby V, quorum q) always claims: every
+// acknowledged commit is on at least |V| − q members of V. It is written
+// with the term guard and compare-and-swap on its revision. Names go into
+// the GUC before the key and leave the key before the GUC. When the GUC
+// changes, the primary's flush LSN is recorded once the server reports
+// the new value; a standby counts as synchronous (enters the key) only
+// after its flush LSN in pg_stat_replication reached that position, since
+// commits before it may have been acknowledged without it. Before a
+// promotion in synchronous mode the new leader writes the key naming
+// itself with no standby, then chooses standbys as above.
+//
+// Who may be promoted automatically: priority mode, only the sync key's
+// leader or a listed standby. Quorum mode (R + W > N): with W = |V| − q
+// the copies in V of every acknowledged commit, a listed standby may be
+// promoted when it observes, live and fresh, the key's leader or at least
+// R = q + 1 members of V counting itself (R + W = |V| + 1 > |V|, so one
+// of them holds every acknowledged commit), and none of those has
+// received more WAL than it ([ExclSyncQuorum] otherwise). A manual
+// failover to any other member needs the failover key's extra field
+// allow_data_loss (true), written by [Controller.Failover] when the
+// request allows data loss (POST /failover {"allow_data_loss": true}) and
+// no leader runs: the decision and its verdict say that
+// acknowledged commits may be lost. Switchovers and [Controller.Failover]
+// to a member that is not a synchronous standby are refused with the
+// reason.
+//
+// With no eligible standby streaming, non-strict mode removes the
+// standbys from the key and then clears the GUC: commits are
+// acknowledged by the primary alone, only the old leader may be promoted,
+// and [Controller.SyncStatus], healthapi.NodeState.SyncDegraded (metric
+// pgha_sync_degraded) and a warning log say so. Strict mode keeps the
+// last synchronous standbys in the GUC (or Patroni's placeholder
+// [SyncPlaceholder] when none is known): commits WAIT, they do not fail,
+// until a standby streams and confirms them; SyncStatus().Blocking,
+// NodeState.SyncBlocking (pgha_sync_blocking) and a warning log say so.
+//
+// A replica whose PostgreSQL is about to stop (Manager restart and
+// reinitialize) first publishes nosync in its member key and waits up to
+// 2 × loop_wait for the leader to drop it from the sync key, so commits
+// do not hang on it. A replica's ExitHandOver leaves its server running
+// and streaming, so it needs no such step: the leader drops it once its
+// member key expires.
 //
 // # False-failover guard and what the race costs
 //

@@ -31,6 +31,11 @@ const (
 	// ExclNotSync: synchronous mode is active and the sync key does not list
 	// the member.
 	ExclNotSync Exclusion = "not_sync"
+	// ExclSyncQuorum: quorum mode, and the member cannot prove it holds
+	// every acknowledged commit: it sees fewer than quorum other listed
+	// standbys (and not the sync leader), or one of those it sees has
+	// more WAL than it.
+	ExclSyncQuorum Exclusion = "sync_quorum"
 	// ExclLag: the member lacks more than maximum_lag_on_failover bytes of
 	// the reference position.
 	ExclLag Exclusion = "lag"

@@ -92,7 +92,7 @@ type node struct {
 
 // itCluster is the shared test cluster.
 type itCluster struct {
-	t        *testing.T
+	t        testing.TB
 	etcd     *testutil.EtcdCluster
 	admin    *etcd.Store
 	nodes    []*node
@@ -100,7 +100,13 @@ type itCluster struct {
 	settings failover.Settings
 }
 
-func newITCluster(t *testing.T, n int) *itCluster {
+func newITCluster(t testing.TB, n int) *itCluster {
+	return newITClusterWith(t, n, nil)
+}
+
+// newITClusterWith is newITCluster with edit applied to the settings
+// before any node starts (nil: none).
+func newITClusterWith(t testing.TB, n int, edit func(*failover.Settings)) *itCluster {
 	t.Helper()
 	ec := testutil.StartEtcd(t, 3)
 	c := &itCluster{t: t, etcd: ec, rec: &recorder{}, settings: failover.DefaultSettings()}
@@ -108,6 +114,9 @@ func newITCluster(t *testing.T, n int) *itCluster {
 	// pg_rewind of a crashed former primary can fail; re-clone then, as
 	// Patroni's remove_data_directory_on_rewind_failure.
 	c.settings.RemoveDataOnRewindFailure = true
+	if edit != nil {
+		edit(&c.settings)
+	}
 	c.admin = newStore(t, ec.Endpoint(0))
 	bin := testutil.PGBinDir(t)
 	for i := range n {
@@ -139,7 +148,7 @@ func newITCluster(t *testing.T, n int) *itCluster {
 	return c
 }
 
-func newStore(t *testing.T, endpoint string) *etcd.Store {
+func newStore(t testing.TB, endpoint string) *etcd.Store {
 	t.Helper()
 	s, err := etcd.New(etcd.Config{Endpoints: []string{endpoint}, Scope: itScope, RequestTimeout: time.Second,
 		DialTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

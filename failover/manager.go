@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -50,6 +51,9 @@ func (c *Controller) Switchover(ctx context.Context, req healthapi.SwitchoverReq
 	case req.Candidate != "" && cl.Member(req.Candidate) == nil:
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "candidate name does not match with any member: %s", req.Candidate)
 	}
+	if why := c.syncRefusal(cl, req.Candidate, "Switchover"); why != "" {
+		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
+	}
 	f := &dcs.Failover{Leader: cl.Leader.Name, Member: req.Candidate, ScheduledAt: req.ScheduledAt}
 	if err := c.writeFailover(ctx, f); err != nil {
 		return healthapi.Result{}, err
@@ -61,8 +65,15 @@ func (c *Controller) Switchover(ctx context.Context, req healthapi.SwitchoverReq
 }
 
 // Failover writes {"member": candidate} to the failover key and waits
-// until the candidate holds the leader key.
+// until the candidate holds the leader key. In synchronous mode a
+// candidate that is not a synchronous standby is refused unless
+// req.AllowDataLoss is set: the failover key then carries
+// {"allow_data_loss": true}, and the candidate may be promoted although it
+// may lack acknowledged commits (nor, in quorum mode, can it prove it holds
+// them all). Those commits are lost; the decision and the logs say so. The
+// other rules (nofailover, timeline, health) still apply.
 func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest) (healthapi.Result, error) {
+	allowLoss := req.AllowDataLoss
 	if req.Candidate == "" {
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrInvalid, "Failover could be performed only to a specific candidate")
 	}
@@ -80,7 +91,15 @@ func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest
 		}
 		old = cl.Leader.Name
 	}
-	if err := c.writeFailover(ctx, &dcs.Failover{Member: req.Candidate}); err != nil {
+	f := &dcs.Failover{Member: req.Candidate}
+	if why := c.syncRefusal(cl, req.Candidate, "Failover"); why != "" {
+		if !allowLoss {
+			return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
+		}
+		c.log.Warn("failover: manual failover to a non-synchronous member with allow_data_loss: acknowledged commits may be lost", "candidate", req.Candidate)
+		f.Extra = map[string]json.RawMessage{AllowDataLossKey: json.RawMessage("true")}
+	}
+	if err := c.writeFailover(ctx, f); err != nil {
 		return healthapi.Result{}, err
 	}
 	return c.waitNewLeader(ctx, old, req.Candidate, "failed over")
@@ -151,6 +170,8 @@ func (c *Controller) Restart(ctx context.Context, req healthapi.RestartRequest) 
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrConflict, "restart: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
+	c.leaveSync(ctx)
+	defer c.resumeSync()
 	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
 		return healthapi.Result{}, fmt.Errorf("restart failed: %w", err)
 	}
@@ -192,6 +213,8 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return healthapi.Reject(healthapi.ErrConflict, "reinitialize: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
+	c.leaveSync(ctx)
+	defer c.resumeSync()
 	if err := c.inst.Stop(ctx, pg.StopImmediate); err != nil {
 		return fmt.Errorf("reinitialize: stop: %w", err)
 	}

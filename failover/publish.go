@@ -25,6 +25,11 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	lastOptime, lastAt := c.b.statusOptime, c.b.statusAt
 	c.mu.Unlock()
 	if t == nil || !ok || st.State != pg.StateRunning || st.Role != pg.RolePrimary {
+		var key *dcs.SyncState
+		if cl != nil {
+			key = cl.Sync
+		}
+		c.recordSync(s, SyncPlan{}, key, false)
 		return
 	}
 	now := c.clk.Now()
@@ -43,6 +48,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	}
 	c.writeConfigIfAbsent(ctx, cl, s)
 	c.ensureSlots(ctx, cl)
+	c.manageSync(ctx, s, t, st, cl)
 }
 
 // memberValue builds this node's member key from the last status; c.mu
@@ -58,6 +64,13 @@ func (c *Controller) memberValue() *dcs.Member {
 		Role:    string(b.lastRole),
 		Version: c.o.Version,
 		Tags:    c.o.Tags,
+	}
+	if b.forceNoSync {
+		m.Tags = maps.Clone(c.o.Tags)
+		if m.Tags == nil {
+			m.Tags = dcs.Tags{}
+		}
+		m.Tags[dcs.TagNoSync] = true
 	}
 	if m.State == "" {
 		m.State = dcs.StateStopped
@@ -121,15 +134,18 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 	if mode == "" {
 		mode = SyncOff
 	}
-	check, rewind := s.CheckTimeline, s.UsePgRewind
+	check, rewind, strict := s.CheckTimeline, s.UsePgRewind, s.SynchronousModeStrict
+	count := int64(max(1, s.SynchronousNodeCount))
 	return &dcs.ClusterConfig{
-		TTL:                  f(s.TTL.Seconds()),
-		LoopWait:             f(s.LoopWait.Seconds()),
-		PrimaryStartTimeout:  f(s.PrimaryStartTimeout.Seconds()),
-		MaximumLagOnFailover: &lag,
-		SynchronousMode:      &mode,
-		CheckTimeline:        &check,
-		Postgresql:           &dcs.PostgresqlConfig{UsePgRewind: &rewind},
+		TTL:                   f(s.TTL.Seconds()),
+		LoopWait:              f(s.LoopWait.Seconds()),
+		PrimaryStartTimeout:   f(s.PrimaryStartTimeout.Seconds()),
+		MaximumLagOnFailover:  &lag,
+		SynchronousMode:       &mode,
+		SynchronousModeStrict: &strict,
+		SynchronousNodeCount:  &count,
+		CheckTimeline:         &check,
+		Postgresql:            &dcs.PostgresqlConfig{UsePgRewind: &rewind},
 	}
 }
 
@@ -200,6 +216,8 @@ func (c *Controller) publishState() {
 		DCSErrorsTotal:   b.dcsErrors,
 		FailoversTotal:   maps.Clone(b.failovers),
 		LoopDuration:     b.loopHist.snapshot(),
+		SyncDegraded:     b.syncStatus.Degraded,
+		SyncBlocking:     b.syncStatus.Blocking,
 	}
 	if ns.Role == "" {
 		ns.Role = dcs.RoleUninitialized

@@ -42,6 +42,15 @@ type Settings struct {
 	// SynchronousMode is SyncOff, SyncOn or SyncQuorum ("" means off). When
 	// on, only members listed in the sync key may be promoted automatically.
 	SynchronousMode string
+	// SynchronousModeStrict (synchronous_mode_strict) makes commits wait
+	// when no synchronous standby is available instead of running
+	// asynchronously (see the package doc).
+	SynchronousModeStrict bool
+	// SynchronousNodeCount (synchronous_node_count, default 1) is how many
+	// standbys acknowledge each commit: in priority mode the number of
+	// synchronous standbys, in quorum mode the k of ANY k. It is capped at
+	// the number of eligible standbys.
+	SynchronousNodeCount int
 	// CheckTimeline also excludes candidates whose timeline is unknown
 	// (a known timeline behind the cluster's is always excluded).
 	CheckTimeline bool
@@ -92,6 +101,7 @@ func DefaultSettings() Settings {
 		PrimaryStartTimeout:  15 * time.Second,
 		MaximumLagOnFailover: 1 << 20,
 		SynchronousMode:      SyncOff,
+		SynchronousNodeCount: 1,
 		RacePostponeMax:      6 * time.Second,
 		StreamingFreshness:   2 * time.Second,
 		MaxPositionAge:       10 * time.Second,
@@ -102,7 +112,8 @@ func DefaultSettings() Settings {
 
 // WithConfig returns s with the values set in the cluster's dynamic
 // configuration applied: ttl, loop_wait, primary_start_timeout,
-// maximum_lag_on_failover, synchronous_mode, check_timeline and
+// maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict,
+// synchronous_node_count, check_timeline and
 // postgresql.use_pg_rewind. A nil config changes nothing.
 func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
 	if c == nil {
@@ -116,6 +127,12 @@ func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
 	}
 	if c.SynchronousMode != nil {
 		s.SynchronousMode = *c.SynchronousMode
+	}
+	if c.SynchronousModeStrict != nil {
+		s.SynchronousModeStrict = *c.SynchronousModeStrict
+	}
+	if c.SynchronousNodeCount != nil {
+		s.SynchronousNodeCount = int(min(max(*c.SynchronousNodeCount, -1), 1<<20))
 	}
 	if c.CheckTimeline != nil {
 		s.CheckTimeline = *c.CheckTimeline
@@ -151,6 +168,9 @@ func (s Settings) Validate() error {
 	case "", SyncOff, SyncOn, SyncQuorum:
 	default:
 		bad("synchronous_mode", "must be off, on or quorum, got %q", s.SynchronousMode)
+	}
+	if s.SynchronousNodeCount < 0 {
+		bad("synchronous_node_count", "must be >= 1 (0 means the default 1), got %d", s.SynchronousNodeCount)
 	}
 	if s.RacePostponeMax < 0 {
 		bad("race_postpone_max", "must be >= 0 (0 disables the guard), got %v", s.RacePostponeMax)

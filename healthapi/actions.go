@@ -94,7 +94,8 @@ func (h *Handler) switchoverOrFailover(ctx context.Context, w http.ResponseWrite
 	candidate, e2 := o.str("candidate")
 	member, e3 := o.str("member")
 	scheduled, e4 := o.str("scheduled_at")
-	if eb := firstErr(e1, e2, e3, e4); eb != nil {
+	allowLoss, e5 := o.boolean("allow_data_loss")
+	if eb := firstErr(e1, e2, e3, e4, e5); eb != nil {
 		h.writeText(w, eb.code, eb.msg)
 		return
 	}
@@ -148,7 +149,7 @@ func (h *Handler) switchoverOrFailover(ctx context.Context, w http.ResponseWrite
 		// Patroni treats a failover naming the leader as a switchover.
 		res, err = h.mgr.Switchover(ctx, req)
 	} else {
-		res, err = h.mgr.Failover(ctx, FailoverRequest{Candidate: candidate})
+		res, err = h.mgr.Failover(ctx, FailoverRequest{Candidate: candidate, AllowDataLoss: allowLoss})
 	}
 	if err != nil {
 		h.fail(w, action, err)

@@ -162,6 +162,8 @@ func TestSwitchoverAndFailover(t *testing.T) {
 		{"failover", "/failover", `{"candidate":"n2"}`, false, Result{Message: `Successfully failed over to "n2"`}, nil, 200, "failed over", "failover ->n2"},
 		{"failover member", "/failover", `{"member":"n3"}`, false, Result{Message: "ok"}, nil, 200, "ok", "failover ->n3"},
 		{"failover with leader", "/failover", `{"leader":"n1","candidate":"n2"}`, false, Result{Message: "ok"}, nil, 200, "ok", "switchover n1->n2"},
+		{"failover allowing data loss", "/failover", `{"candidate":"n2","allow_data_loss":true}`, false, Result{Message: "ok"}, nil, 200, "ok", "failover ->n2 allowing data loss"},
+		{"allow_data_loss not a boolean", "/failover", `{"candidate":"n2","allow_data_loss":"maybe"}`, false, Result{}, nil, 400, "allow_data_loss", ""},
 		{"failover no candidate", "/failover", `{"leader":"n1"}`, false, Result{}, nil, 400, "only to a specific candidate", ""},
 		{"failover scheduled", "/failover", `{"candidate":"n2","scheduled_at":"` + future + `"}`, false, Result{}, nil, 400, "can't be scheduled", ""},
 		{"bad json", "/switchover", `{"leader":`, false, Result{}, nil, 400, "Bad request", ""},

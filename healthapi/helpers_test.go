@@ -128,6 +128,10 @@ func (m *fakeManager) Switchover(ctx context.Context, req SwitchoverRequest) (Re
 }
 
 func (m *fakeManager) Failover(ctx context.Context, req FailoverRequest) (Result, error) {
+	if req.AllowDataLoss {
+		m.record("failover ->" + req.Candidate + " allowing data loss")
+		return m.result, m.err
+	}
 	m.record("failover ->" + req.Candidate)
 	return m.result, m.err
 }

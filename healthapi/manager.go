@@ -63,6 +63,10 @@ type SwitchoverRequest struct {
 // FailoverRequest is the body of POST /failover.
 type FailoverRequest struct {
 	Candidate string
+	// AllowDataLoss, from the body's "allow_data_loss" (a pgha extension),
+	// lets a failover with no leader promote a candidate that synchronous
+	// mode would refuse because it may lack acknowledged commits.
+	AllowDataLoss bool
 }
 
 // RestartRequest is the body of POST /restart.

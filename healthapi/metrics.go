@@ -102,6 +102,10 @@ func newCollector(src StateSource, clk clock.Clock) *collector {
 		func(s *NodeState, _ *collector) float64 { return b2f(s.syncStandby()) })
 	g("patroni_quorum_standby", "Value is 1 if this node is a quorum standby, 0 otherwise.",
 		func(s *NodeState, _ *collector) float64 { return b2f(s.quorumStandby()) })
+	g("pgha_sync_degraded", "Value is 1 if this leader runs synchronous_mode without a synchronous standby (commits are not replicated synchronously), 0 otherwise.",
+		func(s *NodeState, _ *collector) float64 { return b2f(s.SyncDegraded) })
+	g("pgha_sync_blocking", "Value is 1 if this leader runs strict synchronous_mode and no synchronous standby streams (commits wait), 0 otherwise.",
+		func(s *NodeState, _ *collector) float64 { return b2f(s.SyncBlocking) })
 	g("patroni_xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
 		func(s *NodeState, _ *collector) float64 { return replicaOnly(s, s.ReceivedLSN) })
 	g("patroni_xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",

@@ -145,6 +145,13 @@ type NodeState struct {
 	DCSErrorsTotal uint64
 	// LoopDuration is the distribution of HA loop cycle durations.
 	LoopDuration Histogram
+
+	// SyncDegraded is set on a leader in synchronous mode (not strict)
+	// when no standby is synchronous: commits are acknowledged by the
+	// primary alone. SyncBlocking is set in strict mode when no
+	// synchronous standby streams: commits wait.
+	SyncDegraded bool
+	SyncBlocking bool
 }
 
 // defaultTTL is Patroni's default ttl.

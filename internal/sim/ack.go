@@ -8,12 +8,14 @@ type commit struct {
 	node string
 	pos  walPos // the WAL position that holds it (end of its record)
 	at   time.Time
+	gen  int // the primary's start generation: a restart fails the commit
 	lost bool
 }
 
 // ackRule decides when a commit is acknowledged to the client. Asynchronous
-// replication acknowledges at primary flush; a synchronous rule would hold
-// commits in flushed until a sync standby's received call covers them.
+// replication acknowledges at primary flush; synchronous replication
+// (syncAck) holds commits until the standbys the primary's
+// synchronous_standby_names requires have flushed them.
 type ackRule interface {
 	// flushed is called when the primary has flushed c; it reports whether
 	// c is acknowledged now.
@@ -48,7 +50,7 @@ func (s *Sim) clientWrite() {
 	size := s.cfg.WriteSize[0] + s.rng.Int64N(s.cfg.WriteSize[1]-s.cfg.WriteSize[0]+1)
 	p.pg.wal.lsn += size
 	s.commitSeq++
-	c := &commit{id: s.commitSeq, node: p.name, pos: p.pg.wal, at: s.now}
+	c := &commit{id: s.commitSeq, node: p.name, pos: p.pg.wal, at: s.now, gen: p.pg.startGen}
 	if s.acks.flushed(s, c) {
 		s.acked = append(s.acked, c)
 		s.stats.WritesAcked++

@@ -55,6 +55,7 @@ type agent struct {
 	rewindFailed     bool
 
 	peerTruth map[string]walPos
+	syncEpoch failover.SyncEpoch
 }
 
 // startAgent boots the agent of n (at start or after a node crash).
@@ -208,6 +209,9 @@ func (a *agent) observe(c *dcs.Cluster, at time.Time) failover.Observation {
 		Settings: s.cfg.Settings,
 	}
 	obs.Settings.MaximumLagOnFailover += s.cfg.mutLagSlack
+	if s.cfg.mutSyncIgnoreKey {
+		obs.Settings.SynchronousMode = failover.SyncOff
+	}
 	if t := a.term; t != nil && !t.ended {
 		obs.Term = failover.Term{Held: true, Revision: t.rev, Deadline: t.deadline}
 	}
@@ -303,6 +307,7 @@ func (a *agent) publish(p *proc, c *dcs.Cluster) {
 	if a.termValid() && a.n.pg.isPrimary() {
 		st := dcs.Status{Optime: a.n.pg.wal.lsn}
 		a.guardedPut(p, dcs.KeyStatus, st.Encode())
+		a.manageSync(p, c)
 	}
 }
 

@@ -83,6 +83,9 @@ func (a *agent) execute(p *proc, obs failover.Observation, dec failover.Decision
 			s.logf("%s promote: not a running replica", n.name)
 			return false
 		}
+		if !a.prepareSyncPromotion(p, obs.Cluster) || !a.termValid() || !pg.isReplica() {
+			return false
+		}
 		s.checkPromotion(n)
 		if s.failure != nil {
 			return false

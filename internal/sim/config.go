@@ -60,8 +60,11 @@ type Config struct {
 	// nofailover and failover_priority make the lag rule decide races.
 	Tags []dcs.Tags
 
-	// SyncMode is the commit acknowledgement rule; only failover.SyncOff
-	// (asynchronous: ack at primary flush) is modelled so far.
+	// SyncMode is the commit acknowledgement rule: failover.SyncOff (or
+	// "": asynchronous, ack at primary flush), SyncOn or SyncQuorum (ack
+	// once the standbys synchronous_standby_names requires flushed the
+	// commit). It must equal Settings.SynchronousMode, which the agents
+	// manage the standbys with (see SyncConfigForSeed).
 	SyncMode string
 
 	// Deliberate defects, for tests that show the checker catches them:
@@ -70,6 +73,9 @@ type Config struct {
 	// with (the checker keeps Settings.MaximumLagOnFailover).
 	mutDeadlineSlack time.Duration
 	mutLagSlack      int64
+	// mutSyncIgnoreKey makes the agents decide races as if synchronous
+	// mode were off.
+	mutSyncIgnoreKey bool
 }
 
 // ConfigForSeed returns the configuration of a seed: fixed timings with a
@@ -163,8 +169,18 @@ func (c Config) Validate() error {
 	if c.StartTime <= 0 || c.CloneTime <= 0 || c.RewindTime <= 0 || c.RewindFailPercent < 0 || c.RewindFailPercent > 100 {
 		bad("start, clone and rewind times must be positive, rewind fail percent 0..100")
 	}
-	if c.SyncMode != "" && c.SyncMode != failover.SyncOff {
-		bad("sync mode %q: only %q is modelled", c.SyncMode, failover.SyncOff)
+	mode, want := c.SyncMode, c.Settings.SynchronousMode
+	if mode == "" {
+		mode = failover.SyncOff
+	}
+	if want == "" {
+		want = failover.SyncOff
+	}
+	switch {
+	case mode != failover.SyncOff && mode != failover.SyncOn && mode != failover.SyncQuorum:
+		bad("sync mode %q: want off, on or quorum", c.SyncMode)
+	case mode != want:
+		bad("sync mode %q differs from settings synchronous_mode %q", mode, want)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))

@@ -164,6 +164,10 @@ func (s *Sim) checkLoss(n *node, old walPos) {
 	s.stats.MaxLoss = max(s.stats.MaxLoss, loss)
 	s.stats.MaxAvoidableLoss = max(s.stats.MaxAvoidableLoss, avoidable)
 	s.logf("%s promotion from %s lost %d acknowledged commits, up to %d bytes (%d of them held by a surviving node)", n.name, old, lost, loss, avoidable)
+	if s.cfg.syncModeOn() {
+		s.fail("no acknowledged commit lost in synchronous mode", "%s promotion from %s lost %d acknowledged commits (up to %d bytes)", n.name, old, lost, loss)
+		return
+	}
 	if avoidable > s.cfg.Settings.MaximumLagOnFailover {
 		s.fail("acknowledged loss within maximum_lag_on_failover", "%s promotion lost %d bytes of acknowledged WAL that a surviving node held, beyond %d",
 			n.name, avoidable, s.cfg.Settings.MaximumLagOnFailover)
@@ -184,6 +188,15 @@ func (s *Sim) checkLiveness() {
 		return
 	}
 	l := leaders[0]
+	if s.cfg.syncModeOn() {
+		for _, c := range s.acked {
+			if !contains(l.pg.wal, c.pos) {
+				s.fail("no acknowledged commit lost in synchronous mode", "commit %d acknowledged by %s at +%v (%s) is not in the final primary %s (%s)",
+					c.id, c.node, c.at.Sub(s.start), c.pos, l.name, l.pg.wal)
+				return
+			}
+		}
+	}
 	var bad []string
 	for _, n := range s.nodes {
 		if n == l {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/pg"
 )
 
 // pgSim is one simulated PostgreSQL: a data directory (WAL position on a
@@ -27,6 +28,12 @@ type pgSim struct {
 	// checkpointAt is when the checkpoint after promotion completes.
 	checkpointAt time.Time
 	promoted     bool
+	// syncNames is synchronous_standby_names (kept in the data
+	// directory's configuration, like pgha.conf).
+	syncNames pg.SyncStandbys
+	// syncDefinedAt is when a value set while none was defined starts to
+	// hold commits: PostgreSQL waits only once its checkpointer reloaded.
+	syncDefinedAt time.Time
 }
 
 func (p *pgSim) running() bool   { return p.state == failover.PGRunning }

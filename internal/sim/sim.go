@@ -28,6 +28,9 @@ type Stats struct {
 	Decisions     int
 	WritesAcked   int
 	WritesRefused int
+	// WritesFailed counts commits that waited for synchronous standbys
+	// and never got an answer (their primary stopped first).
+	WritesFailed int
 	// LossyPromotions counts promotions that lost acknowledged commits;
 	// MaxLoss is the largest loss in bytes, and MaxAvoidableLoss the
 	// largest part of a loss that a surviving node still held (bounded by
@@ -134,7 +137,7 @@ func Run(seed uint64, cfg Config, log io.Writer) (Result, error) {
 		now:       start,
 		start:     start,
 		ctx:       context.Background(),
-		acks:      asyncAck{},
+		acks:      ackRuleFor(cfg),
 		full:      log,
 		hash:      sha256.New(),
 		members:   map[memberKey]*dcs.Member{},

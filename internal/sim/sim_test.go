@@ -120,7 +120,8 @@ func TestConfigValidate(t *testing.T) {
 		mutate func(*Config)
 	}{
 		{"too few nodes", func(c *Config) { c.Nodes = 1 }},
-		{"sync mode not modelled", func(c *Config) { c.SyncMode = "on" }},
+		{"sync mode unknown", func(c *Config) { c.SyncMode = "sometimes"; c.Settings.SynchronousMode = "sometimes" }},
+		{"sync mode differs from settings", func(c *Config) { c.SyncMode = "on" }},
 		{"keepalive too slow", func(c *Config) { c.KeepAliveInterval = 5 * time.Second }},
 		{"margin too small", func(c *Config) { c.Margin = 0 }},
 		{"bad write size", func(c *Config) { c.WriteSize = [2]int64{0, 1} }},
