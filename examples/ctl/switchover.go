@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -110,6 +111,7 @@ func (a *App) cmdFailover(ctx context.Context, args []string) error {
 	fs := a.flags("failover")
 	candidate := fs.String("candidate", "", "the member to promote (required)")
 	force := fs.Bool("force", false, "do not ask for confirmation")
+	allowLoss := fs.Bool("allow-data-loss", false, "in synchronous mode, allow promoting a member that is not a synchronous standby (acknowledged transactions may be lost)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -141,7 +143,13 @@ func (a *App) cmdFailover(ctx context.Context, args []string) error {
 	if c.Leader == nil {
 		target = cand
 	}
-	return a.requestFailover(ctx, "failover", target, map[string]any{"candidate": *candidate}, &dcs.Failover{Member: *candidate})
+	body := map[string]any{"candidate": *candidate}
+	req := &dcs.Failover{Member: *candidate}
+	if *allowLoss {
+		body["allow_data_loss"] = true
+		req.Extra = map[string]json.RawMessage{"allow_data_loss": json.RawMessage("true")}
+	}
+	return a.requestFailover(ctx, "failover", target, body, req)
 }
 
 // requestFailover asks target's REST API; if the API cannot be reached at

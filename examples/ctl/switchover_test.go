@@ -54,8 +54,14 @@ func TestSwitchoverThroughAPI(t *testing.T) {
 	if err := app.Run(ctx, []string{"failover", "--candidate", "postgresql1", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(mgr0.fails) != 1 || mgr0.fails[0].Candidate != "postgresql1" {
+	if len(mgr0.fails) != 1 || mgr0.fails[0].Candidate != "postgresql1" || mgr0.fails[0].AllowDataLoss {
 		t.Fatalf("failover %+v", mgr0.fails)
+	}
+	if err := app.Run(ctx, []string{"failover", "--candidate", "postgresql1", "--allow-data-loss", "--force"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(mgr0.fails) != 2 || !mgr0.fails[1].AllowDataLoss {
+		t.Fatalf("failover --allow-data-loss %+v", mgr0.fails)
 	}
 }
 
@@ -108,6 +114,12 @@ func TestSwitchoverFallsBackToDCS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := getKey(t, store, "failover"); got != `{"member":"postgresql1"}` {
+		t.Fatalf("failover key %s", got)
+	}
+	if err := app.Run(ctx, []string{"failover", "--candidate", "postgresql1", "--allow-data-loss", "--force"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getKey(t, store, "failover"); got != `{"member":"postgresql1","allow_data_loss":true}` {
 		t.Fatalf("failover key %s", got)
 	}
 }
