@@ -28,12 +28,7 @@ type book struct {
 	pgStatusOK  bool
 	sysID       string
 	lastRole    Role
-	// timeline is the highest timeline the server reported since its data
-	// directory was (re)created: a replica whose WAL receiver is down
-	// reports its last restartpoint's, older, timeline (pg.Status), which
-	// would make it look behind the cluster.
-	timeline  int64
-	leaderRev int64 // leader key revision the divergence state refers to
+	leaderRev   int64 // leader key revision the divergence state refers to
 
 	leaderVanishedAt time.Time
 	lastRecv         int64
@@ -110,6 +105,9 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 		}
 		if !dec.WaitUntil.IsZero() && dec.WaitUntil.Before(next) {
 			next = dec.WaitUntil
+		}
+		if soon := c.clk.Now().Add(handOverRefresh); handOverPending(obs, c.o.Name) && soon.Before(next) {
+			next = soon
 		}
 	}
 	c.publish(ctx, s)
@@ -225,8 +223,7 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 		b.crashedAt = time.Time{}
 		l.Role = Role(st.Role)
 		b.lastRole = l.Role
-		b.timeline = max(b.timeline, int64(st.Timeline))
-		l.Timeline = b.timeline
+		l.Timeline = int64(st.Timeline)
 		l.FlushLSN = st.FlushLSN.Int64()
 		l.ReceiveLSN = st.ReceiveLSN.Int64()
 		l.ReplayLSN = st.ReplayLSN.Int64()
@@ -235,14 +232,19 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 			b.sysID = strconv.FormatUint(st.SystemID, 10)
 		}
 		l.WasPrimary = l.Role == RolePrimary
-		// pg.Status has no last_msg_receipt_time: count a receipt when the
-		// received LSN advances while streaming (see the package doc).
+		// The receiver's last_msg_receipt_time counts keepalives too, so it
+		// stays fresh on an idle cluster. Should it be missing while
+		// streaming, fall back to when the received LSN last advanced (see
+		// the package doc).
 		if st.Receiver == pg.ReceiverStreaming && l.ReceiveLSN > b.lastRecv {
 			b.lastRecvAdvance = now
 		}
 		b.lastRecv = l.ReceiveLSN
 		if st.Receiver == pg.ReceiverStreaming {
-			l.LastWALReceiptAt = b.lastRecvAdvance
+			l.LastWALReceiptAt = st.LastMsgReceiptTime
+			if l.LastWALReceiptAt.IsZero() {
+				l.LastWALReceiptAt = b.lastRecvAdvance
+			}
 		}
 	case pg.StateCrashed:
 		if b.crashedAt.IsZero() {
@@ -256,12 +258,33 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 		}
 		l.DataEmpty, l.WasPrimary = empty, wasPrimary
 		if empty {
-			b.sysID, b.timeline = "", 0
+			b.sysID = ""
 		}
 	}
 	l.CrashedAt = b.crashedAt
 	l.SystemID = b.sysID
 	return l
+}
+
+// handOverRefresh is how often a switchover candidate refreshes the position
+// its GET /patroni reports while the old primary waits for it.
+const handOverRefresh = 100 * time.Millisecond
+
+// handOverPending reports whether name is a running replica that a due
+// switchover may hand over to. The old primary, once stopped, waits until
+// the candidate's GET /patroni shows the shutdown checkpoint received; that
+// page is refreshed once per cycle, so at the LoopWait cadence the hand-over
+// would often be a LoopWait late.
+func handOverPending(obs Observation, name string) bool {
+	cl := obs.Cluster
+	if cl == nil || cl.Failover.IsZero() || cl.Leader == nil || cl.Leader.Name == name {
+		return false
+	}
+	f := cl.Failover
+	if f.ScheduledAt != nil && f.ScheduledAt.After(obs.Now) {
+		return false
+	}
+	return (f.Member == "" || f.Member == name) && obs.Local.State == PGRunning && obs.Local.Role == RoleReplica
 }
 
 // countDCSError counts errors that came from the store.

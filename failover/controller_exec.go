@@ -113,7 +113,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			return fmt.Errorf("failover: rewind from %s: %w", dec.Target, err)
 		}
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader, c.b.timeline = DivergenceNone, dec.Target, 0
+		c.b.divergence, c.b.divergenceLeader = DivergenceNone, dec.Target
 		c.mu.Unlock()
 		return nil
 	case ActionClone:
@@ -458,7 +458,7 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 	}
 	c.mu.Lock()
 	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
-	c.b.sysID, c.b.crashedAt, c.b.following, c.b.timeline = "", time.Time{}, "", 0
+	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
 	c.mu.Unlock()
 	return nil
 }

@@ -205,12 +205,15 @@
 // PeerQueryTimeout of wall-clock time plus one atomic create, however many
 // peers are dead.
 //
-// pg.Status does not report pg_stat_wal_receiver.last_msg_receipt_time, so
-// the Controller sets LastWALReceiptAt to the last time it saw the received
-// LSN advance while the receiver streams. On a primary that really died
-// the LSN stops at once and nothing is postponed; on an idle cluster the
-// streaming guard does not apply either (the live-primary guard still
-// does, through peer answers).
+// The Controller sets LastWALReceiptAt from the WAL receiver's
+// last_msg_receipt_time (pg.Status.LastMsgReceiptTime), which counts
+// keepalives as well as WAL, so the streaming guard also holds on an idle
+// cluster: the receiver asks for a keepalive after wal_receiver_timeout/2
+// of silence. A primary that really died answers nothing, so the time
+// stops at once. Should the time be missing while the receiver streams,
+// the Controller falls back to the last time it saw the received LSN
+// advance, which does not protect an idle cluster (the live-primary guard
+// still does, through peer answers).
 //
 // # The Controller
 //

@@ -223,7 +223,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 	}
 	c.mu.Lock()
 	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceUnknown, "", false
-	c.b.sysID, c.b.crashedAt, c.b.following, c.b.timeline = "", time.Time{}, "", 0
+	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
 	c.mu.Unlock()
 	c.log.Info("failover: data directory wiped for reinitialize", "from_leader", req.FromLeader)
 	c.poke()

@@ -81,7 +81,7 @@ func (c *Controller) memberValue() *dcs.Member {
 	if !b.pgStatusOK || st.State != pg.StateRunning {
 		return m
 	}
-	tl := max(b.timeline, int64(st.Timeline))
+	tl := int64(st.Timeline)
 	m.Timeline = &tl
 	if st.Role == pg.RolePrimary {
 		x := st.FlushLSN.Int64()
@@ -231,7 +231,7 @@ func (c *Controller) publishState() {
 	if b.pgStatusOK && st.State == pg.StateRunning {
 		ns.ServerVersion = st.ServerVersion
 		ns.PostmasterStartTime = st.PostmasterStart
-		ns.Timeline = max(b.timeline, int64(st.Timeline))
+		ns.Timeline = int64(st.Timeline)
 		ns.XLogLocation = st.FlushLSN.Int64()
 		ns.ReceivedLSN, ns.ReplayedLSN = st.ReceiveLSN.Int64(), st.ReplayLSN.Int64()
 		ns.ReplayedTimestamp = st.ReplayTimestamp

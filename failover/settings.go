@@ -70,9 +70,9 @@ type Settings struct {
 	RacePostponeMax time.Duration
 	// StreamingFreshness is how recent the last message from the upstream
 	// must be for the WAL receiver to count as "still receiving". Default
-	// 2 s. The Controller counts a receipt when the received LSN advances
-	// while the receiver streams, so an idle cluster is not protected by
-	// the streaming guard (see the package doc).
+	// 2 s. The receipt time is the receiver's last_msg_receipt_time, which
+	// keepalives refresh; with pgha's wal_receiver_timeout of 2 s they come
+	// about once a second on an idle cluster (see the package doc).
 	StreamingFreshness time.Duration
 	// MaxPositionAge is how old an observed WAL position may be before the
 	// member is treated as unknown (not eligible, not counted in the lag
