@@ -6,7 +6,7 @@ set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
 need=()
 [ -x "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" ] || need+=("postgresql-${PG_MAJOR}")
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+{ command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } || need+=(haproxy)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
