@@ -74,8 +74,16 @@ type ControllerOptions struct {
 	// Settings are the decision knobs; zero value: DefaultSettings(). The
 	// cluster's config key overlays them every cycle (Settings.WithConfig),
 	// except ttl, which is fixed by the election for the life of the
-	// Controller.
+	// Controller. A value absent from the key takes the one here.
 	Settings Settings
+	// BootstrapConfig is the dynamic configuration this node writes to the
+	// cluster's config key when it bootstraps a new cluster, or when it
+	// leads and finds the key missing; written as is, Extra keys included.
+	// It only seeds the key (Patroni's bootstrap.dcs): the effective
+	// settings stay Settings overlaid with the key, so a value later
+	// removed from the key falls back to Settings, not to this. Nil: the
+	// dynamic values of Settings are written.
+	BootstrapConfig *dcs.ClusterConfig
 	// Election configures the lease. A zero TTL takes Settings.TTL; a
 	// non-zero one must equal it. Clock and Logger default to the
 	// Controller's.
@@ -134,6 +142,9 @@ type Controller struct {
 	http  *http.Client
 	ddir  DataDirInspector
 	otel  instruments
+	// bootstrapConfig is ControllerOptions.BootstrapConfig encoded, nil
+	// when unset.
+	bootstrapConfig []byte
 
 	cache healthapi.StateCache
 	wake  chan struct{}
@@ -185,6 +196,18 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	if err := opts.Settings.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: Settings: %w", ErrInvalidOptions, err)
+	}
+	var bootstrapConfig []byte
+	if bc := opts.BootstrapConfig; bc != nil {
+		// Checked and encoded once: a value Encode would drop or cannot
+		// marshal is reported here, and the caller may reuse the struct.
+		if err := checkEncodable(bc); err != nil {
+			return nil, bad("BootstrapConfig", "%v", err)
+		}
+		bootstrapConfig = bc.Encode()
+		if err := opts.Settings.WithConfig(bc).Validate(); err != nil {
+			return nil, bad("BootstrapConfig", "%v", err)
+		}
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
@@ -255,6 +278,8 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 		http:  opts.HTTPClient,
 		ddir:  opts.DataDir,
 		wake:  make(chan struct{}, 1),
+
+		bootstrapConfig: bootstrapConfig,
 	}
 	if c.ddir == nil {
 		c.ddir = defaultInspector(opts.Instance)

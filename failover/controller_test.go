@@ -2,10 +2,12 @@ package failover_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +52,17 @@ func TestNewControllerValidation(t *testing.T) {
 		{"APIURL", func(o *failover.ControllerOptions) { o.APIURL = "" }},
 		{"Election.TTL", func(o *failover.ControllerOptions) { o.Election.TTL = 10 * time.Second }},
 		{"Settings", func(o *failover.ControllerOptions) { o.Settings = failover.DefaultSettings(); o.Settings.LoopWait = -1 }},
+		{"BootstrapConfig", func(o *failover.ControllerOptions) {
+			lw := 60.0
+			o.BootstrapConfig = &dcs.ClusterConfig{LoopWait: &lw}
+		}},
+		{"BootstrapConfig", func(o *failover.ControllerOptions) {
+			o.BootstrapConfig = &dcs.ClusterConfig{Extra: map[string]json.RawMessage{"x": json.RawMessage("{bad")}}
+		}},
+		{"BootstrapConfig", func(o *failover.ControllerOptions) {
+			nan := math.NaN()
+			o.BootstrapConfig = &dcs.ClusterConfig{TTL: &nan, Postgresql: &dcs.PostgresqlConfig{Parameters: map[string]any{"f": func() {}}}}
+		}},
 		{"Election", func(o *failover.ControllerOptions) { o.Election.Margin = time.Millisecond }},
 		{"ExitMode", func(o *failover.ControllerOptions) { o.ExitMode = 7 }},
 		{"StartTimeout", func(o *failover.ControllerOptions) { o.StartTimeout = -time.Second }},

@@ -125,8 +125,8 @@ func (c *Controller) publishMember(ctx context.Context, s Settings) {
 	c.mu.Unlock()
 }
 
-// initialConfig is the config key written by the first leader: the
-// dynamic settings in Patroni's names.
+// initialConfig is the config key written by the first leader when no
+// BootstrapConfig is set: the dynamic settings in Patroni's names.
 func initialConfig(s Settings) *dcs.ClusterConfig {
 	f := func(v float64) *float64 { return &v }
 	lag := s.MaximumLagOnFailover
@@ -149,16 +149,21 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 	}
 }
 
-// writeConfigIfAbsent writes the config key from s when the snapshot has
-// none (create-if-absent, guarded by the term).
+// writeConfigIfAbsent writes the config key when the snapshot has none
+// (create-if-absent, guarded by the term): ControllerOptions.BootstrapConfig
+// if set, else the dynamic values of s.
 func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s Settings) {
 	t := c.heldTerm()
 	if t == nil || cl == nil || cl.Config != nil {
 		return
 	}
+	data := c.bootstrapConfig
+	if data == nil {
+		data = initialConfig(s).Encode()
+	}
 	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
 	defer cancel()
-	if _, err := t.Put(rctx, dcs.KeyConfig, initialConfig(s).Encode(), dcs.Cond{Absent: true}); err != nil && !errors.Is(err, dcs.ErrConflict) {
+	if _, err := t.Put(rctx, dcs.KeyConfig, data, dcs.Cond{Absent: true}); err != nil && !errors.Is(err, dcs.ErrConflict) {
 		c.log.Warn("failover: writing the initial config failed", "err", err)
 	}
 }

@@ -50,21 +50,30 @@ func TestAssembly(t *testing.T) {
 	t.Cleanup(func() { _ = mem.Close() })
 	store := mem.Store(dcs.Prefix(cfg.Namespace, cfg.Scope), memory.StoreOptions{})
 
+	// A key pgha does not know: bootstrap.dcs still writes it. A ttl
+	// other than pgha's default, to tell where the Controller's comes from.
+	cfg.Bootstrap.DCS.Extra = map[string]any{"custom_knob": map[string]any{"a": 1}}
+	nine := config.Seconds(9)
+	cfg.Bootstrap.DCS.TTL = &nine
 	ten, zero := 10.0, 0.0
 	rewind := true
+	def := failover.DefaultSettings()
 	for _, tc := range []struct {
 		name         string
 		dynamic      *dcs.ClusterConfig
 		ttl          time.Duration
 		startTimeout time.Duration
+		rewind       bool
 	}{
-		{"bootstrap.dcs", nil, 6 * time.Second, 0},
+		// No key yet: pgha's defaults but bootstrap.dcs's ttl, fixed for
+		// the Controller's life; bootstrap.dcs only seeds the key.
+		{"no key: bootstrap.dcs ttl", nil, 9 * time.Second, def.PrimaryStartTimeout, def.UsePgRewind},
 		{"existing cluster's config key wins", &dcs.ClusterConfig{TTL: &ten, PrimaryStartTimeout: &zero,
-			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, 10 * time.Second, 0},
+			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, 10 * time.Second, 0, true},
 		// bootstrap.dcs says 0, but once the cluster's key exists only it
 		// counts: a value removed from it falls back to pgha's default.
 		{"key without primary_start_timeout: pgha's default", &dcs.ClusterConfig{
-			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, 6 * time.Second, failover.DefaultSettings().PrimaryStartTimeout},
+			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, def.TTL, def.PrimaryStartTimeout, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := controllerOptions(cfg, store, inst, tc.dynamic, logger, nil)
@@ -74,9 +83,20 @@ func TestAssembly(t *testing.T) {
 			if o.APIURL != "http://127.0.0.1:8008/patroni" || o.ConnURL != "postgres://127.0.0.1:5432/postgres" {
 				t.Errorf("urls %q %q", o.APIURL, o.ConnURL)
 			}
-			if o.Settings.TTL != tc.ttl || o.Settings.LoopWait != time.Second || o.Settings.PrimaryStartTimeout != tc.startTimeout ||
-				o.Settings.MaximumLagOnFailover != 1<<20 || !o.Settings.UsePgRewind {
+			if o.Settings.TTL != tc.ttl || o.Settings.LoopWait != def.LoopWait || o.Settings.PrimaryStartTimeout != tc.startTimeout ||
+				o.Settings.MaximumLagOnFailover != def.MaximumLagOnFailover || o.Settings.UsePgRewind != tc.rewind {
 				t.Errorf("settings %+v", o.Settings)
+			}
+			// The key this node writes if it bootstraps: all of bootstrap.dcs.
+			if o.BootstrapConfig == nil {
+				t.Fatal("no BootstrapConfig")
+			}
+			enc := string(o.BootstrapConfig.Encode())
+			for _, want := range []string{`"ttl":9`, `"loop_wait":1`, `"primary_start_timeout":0`, `"use_pg_rewind":true`,
+				`"wal_log_hints":"on"`, `"custom_knob":{"a":1}`} {
+				if !strings.Contains(enc, want) {
+					t.Errorf("BootstrapConfig %s lacks %s", enc, want)
+				}
 			}
 			if o.Bootstrap == nil || o.Bootstrap.Encoding != "UTF8" || !o.Bootstrap.DataChecksums {
 				t.Errorf("bootstrap %+v", o.Bootstrap)

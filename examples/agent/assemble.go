@@ -22,32 +22,37 @@ const dcsReadTimeout = 5 * time.Second
 
 // controllerOptions assembles the HA loop's options from the
 // configuration. dynamic is the cluster's config key when it exists (the
-// values the running cluster uses), else nil: bootstrap.dcs applies. As in
-// Patroni, bootstrap.dcs only seeds a new cluster's config key: once the key
-// exists, a value removed from it falls back to pgha's default, not to this
-// node's bootstrap.dcs.
+// values the running cluster uses), else nil. As in Patroni, bootstrap.dcs
+// only seeds a new cluster's config key (BootstrapConfig): the settings
+// are pgha's defaults, which the loop overlays with the key every cycle,
+// so a value removed from the key falls back to pgha's default, not to
+// this node's bootstrap.dcs, even on the node that bootstrapped.
 func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dynamic *dcs.ClusterConfig,
 	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
-	seed := cfg.ClusterConfig()
-	if dynamic != nil {
-		seed = dynamic
+	boot := cfg.ClusterConfig()
+	settings := failover.DefaultSettings().WithConfig(dynamic)
+	if dynamic == nil {
+		// ttl is fixed for the Controller's life (it sizes the lease), so
+		// it is decided now: with no key yet, the ttl this node writes if
+		// it bootstraps the cluster.
+		settings.TTL = dcs.Seconds(boot.TTL, settings.TTL)
 	}
-	settings := failover.DefaultSettings().WithConfig(seed)
 	bo := cfg.BootstrapOptions()
 	return failover.ControllerOptions{
-		Name:      cfg.Name,
-		Scope:     cfg.Scope,
-		Store:     store,
-		Instance:  inst,
-		ConnURL:   cfg.ConnURL(),
-		APIURL:    cfg.APIURL(),
-		Tags:      cfg.Tags,
-		Version:   version,
-		Settings:  settings,
-		Bootstrap: &bo,
-		ExitMode:  failover.ExitHandOver,
-		Logger:    logger,
-		OnEvent:   onEvent,
+		Name:            cfg.Name,
+		Scope:           cfg.Scope,
+		Store:           store,
+		Instance:        inst,
+		ConnURL:         cfg.ConnURL(),
+		APIURL:          cfg.APIURL(),
+		Tags:            cfg.Tags,
+		Version:         version,
+		Settings:        settings,
+		BootstrapConfig: boot,
+		Bootstrap:       &bo,
+		ExitMode:        failover.ExitHandOver,
+		Logger:          logger,
+		OnEvent:         onEvent,
 	}
 }
 
