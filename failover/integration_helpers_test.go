@@ -409,6 +409,15 @@ func (w *writer) run(ctx context.Context) {
 // missing returns the acknowledged ids that nd does not have.
 func (w *writer) missing(t testing.TB, nd *node) []int64 {
 	t.Helper()
+	have := ackedOn(t, nd)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return missingFrom(w.acked, have)
+}
+
+// ackedOn returns the ids in nd's acked table.
+func ackedOn(t testing.TB, nd *node) map[int64]bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := connect(ctx, nd)
@@ -431,10 +440,13 @@ func (w *writer) missing(t testing.TB, nd *node) []int64 {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	return have
+}
+
+// missingFrom returns the ids of acked that are not in have, in order.
+func missingFrom(acked []int64, have map[int64]bool) []int64 {
 	var out []int64
-	for _, id := range w.acked {
+	for _, id := range acked {
 		if !have[id] {
 			out = append(out, id)
 		}

@@ -148,35 +148,7 @@ func (w *fastWriter) missing(t testing.TB, nd *node) []int64 {
 	w.mu.Lock()
 	acked := slices.Clone(w.acked)
 	w.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := connect(ctx, nd)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", nd.name, err)
-	}
-	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, "SELECT id FROM acked")
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		have[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	var out []int64
-	for _, id := range acked {
-		if !have[id] {
-			out = append(out, id)
-		}
-	}
-	return out
+	return missingFrom(acked, ackedOn(t, nd))
 }
 
 // killPrimaryNode kills the leader's node: SIGKILL of its postmaster and

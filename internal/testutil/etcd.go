@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,13 +15,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/pgha/pgha/internal/etcdembed"
 )
 
 // Raft timings of the embedded cluster: fast, so that elections in tests
 // take about a second, yet slow enough for a loaded 2-core CI machine.
 const (
-	EtcdHeartbeat = 50 * time.Millisecond
-	EtcdElection  = 500 * time.Millisecond
+	EtcdHeartbeat = etcdembed.Heartbeat
+	EtcdElection  = etcdembed.Election
 )
 
 // Timeouts of the harness's own waits.
@@ -80,8 +81,8 @@ func StartEtcd(t testing.TB, members int) *EtcdCluster {
 		m := &etcdMember{
 			name:      "m" + strconv.Itoa(i),
 			dir:       filepath.Join(base, "m"+strconv.Itoa(i)),
-			clientURL: "http://127.0.0.1:" + strconv.Itoa(ports[0]),
-			peerURL:   "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+			clientURL: etcdembed.LoopbackURL(ports[0]),
+			peerURL:   etcdembed.LoopbackURL(ports[1]),
 		}
 		m.clientProxy = NewProxy(t, strings.TrimPrefix(m.clientURL, "http://"))
 		m.peerProxy = newPeerProxy(t, strings.TrimPrefix(m.peerURL, "http://"))
@@ -90,14 +91,15 @@ func StartEtcd(t testing.TB, members int) *EtcdCluster {
 	// Registered after the proxies and temp dir, so it runs before them.
 	t.Cleanup(c.closeAll)
 
-	initial := make([]string, 0, members)
+	specs := make([]etcdembed.Member, 0, members)
 	for _, m := range c.members {
-		initial = append(initial, m.name+"="+m.peerProxy.url())
+		specs = append(specs, m.spec())
 	}
+	initial := etcdembed.InitialCluster(specs)
 	for _, m := range c.members {
-		e, err := embed.StartEtcd(c.config(m, strings.Join(initial, ",")))
+		e, err := etcdembed.Start(m.spec(), initial, c.token)
 		if err != nil {
-			t.Fatalf("testutil.StartEtcd: start member %s: %v", m.name, err)
+			t.Fatalf("testutil.StartEtcd: %v", err)
 		}
 		c.mu.Lock()
 		m.etcd = e
@@ -113,37 +115,23 @@ func StartEtcd(t testing.TB, members int) *EtcdCluster {
 	return c
 }
 
-// config builds the embed configuration of m; it is rebuilt for every start
-// because embed keeps state in it.
-func (c *EtcdCluster) config(m *etcdMember, initialCluster string) *embed.Config {
-	cfg := embed.NewConfig()
-	cfg.Name = m.name
-	cfg.Dir = m.dir
-	cfg.TickMs = uint(EtcdHeartbeat / time.Millisecond)
-	cfg.ElectionMs = uint(EtcdElection / time.Millisecond)
-	cfg.ListenClientUrls = []url.URL{mustURL(m.clientURL)}
-	cfg.AdvertiseClientUrls = []url.URL{mustURL(m.clientProxy.URL())}
-	cfg.ListenPeerUrls = []url.URL{mustURL(m.peerURL)}
-	cfg.AdvertisePeerUrls = []url.URL{mustURL(m.peerProxy.url())}
-	cfg.InitialCluster = initialCluster
-	cfg.InitialClusterToken = c.token
-	cfg.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir exists
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	return cfg
+// spec describes m for etcdembed: it listens on its real ports and
+// advertises its proxies.
+func (m *etcdMember) spec() etcdembed.Member {
+	return etcdembed.Member{
+		Name:               m.name,
+		Dir:                m.dir,
+		ClientURL:          m.clientURL,
+		PeerURL:            m.peerURL,
+		AdvertiseClientURL: m.clientProxy.URL(),
+		AdvertisePeerURL:   m.peerProxy.url(),
+	}
 }
 
 // waitReady waits until e serves clients (it has joined a cluster with a
 // leader).
 func waitReady(e *embed.Etcd) error {
-	select {
-	case <-e.Server.ReadyNotify():
-		return nil
-	case <-e.Server.StopNotify():
-		return fmt.Errorf("server stopped before becoming ready")
-	case <-time.After(etcdReadyTimeout):
-		return fmt.Errorf("not ready after %v", etcdReadyTimeout)
-	}
+	return etcdembed.WaitReady(context.Background(), e, etcdReadyTimeout)
 }
 
 // Size is the number of members, running or not.
@@ -224,31 +212,20 @@ func (c *EtcdCluster) WaitLeader(t testing.TB) int {
 func (c *EtcdCluster) leader() (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	byID := make(map[string]int)
-	var seen []string
+	var idx []int
+	var running []*embed.Etcd
 	for i, m := range c.members {
 		if m.etcd == nil || m.isolated {
 			continue
 		}
-		byID[m.id] = i
-		seen = append(seen, m.etcd.Server.Leader().String())
+		idx = append(idx, i)
+		running = append(running, m.etcd)
 	}
-	if len(seen) == 0 {
-		return -1, fmt.Errorf("no reachable running member")
+	l, err := etcdembed.Leader(running)
+	if err != nil {
+		return -1, err
 	}
-	for _, l := range seen[1:] {
-		if l != seen[0] {
-			return -1, fmt.Errorf("members disagree on the leader: %v", seen)
-		}
-	}
-	i, ok := byID[seen[0]]
-	if !ok {
-		return -1, fmt.Errorf("leader %s is not a reachable running member (views %v)", seen[0], seen)
-	}
-	if c.members[i].etcd.Server.Leader().String() != c.members[i].id {
-		return -1, fmt.Errorf("member %d does not see itself as leader", i)
-	}
-	return i, nil
+	return idx[l], nil
 }
 
 // Stop stops member i gracefully: its client connections are cut (clients
@@ -276,7 +253,7 @@ func (c *EtcdCluster) Kill(t testing.TB, i int) {
 	m.clientProxy.Refuse()
 	m.clientProxy.CutConnections()
 	m.peerProxy.setDown(true)
-	if err := closeWithin(func() { m.etcd.Server.HardStop(); m.etcd.Close() }, etcdCloseTimeout); err != nil {
+	if err := closeWithin(func() { etcdembed.HardStop(m.etcd) }, etcdCloseTimeout); err != nil {
 		t.Fatalf("testutil: Kill member %d: %v", i, err)
 	}
 	c.setStopped(m)
@@ -307,7 +284,7 @@ func (c *EtcdCluster) Restart(t testing.TB, i int) {
 	m.peerProxy.setDown(false)
 	m.clientProxy.Pass()
 	// The initial cluster is ignored by a member restarting from its data dir.
-	e, err := embed.StartEtcd(c.config(m, m.name+"="+m.peerProxy.url()))
+	e, err := etcdembed.Start(m.spec(), etcdembed.InitialCluster([]etcdembed.Member{m.spec()}), c.token)
 	if err != nil {
 		t.Fatalf("testutil: Restart member %d: %v", i, err)
 	}
@@ -406,14 +383,7 @@ func (c *EtcdCluster) closeAll() {
 		m.peerProxy.setDown(true)
 	}
 	c.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, e := range running {
-		wg.Go(func() {
-			e.Server.HardStop()
-			e.Close()
-		})
-	}
-	wg.Wait()
+	etcdembed.HardStopAll(running)
 }
 
 // closeWithin runs stop and reports an error if it has not returned within
@@ -432,14 +402,6 @@ func closeWithin(stop func(), d time.Duration) error {
 	case <-ctx.Done():
 		return fmt.Errorf("server did not stop within %v", d)
 	}
-}
-
-func mustURL(s string) url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(fmt.Sprintf("testutil: bad URL %q: %v", s, err))
-	}
-	return *u
 }
 
 // randomToken makes the cluster token unique, so members of two clusters

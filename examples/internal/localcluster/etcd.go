@@ -3,7 +3,6 @@ package localcluster
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,16 +10,12 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
+
+	"github.com/pgha/pgha/internal/etcdembed"
 )
 
-// Raft timings: elections take about a second, yet a loaded 2-core
-// machine does not see spurious ones.
-const (
-	etcdTick     = 50 * time.Millisecond
-	etcdElection = 500 * time.Millisecond
-	etcdReady    = 30 * time.Second
-)
+// etcdReady bounds the wait for a started member to serve.
+const etcdReady = 30 * time.Second
 
 // Etcd is an embedded etcd cluster on loopback. Its methods are safe for
 // concurrent use.
@@ -35,7 +30,6 @@ type etcdMember struct {
 	dir       string
 	clientURL string
 	peerURL   string
-	id        string
 	etcd      *embed.Etcd // nil while stopped
 }
 
@@ -49,27 +43,26 @@ func startEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
 		return nil, err
 	}
 	e := &Etcd{token: "pgha-local-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
-	initial := make([]string, 0, n)
+	specs := make([]etcdembed.Member, 0, n)
 	for i := range n {
 		m := &etcdMember{
 			name:      "etcd" + strconv.Itoa(i),
 			dir:       filepath.Join(dir, "etcd"+strconv.Itoa(i)),
-			clientURL: "http://127.0.0.1:" + strconv.Itoa(ports[2*i]),
-			peerURL:   "http://127.0.0.1:" + strconv.Itoa(ports[2*i+1]),
+			clientURL: etcdembed.LoopbackURL(ports[2*i]),
+			peerURL:   etcdembed.LoopbackURL(ports[2*i+1]),
 		}
 		e.members = append(e.members, m)
-		initial = append(initial, m.name+"="+m.peerURL)
+		specs = append(specs, m.spec())
 	}
-	cluster := strings.Join(initial, ",")
+	cluster := etcdembed.InitialCluster(specs)
 	for _, m := range e.members {
-		srv, err := embed.StartEtcd(e.config(m, cluster))
+		srv, err := etcdembed.Start(m.spec(), cluster, e.token)
 		if err != nil {
 			e.Close()
-			return nil, fmt.Errorf("localcluster: start etcd member %s: %w", m.name, err)
+			return nil, fmt.Errorf("localcluster: %w", err)
 		}
 		e.mu.Lock()
 		m.etcd = srv
-		m.id = srv.Server.MemberID().String()
 		e.mu.Unlock()
 	}
 	for _, m := range e.members {
@@ -85,39 +78,13 @@ func startEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
 	return e, nil
 }
 
-// config is rebuilt for every start: embed keeps state in it.
-func (e *Etcd) config(m *etcdMember, initialCluster string) *embed.Config {
-	cfg := embed.NewConfig()
-	cfg.Name = m.name
-	cfg.Dir = m.dir
-	cfg.TickMs = uint(etcdTick / time.Millisecond)
-	cfg.ElectionMs = uint(etcdElection / time.Millisecond)
-	u := func(s string) []url.URL { p, _ := url.Parse(s); return []url.URL{*p} }
-	cfg.ListenClientUrls = u(m.clientURL)
-	cfg.AdvertiseClientUrls = u(m.clientURL)
-	cfg.ListenPeerUrls = u(m.peerURL)
-	cfg.AdvertisePeerUrls = u(m.peerURL)
-	cfg.InitialCluster = initialCluster
-	cfg.InitialClusterToken = e.token
-	cfg.ClusterState = embed.ClusterStateFlagNew // ignored once the data dir exists
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	return cfg
+// spec describes m for etcdembed.
+func (m *etcdMember) spec() etcdembed.Member {
+	return etcdembed.Member{Name: m.name, Dir: m.dir, ClientURL: m.clientURL, PeerURL: m.peerURL}
 }
 
 func waitReady(ctx context.Context, srv *embed.Etcd) error {
-	t := time.NewTimer(etcdReady)
-	defer t.Stop()
-	select {
-	case <-srv.Server.ReadyNotify():
-		return nil
-	case <-srv.Server.StopNotify():
-		return fmt.Errorf("server stopped before becoming ready")
-	case <-t.C:
-		return fmt.Errorf("not ready after %v", etcdReady)
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return etcdembed.WaitReady(ctx, srv, etcdReady)
 }
 
 // Size is the number of members, running or not.
@@ -170,8 +137,7 @@ func (e *Etcd) Kill(i int) error {
 	if srv == nil {
 		return fmt.Errorf("%w: etcd member %d", ErrNotRunning, i)
 	}
-	srv.Server.HardStop()
-	srv.Close()
+	etcdembed.HardStop(srv)
 	return nil
 }
 
@@ -194,7 +160,7 @@ func (e *Etcd) Restart(ctx context.Context, i int) error {
 		}
 	}
 	e.mu.Unlock()
-	srv, err := embed.StartEtcd(e.config(m, m.name+"="+m.peerURL))
+	srv, err := etcdembed.Start(m.spec(), etcdembed.InitialCluster([]etcdembed.Member{m.spec()}), e.token)
 	if err != nil {
 		return fmt.Errorf("localcluster: restart etcd member %d: %w", i, err)
 	}
@@ -212,28 +178,19 @@ func (e *Etcd) Restart(ctx context.Context, i int) error {
 func (e *Etcd) Leader() (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	byID := map[string]int{}
-	var seen []string
+	var idx []int
+	var running []*embed.Etcd
 	for i, m := range e.members {
-		if m.etcd == nil {
-			continue
-		}
-		byID[m.id] = i
-		seen = append(seen, m.etcd.Server.Leader().String())
-	}
-	if len(seen) == 0 {
-		return -1, fmt.Errorf("localcluster: no etcd member runs")
-	}
-	for _, l := range seen[1:] {
-		if l != seen[0] {
-			return -1, fmt.Errorf("localcluster: etcd members disagree on the leader: %v", seen)
+		if m.etcd != nil {
+			idx = append(idx, i)
+			running = append(running, m.etcd)
 		}
 	}
-	i, ok := byID[seen[0]]
-	if !ok {
-		return -1, fmt.Errorf("localcluster: etcd leader %s is not a running member", seen[0])
+	l, err := etcdembed.Leader(running)
+	if err != nil {
+		return -1, fmt.Errorf("localcluster: etcd: %w", err)
 	}
-	return i, nil
+	return idx[l], nil
 }
 
 // WaitLeader waits until the running members agree on a leader.
@@ -258,12 +215,5 @@ func (e *Etcd) Close() {
 		}
 	}
 	e.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, srv := range running {
-		wg.Go(func() {
-			srv.Server.HardStop()
-			srv.Close()
-		})
-	}
-	wg.Wait()
+	etcdembed.HardStopAll(running)
 }
