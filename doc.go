@@ -7,6 +7,7 @@
 //	dcs          the distributed configuration store: data model, Patroni-compatible
 //	             key layout and encodings, the Store interface
 //	dcs/etcd     Store on etcd v3 (client/v3)
+//	dcs/consul   Store on Consul (sessions, transactions, blocking queries)
 //	dcs/memory   complete in-memory Store with an injectable clock, for tests and simulation
 //	dcs/dcstest  the conformance suite every Store passes
 //	clock        real and virtual time, so timing logic runs under simulation
@@ -14,12 +15,20 @@
 //	             local safety deadline
 //	pg           control of one PostgreSQL instance: bootstrap, start/stop,
 //	             promote, follow, clone, rewind, status
+//	failover     the HA loop: the pure decision function, candidate selection,
+//	             synchronous replication planning and the Controller that runs
+//	             them against a Store, an election and a pg.Instance
 //	healthapi    Patroni-compatible REST health and management endpoints
 //	haproxycfg   HAProxy configuration rendering and a syncer that keeps HAProxy
 //	             in step with the cluster
 //
 // Imports only point down: dcs imports nothing of pgha's; pg does not import
-// dcs; healthapi and haproxycfg read cluster state through dcs types.
+// dcs; failover is the only package that knows dcs, election and pg;
+// healthapi and haproxycfg read cluster state through dcs types.
+//
+// examples/agent assembles these into a node agent configured with
+// Patroni's patroni.yml keys, examples/ctl is the operator CLI, and
+// examples/demo (make demo) runs a three-node cluster that fails over.
 //
 // # Compatibility
 //
