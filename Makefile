@@ -3,7 +3,9 @@
 # then runs the same checks CI runs.
 
 GO          ?= go
-GOBIN       ?= $(shell $(GO) env GOPATH)/bin
+# Where `go install` and scripts/install-deps.sh put binaries: GOBIN, else
+# the first GOPATH entry's bin.
+GOBIN       ?= $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
 STATICCHECK ?= $(GOBIN)/staticcheck
 PG_MAJOR    ?= 15
 TESTFLAGS   ?=
@@ -37,8 +39,9 @@ importcheck:
 	@bad=$$($(GO) list -deps $(LIBRARY_PKGS) | grep -E '^(go.etcd.io/etcd/server/v3|go.opentelemetry.io/otel/sdk|github.com/hashicorp/consul)(/|$$)' | grep -v '^github.com/hashicorp/consul/api'); \
 	if [ -n "$$bad" ]; then echo "library packages import test-only or SDK modules:"; echo "$$bad"; exit 1; fi
 
+# The dcs/consul tests use the Consul that install-deps pinned and built.
 unit:
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+	CONSUL_BIN=$${CONSUL_BIN:-$(GOBIN)/consul} $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -19,21 +19,27 @@ import (
 	"github.com/pgha/pgha/internal/testutil"
 )
 
-// consulBin finds the consul binary: $CONSUL_BIN, PATH, then GOPATH/bin,
-// where scripts/build-consul.sh puts it. A missing binary fails the test.
+// consulBin finds the consul binary: $CONSUL_BIN, then GOBIN or GOPATH/bin,
+// where scripts/build-consul.sh puts the pinned version, then PATH. A missing
+// binary fails the test.
 func consulBin(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CONSUL_BIN"); p != "" {
 		return p
 	}
+	dir := os.Getenv("GOBIN")
+	if dir == "" {
+		dir = filepath.Join(filepath.SplitList(build.Default.GOPATH)[0], "bin")
+	}
+	built := filepath.Join(dir, "consul")
+	if _, err := os.Stat(built); err == nil {
+		return built
+	}
 	if p, err := exec.LookPath("consul"); err == nil {
 		return p
 	}
-	p := filepath.Join(build.Default.GOPATH, "bin", "consul")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("consul binary not found ($CONSUL_BIN, PATH, %s): run scripts/build-consul.sh (Debian has no consul package; `make test` builds it)", p)
-	}
-	return p
+	t.Fatalf("consul binary not found ($CONSUL_BIN, %s, PATH): run scripts/build-consul.sh (Debian has no consul package; `make test` builds it)", built)
+	return ""
 }
 
 // agent is a real Consul agent on loopback ports, stopped by t.Cleanup.
