@@ -4,9 +4,10 @@
 
 GO          ?= go
 # Where `go install` and scripts/install-deps.sh put binaries: GOBIN, else
-# the first GOPATH entry's bin.
-GOBIN       ?= $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
-STATICCHECK ?= $(GOBIN)/staticcheck
+# the first GOPATH entry's bin (as scripts/lib.sh's go_bin_dir; an exported
+# but empty GOBIN counts as unset).
+GO_BIN_DIR  := $(or $(shell $(GO) env GOBIN),$(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin)
+STATICCHECK ?= $(GO_BIN_DIR)/staticcheck
 PG_MAJOR    ?= 15
 TESTFLAGS   ?=
 # The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
@@ -41,7 +42,7 @@ importcheck:
 
 # The dcs/consul tests use the Consul that install-deps pinned and built.
 unit:
-	CONSUL_BIN=$${CONSUL_BIN:-$(GOBIN)/consul} $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+	CONSUL_BIN=$${CONSUL_BIN:-$(GO_BIN_DIR)/consul} $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

@@ -46,20 +46,30 @@
 // work, and every holder computes its deadline locally:
 //
 //	ttl                    6 s   lease TTL in the DCS
-//	keepalive interval     1 s   election: one renewal per second per member
-//	request timeout        1 s   every DCS call
-//	margin                 1 s   deadline = send time of last good keepalive + ttl - margin
-//	demote lead            2 s   a primary fences itself this long before its deadline
+//	keepalive interval     1 s   election: one renewal per second per member;
+//	                             a failed one is retried within 250 ms
+//	request timeout      500 ms  every DCS call
+//	margin               600 ms  deadline = send time of last good keepalive + ttl - margin
+//	demote lead          600 ms  a primary fences itself this long before its deadline
 //	loop_wait              1 s   longest time between HA cycles (watch events wake it sooner)
 //	peer query timeout     1 s   bound on each peer query in the leader race
 //	race postponement      6 s   most a streaming replica waits for a live-looking primary
 //	primary_start_timeout 15 s   a crashed primary is restarted in place this long
 //
-// A primary cut off from the DCS stops acting as primary (health answers
-// non-primary, PostgreSQL is demoted) at s + ttl - margin - demote lead =
-// s + 3 s, where s is when its last successful keepalive was sent; the store
-// cannot expire its lease before s + 6 s, so no replica can be promoted
-// before the old primary stopped taking writes.
+// The rule relating them, enforced by failover.NewController: a primary
+// rides out a DCS outage of
+//
+//	ttl - margin - demote lead - 2 x request timeout - keepalive/4 = 3.55 s
+//
+// counted from the send time s of its last good keepalive, which must cover
+// at least three keepalive intervals (an etcd leader election, the loss of
+// the member it talks to, a slow fsync). A longer outage fences it at
+// s + ttl - margin - demote lead = s + 4.8 s: health answers non-primary and
+// PostgreSQL is stopped immediately, while the store cannot expire its
+// lease before s + 6 s, so no replica can be promoted before the old
+// primary stopped taking writes. Values of ttl and loop_wait in the config
+// key are clamped with a warning (loop_wait to at most ttl/2), never
+// refused.
 //
 // When a primary's host dies, failover is bounded by detection (lease
 // expiry, at most ttl = 6 s after the last renewal, plus any extension etcd

@@ -63,19 +63,28 @@
 //
 // # Timing options
 //
-// [Options.Validate] enforces, besides Margin >= TTL/10, that a healthy holder
-// survives one lost keepalive:
+// A failed keepalive is retried after [Options.RetryBackoff] (from
+// KeepAliveInterval/20, doubling, at most KeepAliveInterval/4) instead of
+// at the next interval, so the lease is renewed within a fraction of a
+// second of the store's recovery. [Options.Validate] enforces, besides
+// Margin >= TTL/10, that a holder rides out an outage of three keepalive
+// intervals:
 //
-//	KeepAliveInterval + max(KeepAliveInterval, RequestTimeout) + RequestTimeout <= TTL − Margin
+//	OutageTolerance(lead) = TTL − Margin − lead − 2·RequestTimeout − KeepAliveInterval/4
+//	OutageTolerance(0) >= 3 × KeepAliveInterval
 //
-// Defaults: TTL 6 s, keepalive every 1 s, request timeout 1 s, margin 1 s,
-// campaign re-check and observer re-read every 2 s. The deadline sits 5 s
-// after a keepalive is sent; keepalives sent 1, 2 and 3 s later each have
-// 1 s to answer before it, so three consecutive failures (an etcd leader
-// election with its default 1 s election timeout, a slow disk sync) are
-// absorbed without losing the term, and a dead holder is replaced at most
-// 6 s (plus any etcd lease extension) after its last renewal. A holder
-// sends one keepalive per second (TTL/6).
+// counted from the send time of the last keepalive that succeeded: worst
+// case, a keepalive sent just before the store recovers hangs until its
+// timeout, and the retry needs up to another timeout to answer. The
+// failover package checks the same rule with its demote lead as lead
+// ([Options.CheckRideThrough]). Defaults: TTL 6 s, keepalive every 1 s,
+// request timeout 500 ms, margin 600 ms, campaign re-check and observer
+// re-read every 2 s. The deadline sits 5.4 s after a keepalive is sent;
+// with the failover package's 600 ms demote lead a primary rides out a
+// 3.55 s outage (an etcd leader election with its default 1 s election
+// timeout, the loss of the member it talks to, a slow disk sync), and a
+// dead holder is replaced at most 6 s (plus any etcd lease extension)
+// after its last renewal. A holder sends one keepalive per second (TTL/6).
 //
 // Patroni needs ttl >= 20 s (default 30) because one loop reads the cluster,
 // renews the lock and decides, and each of the two DCS calls may take up to

@@ -22,8 +22,8 @@ import (
 var etcdOpts = Options{
 	TTL:               2 * time.Second,
 	KeepAliveInterval: 300 * time.Millisecond,
-	RequestTimeout:    500 * time.Millisecond,
-	Margin:            400 * time.Millisecond,
+	RequestTimeout:    300 * time.Millisecond,
+	Margin:            300 * time.Millisecond,
 	RetryInterval:     500 * time.Millisecond,
 }
 

@@ -10,7 +10,10 @@ import (
 
 // keepAliveLoop grants the candidate's lease and renews it every
 // KeepAliveInterval, on its own schedule, whatever callers are doing. A lost
-// lease is replaced at once by a new grant.
+// lease is replaced at once by a new grant. A failed renewal is retried
+// after RetryBackoff rather than at the next interval, so the deadline moves
+// again within a fraction of a second of the store's recovery (the
+// OutageTolerance rule counts on it).
 func (c *Candidate) keepAliveLoop() {
 	defer c.wg.Done()
 	var next time.Time // zero: act now
@@ -43,6 +46,9 @@ func (c *Candidate) keepAliveLoop() {
 			failures++
 			c.log.Warn("election: lease renewal failed", "lease", id, "failures", failures, "err", err)
 			next = sent.Add(c.o.KeepAliveInterval)
+			if retry := c.clk.Now().Add(c.o.RetryBackoff(failures)); retry.Before(next) {
+				next = retry
+			}
 		}
 	}
 }

@@ -58,7 +58,7 @@ func TestTryAcquireAndCurrent(t *testing.T) {
 	if !ta.Valid(env.clk.Now()) || ta.Err() != nil {
 		t.Fatal("fresh term not valid")
 	}
-	if got, want := ta.Deadline().Sub(env.clk.Now()), testOpts.withDefaults().TTL-testOpts.withDefaults().Margin; got != want {
+	if got, want := ta.Deadline().Sub(env.clk.Now()), testOpts.WithDefaults().TTL-testOpts.WithDefaults().Margin; got != want {
 		t.Fatalf("deadline in %v, want TTL-Margin = %v (virtual clock, no time passed)", got, want)
 	}
 }
@@ -215,7 +215,7 @@ func TestPartitionedHolderStepsDownFirst(t *testing.T) {
 	for _, fault := range []memory.Fault{{Hang: true}, {Unavailable: true}} {
 		t.Run(fmt.Sprintf("%+v", fault), func(t *testing.T) {
 			env := newMemEnv(t)
-			o := testOpts.withDefaults()
+			o := testOpts.WithDefaults()
 			sa := env.store(t, o.RequestTimeout)
 			a := env.candidate(t, sa, "a", testOpts)
 			b := env.candidate(t, env.store(t, o.RequestTimeout), "b", testOpts)
@@ -291,7 +291,7 @@ func TestGuardedWriteConflictEndsTerm(t *testing.T) {
 
 func TestResignUnavailableIsRetrySafe(t *testing.T) {
 	env := newMemEnv(t)
-	o := testOpts.withDefaults()
+	o := testOpts.WithDefaults()
 	sa := env.store(t, o.RequestTimeout)
 	a := env.candidate(t, sa, "a", testOpts)
 	ctx := context.Background()
@@ -469,5 +469,63 @@ func TestCampaignReturnsPermanentErrors(t *testing.T) {
 	a := env.candidate(t, refusingStore{env.store(t, time.Second)}, "a", testOpts)
 	if _, err := a.Campaign(context.Background()); !errors.Is(err, errPermission) {
 		t.Fatalf("Campaign = %v, want the permanent error", err)
+	}
+}
+
+// TestHolderRidesOutDCSOutage: with the default timings, a holder whose
+// store fails (fast or by hanging) for the whole OutageTolerance(600ms) —
+// more than three keepalive intervals — renews its lease once the store
+// answers and its deadline never comes within the failover package's
+// 600 ms demote lead. A longer outage does end the term.
+func TestHolderRidesOutDCSOutage(t *testing.T) {
+	const lead = 600 * time.Millisecond
+	o := testOpts.WithDefaults()
+	tol := o.OutageTolerance(lead)
+	if tol < 3*o.KeepAliveInterval {
+		t.Fatalf("tolerance %v below three keepalive intervals", tol)
+	}
+	tests := []struct {
+		name    string
+		fault   memory.Fault
+		outage  time.Duration
+		survive bool
+	}{
+		{"refused for the tolerance", memory.Fault{Unavailable: true}, tol, true},
+		{"hanging for the tolerance", memory.Fault{Hang: true}, tol, true},
+		{"three intervals, hanging", memory.Fault{Hang: true}, 3 * o.KeepAliveInterval, true},
+		{"past the deadline", memory.Fault{Hang: true}, o.TTL - o.Margin + o.KeepAliveInterval, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newMemEnv(t)
+			s := env.store(t, o.RequestTimeout)
+			a := env.candidate(t, s, "a", testOpts)
+			term := mustAcquire(t, a)
+			// Cut the store off right after a renewal was sent: the worst
+			// phase, the outage counts from the last good send.
+			before := term.Deadline()
+			env.advanceUntil(t, 10*time.Millisecond, 2*o.KeepAliveInterval, func() bool { return term.Deadline().After(before) }, "a renewal")
+			s.SetFault(tt.fault)
+			sent := term.Deadline().Add(-(o.TTL - o.Margin))
+			end := sent.Add(tt.outage)
+			minLeft := time.Duration(1<<62 - 1)
+			step := func() bool {
+				if left := term.Deadline().Sub(env.clk.Now()); left < minLeft {
+					minLeft = left
+				}
+				return !env.clk.Now().Before(end)
+			}
+			env.advanceUntil(t, 10*time.Millisecond, tt.outage+time.Second, step, "outage end")
+			s.SetFault(memory.Fault{})
+			env.advanceUntil(t, 10*time.Millisecond, 3*o.TTL, func() bool {
+				step()
+				return term.Deadline().Sub(env.clk.Now()) > o.TTL-o.Margin-o.KeepAliveInterval || !term.Valid(env.clk.Now())
+			}, "renewed or ended")
+			survived := term.Valid(env.clk.Now()) && minLeft > lead
+			t.Logf("outage %v: closest approach to the deadline %v (lead %v), survived=%v", tt.outage, minLeft, lead, survived)
+			if survived != tt.survive {
+				t.Fatalf("survived = %v, want %v (closest approach %v, term err %v)", survived, tt.survive, minLeft, term.Err())
+			}
+		})
 	}
 }

@@ -12,9 +12,9 @@ import (
 // they can be five times shorter than Patroni's ttl.
 const (
 	DefaultTTL               = 6 * time.Second
-	DefaultKeepAliveInterval = DefaultTTL / 6
-	DefaultRequestTimeout    = DefaultTTL / 6
-	DefaultMargin            = DefaultTTL / 6
+	DefaultKeepAliveInterval = DefaultTTL / 6  // 1 s
+	DefaultRequestTimeout    = DefaultTTL / 12 // 500 ms
+	DefaultMargin            = DefaultTTL / 10 // 600 ms
 	DefaultRetryInterval     = DefaultTTL / 3
 )
 
@@ -25,12 +25,16 @@ const (
 	MinTTL = time.Second
 	// MinMarginDivisor bounds the margin from below: Margin >= TTL/10.
 	MinMarginDivisor = 10
+	// RideThroughKeepAlives is how many consecutive failed keepalives a
+	// holder must survive: OutageTolerance >= RideThroughKeepAlives ×
+	// KeepAliveInterval.
+	RideThroughKeepAlives = 3
 )
 
 // Options are the timing and plumbing of a [Candidate] or an observer. A
 // zero duration takes its default, derived from TTL when TTL is set (so
-// setting only TTL scales everything): KeepAliveInterval, RequestTimeout and
-// Margin are TTL/6, RetryInterval is TTL/3.
+// setting only TTL scales everything): KeepAliveInterval is TTL/6,
+// RequestTimeout TTL/12, Margin TTL/10 and RetryInterval TTL/3.
 type Options struct {
 	// TTL is the lease time-to-live granted by the store (Patroni: ttl).
 	TTL time.Duration
@@ -50,8 +54,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// withDefaults fills zero fields.
-func (o Options) withDefaults() Options {
+// WithDefaults returns o with every zero field set to its default, derived
+// from TTL as the type's documentation says.
+func (o Options) WithDefaults() Options {
 	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
@@ -59,10 +64,10 @@ func (o Options) withDefaults() Options {
 		o.KeepAliveInterval = o.TTL / 6
 	}
 	if o.RequestTimeout == 0 {
-		o.RequestTimeout = o.TTL / 6
+		o.RequestTimeout = o.TTL / 12
 	}
 	if o.Margin == 0 {
-		o.Margin = o.TTL / 6
+		o.Margin = o.TTL / 10
 	}
 	if o.RetryInterval == 0 {
 		o.RetryInterval = o.TTL / 3
@@ -76,15 +81,49 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// RetryBackoff returns the wait before the n-th consecutive retry (n >= 1)
+// of a failed keepalive: KeepAliveInterval/20, doubling, at most
+// KeepAliveInterval/4. A renewal that failed fast (no etcd leader yet, a
+// refused connection) is retried well before the next regular keepalive, so
+// the lease is renewed within a fraction of a second of the store's
+// recovery.
+func (o Options) RetryBackoff(n int) time.Duration {
+	o = o.WithDefaults()
+	b, ceiling := o.KeepAliveInterval/20, o.KeepAliveInterval/4
+	for i := 1; i < n && b < ceiling; i++ {
+		b *= 2
+	}
+	return min(b, ceiling)
+}
+
+// OutageTolerance returns how long the store may be unreachable, counted
+// from the send time s of the last successful keepalive, without the
+// holder's deadline coming within lead of passing:
+//
+//	OutageTolerance(lead) = TTL − Margin − lead − 2·RequestTimeout − KeepAliveInterval/4
+//
+// Worst case, the outage ends at b while a keepalive sent just before b
+// hangs until its RequestTimeout, the retry follows at most
+// KeepAliveInterval/4 later ([Options.RetryBackoff]) and takes up to another
+// RequestTimeout to answer; the renewal must land before s + TTL − Margin −
+// lead. The failover package passes its demote lead, so this is how long a
+// primary rides out a DCS outage without fencing.
+func (o Options) OutageTolerance(lead time.Duration) time.Duration {
+	o = o.WithDefaults()
+	return o.TTL - o.Margin - lead - 2*o.RequestTimeout - o.KeepAliveInterval/4
+}
+
 // Validate fills defaults and checks the timing rule of the package
 // documentation:
 //
 //	TTL >= MinTTL
 //	TTL/MinMarginDivisor <= Margin < TTL
-//	KeepAliveInterval + max(KeepAliveInterval, RequestTimeout) + RequestTimeout <= TTL - Margin
+//	OutageTolerance(0) >= RideThroughKeepAlives × KeepAliveInterval
 //
-// The last line says that a holder whose store answers in time renews its
-// deadline before it passes even when one keepalive in a row is lost.
+// The last line says that a holder whose store is unreachable for three
+// keepalive intervals (an etcd leader election, the loss of the member it
+// talks to, a slow disk sync) renews its lease before the deadline once
+// the store answers again.
 func (o Options) Validate() error {
 	_, err := o.normalize()
 	return err
@@ -92,7 +131,7 @@ func (o Options) Validate() error {
 
 // normalize returns o with defaults, or the first violated rule.
 func (o Options) normalize() (Options, error) {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	switch {
 	case o.TTL < MinTTL:
 		return o, fmt.Errorf("election: TTL %v is below the minimum %v", o.TTL, MinTTL)
@@ -103,10 +142,20 @@ func (o Options) normalize() (Options, error) {
 	case o.Margin < o.TTL/MinMarginDivisor:
 		return o, fmt.Errorf("election: Margin %v is below TTL/%d = %v", o.Margin, MinMarginDivisor, o.TTL/MinMarginDivisor)
 	}
-	period := max(o.KeepAliveInterval, o.RequestTimeout)
-	if worst := o.KeepAliveInterval + period + o.RequestTimeout; worst > o.TTL-o.Margin {
-		return o, fmt.Errorf("election: KeepAliveInterval %v + max(KeepAliveInterval, RequestTimeout) %v + RequestTimeout %v = %v exceeds TTL %v - Margin %v: a single lost keepalive would end a healthy term",
-			o.KeepAliveInterval, period, o.RequestTimeout, worst, o.TTL, o.Margin)
+	if err := o.CheckRideThrough(0); err != nil {
+		return o, err
 	}
 	return o, nil
+}
+
+// CheckRideThrough reports an error unless OutageTolerance(lead) covers
+// RideThroughKeepAlives consecutive failed keepalives.
+func (o Options) CheckRideThrough(lead time.Duration) error {
+	o = o.WithDefaults()
+	need := RideThroughKeepAlives * o.KeepAliveInterval
+	if tol := o.OutageTolerance(lead); tol < need {
+		return fmt.Errorf("election: TTL %v − Margin %v − lead %v − 2×RequestTimeout %v − KeepAliveInterval/4 %v = %v rides out less than %d keepalive intervals (%v): a DCS blip would end a healthy term",
+			o.TTL, o.Margin, lead, o.RequestTimeout, o.KeepAliveInterval/4, tol, RideThroughKeepAlives, need)
+	}
+	return nil
 }

@@ -17,14 +17,17 @@ func TestOptionsValidate(t *testing.T) {
 	}{
 		{"defaults", Options{}, ""},
 		{"ttl only scales everything", Options{TTL: 30 * s}, ""},
-		{"short test timings", Options{TTL: 2 * s, KeepAliveInterval: 300 * time.Millisecond, RequestTimeout: 500 * time.Millisecond, Margin: 400 * time.Millisecond}, ""},
+		{"short test timings", Options{TTL: 3 * s, KeepAliveInterval: 300 * time.Millisecond, RequestTimeout: 500 * time.Millisecond, Margin: 500 * time.Millisecond}, ""},
 		{"ttl below minimum", Options{TTL: 500 * time.Millisecond}, "below the minimum"},
 		{"negative interval", Options{KeepAliveInterval: -s}, "negative"},
 		{"margin too small", Options{TTL: 10 * s, Margin: 500 * time.Millisecond}, "below TTL/10"},
 		{"margin not shorter than ttl", Options{TTL: 2 * s, Margin: 2 * s}, "shorter than TTL"},
-		{"keepalive too slow", Options{TTL: 6 * s, KeepAliveInterval: 2500 * time.Millisecond, RequestTimeout: s, Margin: s}, "single lost keepalive"},
-		{"request timeout too long", Options{TTL: 6 * s, KeepAliveInterval: s, RequestTimeout: 2500 * time.Millisecond, Margin: s}, "single lost keepalive"},
-		{"boundary is allowed", Options{TTL: 6 * s, KeepAliveInterval: s, RequestTimeout: 2 * s, Margin: s}, ""},
+		// 6 − 1 − 2×0.5 − 0.5 = 3.5 s < 3 × 1.5 s
+		{"keepalive too slow", Options{TTL: 6 * s, KeepAliveInterval: 2 * s, RequestTimeout: 500 * time.Millisecond, Margin: s}, "rides out less than 3"},
+		// 6 − 0.6 − 2×1.2 − 0.25 = 2.75 s < 3 s
+		{"request timeout too long", Options{TTL: 6 * s, KeepAliveInterval: s, RequestTimeout: 1200 * time.Millisecond}, "rides out less than 3"},
+		// 6 − 0.6 − 2×0.95 − 0.5 = 3 s: exactly three intervals
+		{"boundary is allowed", Options{TTL: 6 * s, KeepAliveInterval: s, RequestTimeout: 950 * time.Millisecond, Margin: 850 * time.Millisecond}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,19 +43,28 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func TestDefaultsFollowRule(t *testing.T) {
-	o := Options{}.withDefaults()
+	o := Options{}.WithDefaults()
 	if o.TTL != DefaultTTL || o.KeepAliveInterval != DefaultKeepAliveInterval || o.RequestTimeout != DefaultRequestTimeout ||
 		o.Margin != DefaultMargin || o.RetryInterval != DefaultRetryInterval {
 		t.Fatalf("withDefaults() = %+v, want the documented defaults", o)
 	}
-	// How many consecutive lost keepalives a healthy holder absorbs.
-	k := 0
-	for time.Duration(k+1)*o.KeepAliveInterval+o.RequestTimeout < o.TTL-o.Margin {
-		k++
+	// The defaults ride out three failed keepalives with the failover
+	// package's demote lead (600 ms) on top.
+	tol := o.OutageTolerance(600 * time.Millisecond)
+	t.Logf("defaults: ttl=%v keepalive=%v timeout=%v margin=%v: outage tolerance %v, %v with a 600ms demote lead",
+		o.TTL, o.KeepAliveInterval, o.RequestTimeout, o.Margin, o.OutageTolerance(0), tol)
+	if tol < 3*o.KeepAliveInterval {
+		t.Fatalf("defaults ride out only %v (< 3 keepalive intervals) with a 600ms lead", tol)
 	}
-	t.Logf("defaults: ttl=%v keepalive=%v timeout=%v margin=%v: %d consecutive failed keepalives absorbed", o.TTL, o.KeepAliveInterval, o.RequestTimeout, o.Margin, k)
-	if k < 2 {
-		t.Fatalf("defaults absorb only %d lost keepalives", k)
+}
+
+func TestRetryBackoff(t *testing.T) {
+	o := Options{KeepAliveInterval: time.Second}
+	want := []time.Duration{50, 100, 200, 250, 250}
+	for i, w := range want {
+		if got := o.RetryBackoff(i + 1); got != w*time.Millisecond {
+			t.Errorf("RetryBackoff(%d) = %v, want %v", i+1, got, w*time.Millisecond)
+		}
 	}
 }
 

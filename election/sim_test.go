@@ -60,7 +60,7 @@ func TestNoOverlapRandomizedMemory(t *testing.T) {
 
 func simRound(t *testing.T, seed uint64, n int) (int, time.Duration) {
 	env := newMemEnv(t)
-	o := simOpts.withDefaults()
+	o := simOpts.WithDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rec := &recorder{}
@@ -132,7 +132,7 @@ func simContender(ctx context.Context, t *testing.T, env *memEnv, store *memory.
 			case actHang, actUnavailable, actSlow:
 				f := memory.Fault{Hang: act == actHang, Unavailable: act == actUnavailable}
 				if act == actSlow {
-					f.Delay = time.Duration(rng.IntN(int(o.withDefaults().RequestTimeout)))
+					f.Delay = time.Duration(rng.IntN(int(o.WithDefaults().RequestTimeout)))
 				}
 				store.SetFault(f)
 				sleepFake(ctx, env.clk, span, nil)

@@ -205,6 +205,8 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 			return nil, bad("BootstrapConfig", "%v", err)
 		}
 		bootstrapConfig = bc.Encode()
+		// Its values are clamped like the key's once written; the
+		// warnings are logged when the key is read.
 		if err := opts.Settings.WithConfig(bc).Validate(); err != nil {
 			return nil, bad("BootstrapConfig", "%v", err)
 		}
@@ -223,17 +225,14 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	// The same defaults election applies, so that the Controller's own DCS
 	// calls are bounded like the election's.
-	e := &opts.Election
-	for _, d := range []*time.Duration{&e.KeepAliveInterval, &e.RequestTimeout, &e.Margin} {
-		if *d == 0 {
-			*d = e.TTL / 6
-		}
-	}
-	if e.RetryInterval == 0 {
-		e.RetryInterval = e.TTL / 3
-	}
+	opts.Election = opts.Election.WithDefaults()
 	if err := opts.Election.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: Election: %w", ErrInvalidOptions, err)
+	}
+	// A primary fences DemoteLead before its deadline: the lease timings
+	// must still ride out three failed keepalives with that on top.
+	if err := opts.Election.CheckRideThrough(opts.Settings.DemoteLead); err != nil {
+		return nil, fmt.Errorf("%w: Election with Settings.DemoteLead %v: %w", ErrInvalidOptions, opts.Settings.DemoteLead, err)
 	}
 	if opts.ExitMode != ExitHandOver && opts.ExitMode != ExitAbandon {
 		return nil, bad("ExitMode", "unknown mode %d", opts.ExitMode)
@@ -293,8 +292,26 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 func (c *Controller) Name() string { return c.o.Name }
 
 // State returns the latest published node state (healthapi.StateSource).
-// It never blocks.
-func (c *Controller) State() *healthapi.NodeState { return c.cache.State() }
+// Leadership is checked again against the term's deadline at the moment of
+// the call: a snapshot published while the term was valid never answers
+// /primary with 200 once the term is within DemoteLead of its deadline or
+// was dropped, even if the loop has not published since (it may be blocked
+// on a slow PostgreSQL or DCS call). It never waits on I/O.
+func (c *Controller) State() *healthapi.NodeState {
+	ns := c.cache.State()
+	if ns == nil || !ns.IsLeader {
+		return ns
+	}
+	c.mu.Lock()
+	t := c.b.term
+	c.mu.Unlock()
+	if t != nil && t.Token() == ns.Term && c.clk.Now().Before(t.Deadline().Add(-c.o.Settings.DemoteLead)) {
+		return ns
+	}
+	cp := *ns
+	cp.IsLeader, cp.Term = false, 0
+	return &cp
+}
 
 // poke wakes the loop for an immediate cycle.
 func (c *Controller) poke() {

@@ -35,6 +35,7 @@ type book struct {
 	lastRecvAdvance  time.Time
 
 	crashedAt        time.Time
+	downSince        time.Time
 	lastStartAttempt time.Time
 	following        string
 	divergence       Divergence
@@ -42,6 +43,8 @@ type book struct {
 	rewindFailed     bool
 	bootstrapOwner   bool
 	slotsEnsured     map[string]bool
+
+	configWarnings string // the last warnings logged for the config key
 
 	memberValue  []byte
 	memberLease  dcs.LeaseID
@@ -166,8 +169,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	s := c.o.Settings
 	if cl != nil {
 		b.cluster, b.dcsLastSeen = cl, after
-		s = s.WithConfig(cl.Config)
-		s.TTL = c.eopts.TTL // fixed by the election for the Controller's life
+		s = c.effectiveSettings(s, cl.Config)
 		if cl.Leader == nil {
 			if b.leaderVanishedAt.IsZero() {
 				b.leaderVanishedAt = now
@@ -220,7 +222,7 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 	}
 	switch st.State {
 	case pg.StateRunning:
-		b.crashedAt = time.Time{}
+		b.crashedAt, b.downSince = time.Time{}, time.Time{}
 		l.Role = Role(st.Role)
 		b.lastRole = l.Role
 		l.Timeline = int64(st.Timeline)
@@ -252,6 +254,9 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 		}
 		fallthrough
 	default:
+		if b.downSince.IsZero() {
+			b.downSince = now
+		}
 		empty, wasPrimary, err := c.ddir.Inspect()
 		if err != nil {
 			c.log.Warn("failover: inspecting the data directory failed", "err", err)
@@ -261,7 +266,7 @@ func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
 			b.sysID = ""
 		}
 	}
-	l.CrashedAt = b.crashedAt
+	l.CrashedAt, l.DownSince = b.crashedAt, b.downSince
 	l.SystemID = b.sysID
 	return l
 }

@@ -327,8 +327,9 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 	case DemoteOffline:
 		target = ""
 	}
+	var dropped *election.Term
 	if !dec.ReleaseTerm {
-		c.dropTerm() // stop claiming leadership in health answers first
+		dropped = c.dropTerm() // stop claiming leadership in health answers first
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
@@ -344,6 +345,9 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 		err = c.inst.Stop(sctx, mode)
 	}
 	c.emit(EventDemoted, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Reason))
+	if err == nil {
+		c.giveUpKey(ctx, dropped, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Code))
+	}
 	if dec.ReleaseTerm {
 		if rerr := c.release(ctx, string(dec.Code)); rerr != nil && err == nil {
 			err = rerr
@@ -393,6 +397,7 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 	}
 	c.dropTermKeep(t) // health: not the leader any more, whatever happens next
 	if err := c.inst.Stop(cctx, pg.StopFast); err != nil {
+		c.restoreTerm(t) // the stop is unconfirmed: the lease must not move
 		return fmt.Errorf("failover: switchover: stop: %w", err)
 	}
 	c.emit(EventDemoted, "graceful demote for a switchover to "+dec.Target)

@@ -18,6 +18,11 @@ type fakePG struct {
 	timeline uint32
 	lsn      pg.LSN
 	calls    []string
+	// stopErr, when set, makes Stop fail and leave the server running.
+	stopErr error
+	// stall, when set, makes Status block until it is closed, whatever
+	// its context says: a wedged status query.
+	stall chan struct{}
 }
 
 var _ pg.Instance = (*fakePG)(nil)
@@ -26,6 +31,12 @@ func newFakePG() *fakePG { return &fakePG{empty: true, state: pg.StateStopped} }
 
 func (f *fakePG) call(name string) {
 	f.calls = append(f.calls, name)
+}
+
+func (f *fakePG) setStopErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopErr = err
 }
 
 func (f *fakePG) Calls() []string {
@@ -46,8 +57,27 @@ func (f *fakePG) State() pg.ProcessState {
 	return f.state
 }
 
+// stallStatus makes Status block until the returned function is called.
+func (f *fakePG) stallStatus() (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.stall = ch
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		f.stall = nil
+		f.mu.Unlock()
+		close(ch)
+	}
+}
+
 func (f *fakePG) Status(context.Context) (pg.Status, error) {
 	f.mu.Lock()
+	if ch := f.stall; ch != nil {
+		f.mu.Unlock()
+		<-ch
+		f.mu.Lock()
+	}
 	defer f.mu.Unlock()
 	st := pg.Status{State: f.state}
 	if f.state != pg.StateRunning {
@@ -105,6 +135,9 @@ func (f *fakePG) Stop(_ context.Context, mode pg.StopMode) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("stop:" + string(mode))
+	if f.stopErr != nil {
+		return f.stopErr
+	}
 	f.state = pg.StateStopped
 	return nil
 }

@@ -32,15 +32,39 @@ func (c *Controller) setTerm(t *election.Term, dec Decision) {
 }
 
 // dropTerm stops claiming the term (health answers non-leader at once)
-// without resigning; the guard will not fence it again.
-func (c *Controller) dropTerm() {
+// without resigning; the guard will not fence it again. It returns the
+// dropped term, nil if none was held, for giveUpKey once the server is
+// confirmed stopped or demoted.
+func (c *Controller) dropTerm() *election.Term {
 	c.mu.Lock()
-	if t := c.b.term; t != nil {
+	t := c.b.term
+	if t != nil {
 		c.b.fencedTerm = t
 	}
 	c.b.term = nil
 	c.mu.Unlock()
 	c.publishState()
+	return t
+}
+
+// giveUpKey resigns a term this node no longer acts on, once its server is
+// confirmed not to run as primary: a node that does not run a primary must
+// not keep the leader key (DESIGN §3 invariant 7), or replicas would follow
+// a key nobody serves and, if one outranks it, wait for it forever. The
+// delete is guarded by the term; when the store is unreachable Resign
+// abandons the lease, so the key expires within ttl at the latest.
+func (c *Controller) giveUpKey(ctx context.Context, t *election.Term, why string) {
+	if t == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.eopts.RequestTimeout)
+	defer cancel()
+	if err := t.Resign(rctx); err != nil {
+		c.log.Warn("failover: giving up the leader key: delete not confirmed, the lease was abandoned and expires within ttl", "why", why, "err", err)
+	} else {
+		c.log.Info("failover: gave up the leader key", "why", why)
+	}
+	c.emit(EventReleased, why)
 }
 
 // dropTermKeep is dropTerm for a hand-over that may be undone by
@@ -116,14 +140,22 @@ func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
 	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
 	st, err := c.inst.Status(sctx)
+	stopped := st.State != pg.StateRunning && err == nil
 	if st.State == pg.StateRunning && (err != nil || st.Role == pg.RolePrimary) {
 		if err := c.inst.Demote(sctx, pg.StopImmediate, pg.FollowConfig{}); err != nil {
-			c.log.Error("failover: fencing: demoting PostgreSQL failed", "err", err)
+			c.log.Error("failover: fencing: demoting PostgreSQL failed: keeping the leader key so that nobody else is promoted while it may still run as primary", "err", err)
+		} else {
+			stopped = true
 		}
 		c.mu.Lock()
 		c.b.following = ""
 		c.mu.Unlock()
 		c.emit(EventDemoted, "fenced: "+why)
+	} else if err == nil && st.Role != pg.RolePrimary {
+		stopped = true
+	}
+	if stopped {
+		c.giveUpKey(ctx, t, "fenced: "+why)
 	}
 	c.poke()
 }
@@ -142,14 +174,21 @@ func (c *Controller) handOver(ctx context.Context) {
 	}
 	c.log.Info("failover: handing over leadership before exit")
 	st, err := c.inst.Status(ctx)
-	if err == nil && st.State == pg.StateRunning && st.Role == pg.RolePrimary {
+	if err != nil {
+		// The server may still run as primary: resigning would let a
+		// replica be promoted beside it.
+		c.log.Error("failover: hand-over: PostgreSQL status unknown, so its stop cannot be confirmed: not resigning; the lease expires within ttl and a replica takes over only after the term deadline", "err", err)
+		return
+	}
+	if st.State == pg.StateRunning && st.Role == pg.RolePrimary {
 		pre := st.FlushLSN.Int64()
 		c.dropTermKeep(t)
 		if err := c.inst.Checkpoint(ctx); err != nil {
 			c.log.Warn("failover: checkpoint before hand-over failed", "err", err)
 		}
 		if err := c.inst.Stop(ctx, pg.StopFast); err != nil {
-			c.log.Error("failover: stopping PostgreSQL for the hand-over failed", "err", err)
+			c.log.Error("failover: hand-over: stopping PostgreSQL failed, so the old primary may still run: not resigning; the lease expires within ttl", "err", err)
+			return
 		}
 		c.emit(EventDemoted, "stopped for the hand-over on exit")
 		if cl != nil && len(cl.Members) > 1 {

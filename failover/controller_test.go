@@ -53,10 +53,6 @@ func TestNewControllerValidation(t *testing.T) {
 		{"Election.TTL", func(o *failover.ControllerOptions) { o.Election.TTL = 10 * time.Second }},
 		{"Settings", func(o *failover.ControllerOptions) { o.Settings = failover.DefaultSettings(); o.Settings.LoopWait = -1 }},
 		{"BootstrapConfig", func(o *failover.ControllerOptions) {
-			lw := 60.0
-			o.BootstrapConfig = &dcs.ClusterConfig{LoopWait: &lw}
-		}},
-		{"BootstrapConfig", func(o *failover.ControllerOptions) {
 			o.BootstrapConfig = &dcs.ClusterConfig{Extra: map[string]json.RawMessage{"x": json.RawMessage("{bad")}}
 		}},
 		{"BootstrapConfig", func(o *failover.ControllerOptions) {

@@ -33,13 +33,15 @@ func (d *decider) notRunning() Decision {
 	return d.start(RoleReplica, "", CodeStartReplica, "no leader: starting as a replica without upstream to take part in the race")
 }
 
-// crashedSince is when the outage of the local server began.
+// crashedSince is when the outage of the local server began: the crash,
+// else the moment it was first seen down. A start attempt from an earlier
+// outage says nothing about this one.
 func (d *decider) crashedSince() time.Time {
 	switch {
 	case !d.l.CrashedAt.IsZero():
 		return d.l.CrashedAt
-	case !d.l.LastStartAttempt.IsZero():
-		return d.l.LastStartAttempt
+	case !d.l.DownSince.IsZero():
+		return d.l.DownSince
 	}
 	return d.now
 }

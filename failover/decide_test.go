@@ -231,6 +231,22 @@ func TestDecide(t *testing.T) {
 			o.Settings.PrimaryStartTimeout = 0
 			return o
 		}, ActionRelease, CodeCrashRelease, "primary_start_timeout 0s reached", nil},
+		// Issue 13: a fenced primary (stopped, not crashed) whose last start
+		// attempt belongs to an outage minutes ago restarts in place; the
+		// old attempt must not count as the start of this outage.
+		{"fenced primary is not released for an old outage", func() Observation {
+			o := crashedLeaderObs(0)
+			o.Local.State, o.Local.CrashedAt = PGStopped, time.Time{}
+			o.Local.LastStartAttempt = t0.Add(-400 * time.Second)
+			o.Local.DownSince = t0.Add(-2 * time.Second)
+			return o
+		}, ActionStart, CodeRestartPrimary, "down since " + t0.Add(-2*time.Second).Format(time.RFC3339Nano), nil},
+		{"primary down beyond primary_start_timeout in this outage releases", func() Observation {
+			o := crashedLeaderObs(0)
+			o.Local.State, o.Local.CrashedAt = PGStopped, time.Time{}
+			o.Local.DownSince = t0.Add(-301 * time.Second)
+			return o
+		}, ActionRelease, CodeCrashRelease, "b can take over", nil},
 		{"crashed primary with no eligible replica restarts anyway", func() Observation {
 			o := crashedLeaderObs(400 * time.Second)
 			o.Cluster.Member("b").Tags = dcs.Tags{"nofailover": true}

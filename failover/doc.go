@@ -235,36 +235,67 @@
 // healthapi.NodeState snapshot is stored ([Controller.State]).
 //
 // The lease is renewed by the election's own goroutine, never behind slow
-// PostgreSQL or DCS work. A second goroutine per term fences: when the term
+// PostgreSQL or DCS work; a failed renewal is retried within a quarter of
+// the keepalive interval. A second goroutine per term fences: when the term
 // ends, or its deadline comes within DemoteLead without a renewal, it
-// publishes a non-leader state at once (/primary answers 503) and stops a
-// running primary immediately, restarting it as a replica without upstream,
-// even while the loop is blocked in a slow call. On exit (ExitHandOver) a
-// leader checkpoints, stops fast (connected replicas receive everything up
-// to the shutdown checkpoint before the postmaster exits), waits briefly
-// for a replica to report that WAL, writes status and resigns. A
-// switchover does the same and then follows the new leader; if the
-// candidate does not confirm the WAL within max(2 loop_wait, 5
-// PeerQueryTimeout) the old primary keeps its term and the key is cleared.
+// publishes a non-leader state at once and stops a running primary
+// immediately, restarting it as a replica without upstream, even while the
+// loop is blocked in a slow call. [Controller.State] also checks the
+// term's deadline when it is read, so /primary answers 503 from that
+// moment whatever the loop is doing.
+//
+// Every path out of leadership is clean: a node that stops running a
+// primary (fenced, demoted near its deadline, term lost) gives up the
+// leader key with a resign guarded by its term, or, with the DCS
+// unreachable, by abandoning the lease, so the race can run and a replica
+// that outranks the old primary is never left following a key nobody
+// serves. The lease is never resigned while the old primary's stop is
+// unconfirmed (a failed status or stop on exit, a failed stop in a
+// switchover): the node then keeps the key until the lease expires and
+// says so at error level. A crash timestamp belongs to one outage: the
+// server running again clears it.
+//
+// On exit (ExitHandOver) a leader checkpoints, stops fast (connected
+// replicas receive everything up to the shutdown checkpoint before the
+// postmaster exits), waits briefly for a replica to report that WAL,
+// writes status and resigns. A switchover does the same and then follows
+// the new leader; if the candidate does not confirm the WAL within max(2
+// loop_wait, 5 PeerQueryTimeout) the old primary keeps its term and the
+// key is cleared.
 //
 // The Controller also implements healthapi.Manager: switchover and
 // failover write the failover key as Patroni does and wait for a new
 // leader (2 × max(10 s, loop_wait)); restart and reload act on pg;
 // reinitialize wipes a replica, which the loop then clones again; the
-// config key is read and written with compare-and-swap.
+// config key is read and written with compare-and-swap. Values in the
+// config key are clamped with a warning ([Settings.ApplyConfig]), so no
+// value written there disables failover.
 //
 // # Timing
 //
-// Defaults: ttl 6 s (election: keepalive every 1 s, request timeout 1 s,
-// margin 1 s, so the term deadline is 5 s after the last successful
-// keepalive was sent), loop_wait 1 s, DCS request timeout 1 s,
-// PeerQueryTimeout 1 s, DemoteLead 2 s, primary_start_timeout 15 s,
-// RacePostponeMax 6 s, StreamingFreshness 2 s.
+// Defaults: ttl 6 s (election: keepalive every 1 s, request timeout
+// 500 ms, margin 600 ms, so the term deadline is 5.4 s after the last
+// successful keepalive was sent), loop_wait 1 s, PeerQueryTimeout 1 s,
+// DemoteLead 600 ms, primary_start_timeout 15 s, RacePostponeMax 6 s,
+// StreamingFreshness 2 s.
 //
-// Old primary cut off from the DCS (or its agent stalled while its process
-// runs): it stops acting as primary at s + ttl − margin − DemoteLead =
-// s + 3 s, where s is when the last keepalive that succeeded was sent; the
-// lease cannot expire before s + 6 s on the store. 3 s separate the two.
+// DCS blips: a primary fences at s + ttl − margin − DemoteLead = s + 4.8 s,
+// where s is when the last keepalive that succeeded was sent. A renewal
+// lands at most 2 × request timeout + keepalive/4 after the DCS answers
+// again, so the primary rides out any outage shorter than
+//
+//	ttl − margin − DemoteLead − 2·request timeout − keepalive/4 = 3.55 s
+//
+// (more than three consecutive failed keepalives: an etcd leader election,
+// the loss of the member it talks to, a slow fsync) without fencing.
+// [NewController] refuses timings for which this is under three keepalive
+// intervals (election.Options.CheckRideThrough).
+//
+// Old primary cut off for longer (or its agent stalled while its process
+// runs): it stops acting as primary at s + 4.8 s; the lease cannot expire
+// before s + 6 s on the store, and another node must then still acquire
+// and promote. 1.2 s separate the fence from the earliest expiry, for an
+// immediate stop that waits on nothing else.
 //
 // Primary host dies (worst case): detection ≤ ttl = 6 s after the last
 // renewal (plus any extension etcd grants when its own leader changes) +

@@ -77,6 +77,10 @@ type LocalStatus struct {
 	// CrashedAt is when the postmaster was found dead without having been
 	// stopped by the agent; zero if it has not crashed since it last ran.
 	CrashedAt time.Time
+	// DownSince is when the server was first seen not running in the
+	// current outage, whatever the cause (crash, fence, stop); zero while
+	// it runs. Each outage has its own: running again clears it.
+	DownSince time.Time
 	// LastStartAttempt is when the agent last tried to start the server.
 	LastStartAttempt time.Time
 	// Divergence is the result of the last divergence check, made against

@@ -78,9 +78,11 @@ type Settings struct {
 	// member is treated as unknown (not eligible, not counted in the lag
 	// reference). Default 10 s.
 	MaxPositionAge time.Duration
-	// DemoteLead is how long before its term deadline a primary starts to
-	// demote, the time a demotion needs to stop accepting writes. Default
-	// 2 s. Must be below TTL.
+	// DemoteLead is how long before its term deadline a primary fences
+	// itself: the time an immediate stop needs to end every backend, which
+	// never waits behind other PostgreSQL operations. Default 600 ms. Must
+	// be below TTL, and the election timings must ride out three failed
+	// keepalives with it on top (election.Options.CheckRideThrough).
 	DemoteLead time.Duration
 	// PeerQueryTimeout is the bound the Controller applies to each peer
 	// query of the leader race (all peers in parallel, no retries), so the
@@ -105,41 +107,19 @@ func DefaultSettings() Settings {
 		RacePostponeMax:      6 * time.Second,
 		StreamingFreshness:   2 * time.Second,
 		MaxPositionAge:       10 * time.Second,
-		DemoteLead:           2 * time.Second,
+		DemoteLead:           600 * time.Millisecond,
 		PeerQueryTimeout:     1 * time.Second,
 	}
 }
 
 // WithConfig returns s with the values set in the cluster's dynamic
-// configuration applied: ttl, loop_wait, primary_start_timeout,
-// maximum_lag_on_failover, synchronous_mode, synchronous_mode_strict,
-// synchronous_node_count, check_timeline and
-// postgresql.use_pg_rewind. A nil config changes nothing.
+// configuration applied and clamped: ttl, loop_wait,
+// primary_start_timeout, maximum_lag_on_failover, synchronous_mode,
+// synchronous_mode_strict, synchronous_node_count, check_timeline and
+// postgresql.use_pg_rewind. It is [Settings.ApplyConfig] without the
+// warnings. A nil config changes nothing.
 func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
-	if c == nil {
-		return s
-	}
-	s.TTL = dcs.Seconds(c.TTL, s.TTL)
-	s.LoopWait = dcs.Seconds(c.LoopWait, s.LoopWait)
-	s.PrimaryStartTimeout = dcs.Seconds(c.PrimaryStartTimeout, s.PrimaryStartTimeout)
-	if c.MaximumLagOnFailover != nil {
-		s.MaximumLagOnFailover = *c.MaximumLagOnFailover
-	}
-	if c.SynchronousMode != nil {
-		s.SynchronousMode = *c.SynchronousMode
-	}
-	if c.SynchronousModeStrict != nil {
-		s.SynchronousModeStrict = *c.SynchronousModeStrict
-	}
-	if c.SynchronousNodeCount != nil {
-		s.SynchronousNodeCount = int(min(max(*c.SynchronousNodeCount, -1), 1<<20))
-	}
-	if c.CheckTimeline != nil {
-		s.CheckTimeline = *c.CheckTimeline
-	}
-	if c.Postgresql != nil && c.Postgresql.UsePgRewind != nil {
-		s.UsePgRewind = *c.Postgresql.UsePgRewind
-	}
+	s, _ = s.ApplyConfig(c)
 	return s
 }
 

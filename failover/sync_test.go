@@ -251,8 +251,9 @@ func TestSettingsSyncConfig(t *testing.T) {
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s = DefaultSettings().WithConfig(&dcs.ClusterConfig{SynchronousNodeCount: i64(-5)})
-	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "synchronous_node_count") {
-		t.Fatalf("negative node count accepted: %v", err)
+	// Clamped with a warning, never a reason to stop failing over.
+	s, warn := DefaultSettings().ApplyConfig(&dcs.ClusterConfig{SynchronousNodeCount: i64(-5)})
+	if err := s.Validate(); err != nil || s.SynchronousNodeCount != 1 || len(warn) != 1 {
+		t.Fatalf("negative node count: count %d, warnings %q, err %v", s.SynchronousNodeCount, warn, err)
 	}
 }

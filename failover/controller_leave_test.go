@@ -1,0 +1,162 @@
+package failover_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/dcs/memory"
+	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/internal/testutil"
+)
+
+// shortSettings are the defaults with a 4 s ttl, the shortest the config
+// key accepts, so the fence tests take seconds.
+func shortSettings() failover.Settings {
+	s := failover.DefaultSettings()
+	s.TTL = 4 * time.Second
+	s.LoopWait = 500 * time.Millisecond
+	return s
+}
+
+// TestFencedPrimaryGivesUpKey: a primary cut off from the DCS for longer
+// than it can ride out stops answering as leader and demotes while its key
+// still exists (before any other node could take it), and does not keep
+// the leader key: the key of the old term is gone once the DCS is back, so
+// the race can run (DESIGN §3 invariant 7).
+func TestFencedPrimaryGivesUpKey(t *testing.T) {
+	mc, store := memStore(t)
+	ms := store.(*memory.Store)
+	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
+	inst := newFakePG()
+	var events eventLog
+	o := baseOptions(store, inst)
+	o.Settings = shortSettings()
+	o.OnEvent = events.add
+	c, _ := runController(t, o)
+	waitLeading(t, c)
+	term := c.State().Term
+	ms.SetFault(memory.Fault{Hang: true})
+	var flippedWithKey, demotedWithKey bool
+	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
+		flipped := !c.State().IsLeader
+		demoted := slices.Contains(inst.Calls(), "demote:immediate")
+		cl := read(t, observer)
+		held := cl.Leader != nil && cl.Leader.Revision == term
+		if flipped && !flippedWithKey {
+			flippedWithKey = held
+		}
+		if demoted && !demotedWithKey {
+			demotedWithKey = held
+		}
+		if !flipped || !demoted {
+			return fmt.Errorf("flipped %v demoted %v", flipped, demoted)
+		}
+		return nil
+	}, "fenced")
+	if !flippedWithKey || !demotedWithKey {
+		t.Fatalf("fence came after the key could expire: health flipped while key held %v, demoted while key held %v", flippedWithKey, demotedWithKey)
+	}
+	ms.SetFault(memory.Fault{})
+	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
+		cl := read(t, observer)
+		if cl.Leader != nil && cl.Leader.Revision == term {
+			return fmt.Errorf("leader key of the fenced term %d still there", term)
+		}
+		return nil
+	}, "fenced term's key gone")
+	for _, want := range []failover.EventKind{failover.EventFenced, failover.EventReleased} {
+		if !events.has(want) {
+			t.Errorf("event %s missing from %v", want, events.kinds())
+		}
+	}
+	// A lone node is the best candidate: it leads again, on a new term.
+	waitLeading(t, c)
+	if c.State().Term == term {
+		t.Fatalf("leading on the fenced term %d", term)
+	}
+}
+
+// TestStateChecksDeadlineAtRequestTime: leadership in the health answer is
+// checked when it is asked for, not cached: with the loop wedged on a
+// PostgreSQL status call (so nothing is published) and the DCS cut off,
+// State turns non-leader while the term's key still exists.
+func TestStateChecksDeadlineAtRequestTime(t *testing.T) {
+	mc, store := memStore(t)
+	ms := store.(*memory.Store)
+	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
+	inst := newFakePG()
+	o := baseOptions(store, inst)
+	o.Settings = shortSettings()
+	c, _ := runController(t, o)
+	waitLeading(t, c)
+	term := c.State().Term
+	release := inst.stallStatus()
+	defer release()
+	ms.SetFault(memory.Fault{Hang: true})
+	defer ms.SetFault(memory.Fault{})
+	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
+		if c.State().IsLeader {
+			return errors.New("still leader")
+		}
+		return nil
+	}, "non-leader")
+	if cl := read(t, observer); cl.Leader == nil || cl.Leader.Revision != term {
+		t.Fatalf("State turned non-leader only after the key expired: %+v", cl.Leader)
+	}
+	if s := c.State(); s.Term != 0 {
+		t.Errorf("non-leader state still carries term %d", s.Term)
+	}
+}
+
+// TestHandOverKeepsLeaseWhenStopFails: on exit, a leader whose PostgreSQL
+// could not be stopped does not resign: the key stays until the lease
+// expires, so no replica is promoted while the old primary may still run.
+func TestHandOverKeepsLeaseWhenStopFails(t *testing.T) {
+	_, store := memStore(t)
+	inst := newFakePG()
+	o := baseOptions(store, inst)
+	o.Settings = shortSettings()
+	c, stop := runController(t, o)
+	waitLeading(t, c)
+	inst.setStopErr(errors.New("injected: pg_ctl stop timed out"))
+	stop()
+	cl := read(t, store)
+	if cl.Leader == nil || cl.Leader.Name != "n1" {
+		t.Fatalf("leader key resigned although the stop failed: %+v", cl.Leader)
+	}
+	if !slices.Contains(inst.Calls(), "stop:fast") {
+		t.Fatalf("no stop attempted: %v", inst.Calls())
+	}
+	// The key is bound to the lease, which nobody renews any more.
+	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
+		if cl := read(t, store); cl.Leader != nil {
+			return fmt.Errorf("leader key still there")
+		}
+		return nil
+	}, "key expires with the lease")
+}
+
+// eventLog records the kinds of the Controller's events.
+type eventLog struct {
+	mu   sync.Mutex
+	seen []failover.EventKind
+}
+
+func (l *eventLog) add(e failover.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen = append(l.seen, e.Kind)
+}
+
+func (l *eventLog) kinds() []failover.EventKind {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seen)
+}
+
+func (l *eventLog) has(k failover.EventKind) bool { return slices.Contains(l.kinds(), k) }
