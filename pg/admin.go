@@ -77,7 +77,7 @@ func (l *Local) SetSynchronousStandbyNames(ctx context.Context, s SyncStandbys) 
 	if err := s.validate(); err != nil {
 		return err
 	}
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	v := s.String()
 	l.mu.Lock()

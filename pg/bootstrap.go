@@ -32,7 +32,7 @@ type BootstrapOptions struct {
 // directory is refused with ErrDataDirNotEmpty and left untouched; if a
 // later step fails, what Bootstrap created is removed again.
 func (l *Local) Bootstrap(ctx context.Context, opts BootstrapOptions) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	if l.runningPID() != 0 {
 		return fmt.Errorf("pg: bootstrap: %w", ErrAlreadyRunning)

@@ -16,7 +16,7 @@ import (
 // server is left stopped: call Follow next. A non-empty data directory is
 // refused with ErrDataDirNotEmpty unless req.Replace is set.
 func (l *Local) Clone(ctx context.Context, req CloneRequest) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	if l.runningPID() != 0 {
 		return fmt.Errorf("pg: clone: %w", ErrAlreadyRunning)

@@ -3,6 +3,7 @@ package pg
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -32,23 +33,50 @@ func (cd controlData) inRecovery() bool {
 	return cd.state == "shut down in recovery" || cd.state == "in archive recovery"
 }
 
-// parseControlData parses pg_controldata output (run with LC_ALL=C).
-func parseControlData(out string) (controlData, error) {
+// parseControlDataFields parses pg_controldata output into its fields,
+// "Database cluster state" -> "shut down". The names are English only when
+// pg_controldata runs with LC_ALL=C (Local.command sets it); a translated
+// output parses, but lacks the names that callers look up. Output with no
+// "name: value" line at all is an error.
+func parseControlDataFields(out string) (map[string]string, error) {
 	kv := map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok {
-			kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		if k = strings.TrimSpace(k); ok && k != "" {
+			kv[k] = strings.TrimSpace(v)
 		}
 	}
-	var cd controlData
-	var err error
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("pg_controldata output: %w", err)
+	}
+	if len(kv) == 0 {
+		return nil, fmt.Errorf("pg_controldata output has no fields: %q", tail(out, 200))
+	}
+	return kv, nil
+}
+
+// controlDataField returns a field that must be present.
+func controlDataField(kv map[string]string, key string) (string, error) {
+	v, ok := kv[key]
+	if !ok {
+		return "", fmt.Errorf("pg_controldata output lacks %q (not run with LC_ALL=C?)", key)
+	}
+	return v, nil
+}
+
+// parseControlData parses pg_controldata output (run with LC_ALL=C).
+func parseControlData(out string) (controlData, error) {
+	kv, err := parseControlDataFields(out)
+	if err != nil {
+		return controlData{}, err
+	}
 	get := func(key string) string {
-		v, ok := kv[key]
-		if !ok && err == nil {
-			err = fmt.Errorf("pg_controldata output lacks %q", key)
+		if err != nil {
+			return ""
 		}
+		var v string
+		v, err = controlDataField(kv, key)
 		return v
 	}
 	lsn := func(key string) LSN {
@@ -73,6 +101,7 @@ func parseControlData(out string) (controlData, error) {
 		}
 		return n
 	}
+	var cd controlData
 	cd.systemID = num("Database system identifier")
 	cd.state = get("Database cluster state")
 	cd.checkpoint = lsn("Latest checkpoint location")
@@ -81,7 +110,10 @@ func parseControlData(out string) (controlData, error) {
 	cd.minRecoveryTLI = uint32(num("Min recovery ending loc's timeline"))
 	cd.walLogHints = get("wal_log_hints setting") == "on"
 	cd.checksums = num("Data page checksum version") != 0
-	return cd, err
+	if err != nil {
+		return controlData{}, err
+	}
+	return cd, nil
 }
 
 func (l *Local) controlData(ctx context.Context) (controlData, error) {
@@ -94,6 +126,63 @@ func (l *Local) controlData(ctx context.Context) (controlData, error) {
 		return controlData{}, fmt.Errorf("pg: %w", err)
 	}
 	return cd, nil
+}
+
+// stateShutDown is the cluster state of a primary that stopped cleanly
+// (smart or fast): its last checkpoint is its shutdown checkpoint.
+const stateShutDown = "shut down"
+
+// shutdownCheckpointOf returns the latest checkpoint location from parsed
+// pg_controldata output when the cluster state is "shut down", else an
+// error wrapping ErrNotCleanlyStopped. "shut down in recovery" (a replica)
+// does not count: its checkpoint is a restartpoint, not a record it wrote.
+func shutdownCheckpointOf(kv map[string]string) (LSN, error) {
+	state, err := controlDataField(kv, "Database cluster state")
+	if err != nil {
+		return 0, err
+	}
+	if state != stateShutDown {
+		return 0, fmt.Errorf("pg: database cluster state is %q, not %q: %w", state, stateShutDown, ErrNotCleanlyStopped)
+	}
+	v, err := controlDataField(kv, "Latest checkpoint location")
+	if err != nil {
+		return 0, err
+	}
+	lsn, err := ParseLSN(v)
+	if err != nil {
+		return 0, fmt.Errorf("pg_controldata %q: %w", "Latest checkpoint location", err)
+	}
+	if lsn == 0 {
+		return 0, fmt.Errorf("pg_controldata: latest checkpoint location 0/0 in a cluster that was shut down")
+	}
+	return lsn, nil
+}
+
+var _ ControlDataReader = (*Local)(nil)
+
+// ShutdownCheckpoint runs pg_controldata on the data directory and returns
+// the location of the shutdown checkpoint of a cleanly stopped primary;
+// see [ControlDataReader]. It neither needs nor takes the lock that
+// operations changing the server hold, so it can run right after Stop
+// returns whatever else is queued. The control file of a running server
+// says "in production" (or "in archive recovery"): ErrNotCleanlyStopped.
+func (l *Local) ShutdownCheckpoint(ctx context.Context) (LSN, error) {
+	if !l.initialized() {
+		return 0, fmt.Errorf("pg: shutdown checkpoint: %w", ErrNoDataDir)
+	}
+	out, err := l.run(ctx, nil, "pg_controldata", "-D", l.cfg.DataDir)
+	if err != nil {
+		return 0, fmt.Errorf("pg: %w", err)
+	}
+	kv, err := parseControlDataFields(out)
+	if err != nil {
+		return 0, fmt.Errorf("pg: %w", err)
+	}
+	lsn, err := shutdownCheckpointOf(kv)
+	if err != nil && !errors.Is(err, ErrNotCleanlyStopped) {
+		return 0, fmt.Errorf("pg: %w", err)
+	}
+	return lsn, err
 }
 
 // historyEntry is one line of a timeline history file: timeline tli ended

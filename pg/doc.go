@@ -7,6 +7,15 @@
 // and report a [Status] snapshot. Embedders that run PostgreSQL in a
 // container or on a remote host implement Instance themselves.
 //
+// Two optional interfaces extend Instance; callers check for them with a
+// type assertion, so an Instance written before them keeps compiling.
+// [Fencer] stops accepting writes at once, without queueing behind slow
+// operations, so that a primary is down before its lease deadline even
+// while a CHECKPOINT, a reload or a smart shutdown is in progress.
+// [ControlDataReader] reads a cleanly stopped primary's shutdown checkpoint
+// location, which a switchover candidate must have received before the
+// lease moves. Local implements both.
+//
 // [Local] is the provided implementation: it manages a data directory on
 // this machine with the PostgreSQL binaries and pgx v5. When the calling
 // process is root it runs the server and every tool as an unprivileged OS
@@ -29,5 +38,6 @@
 // [ErrAlreadyRunning], [ErrDataDirNotEmpty], [ErrNoDataDir],
 // [ErrPortInUse], [ErrStartFailed], [ErrAuthFailed], [ErrBinaryNotFound],
 // [ErrRewindImpossible], [ErrRewindFailed], [ErrSystemIDMismatch],
-// [ErrNotReplica] and [ErrInvalidConfig].
+// [ErrNotReplica], [ErrInvalidConfig], [ErrFenced] and
+// [ErrNotCleanlyStopped].
 package pg

@@ -42,4 +42,14 @@ var (
 	// ErrInvalidConfig means a configuration or request field is invalid; the
 	// message names the field.
 	ErrInvalidConfig = errors.New("pg: invalid configuration")
+	// ErrFenced means Fence stopped the server under an operation: the
+	// server was fenced while the operation was starting it, or the
+	// operation was called before a Fence and would have started the server
+	// as a primary after it. The server was left stopped.
+	ErrFenced = errors.New("pg: server was fenced")
+	// ErrNotCleanlyStopped means the data directory's last checkpoint is not
+	// the shutdown checkpoint of a cleanly stopped primary (the server is
+	// running, crashed, was stopped in immediate mode or fenced, or was a
+	// replica); the error names the cluster state seen.
+	ErrNotCleanlyStopped = errors.New("pg: not a cleanly stopped primary")
 )

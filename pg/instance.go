@@ -270,3 +270,39 @@ type SyncStandbys struct {
 	Num    int        // number of synchronous standbys, 1..len(Names)
 	Names  []string   // application names
 }
+
+// Fencer is an optional interface of an [Instance]: stop accepting writes
+// now, whatever else is in progress. It exists because the HA loop must
+// stop a primary before its lease deadline (the first safety invariant),
+// and Stop and Demote can queue behind slow work on the same server (a
+// CHECKPOINT, a reload that waits for a setting, a clone, a rewind, a smart
+// shutdown waiting for clients): a fence that waits its turn can run past
+// the deadline. Check for it with a type assertion; an Instance without it
+// is fenced with Stop or Demote in immediate mode.
+type Fencer interface {
+	// Fence shuts the server down immediately (no shutdown checkpoint:
+	// crash recovery on the next start) without waiting for any operation
+	// in progress, and waits, bounded by ctx, until the server has exited.
+	// A server that is not running is already fenced: nil. Afterwards the
+	// server is stopped on purpose, not crashed, and an operation that was
+	// called before Fence does not start it again as a primary.
+	Fence(ctx context.Context) error
+}
+
+// ControlDataReader is an optional interface of an [Instance]: read the
+// stopped server's control file. It exists for switchover by construction
+// (the fifth safety invariant): the old primary stops cleanly, and the
+// lease moves only once the candidate has received the old primary's
+// shutdown checkpoint, which only the old primary's control file names.
+type ControlDataReader interface {
+	// ShutdownCheckpoint returns the location of the shutdown checkpoint
+	// record of a cleanly stopped primary, as its control file names it:
+	// where the record starts. The record is the last WAL the primary
+	// wrote, so compare with >, not >=: a replica that received all of it
+	// reports a receive LSN beyond this location (the record's end). When
+	// the last checkpoint is not a primary's shutdown checkpoint (the server
+	// is running, crashed, was stopped in immediate mode or fenced, or was a
+	// replica) it returns an error wrapping ErrNotCleanlyStopped that names
+	// the cluster state seen.
+	ShutdownCheckpoint(ctx context.Context) (LSN, error)
+}

@@ -36,7 +36,10 @@ type Local struct {
 	uid, gid uint32
 	home     string
 
-	op sync.Mutex // serializes operations that change the server
+	op sync.Mutex // serializes operations that change the server; see lockOp
+	// opFences is the value of fences when the operation holding op was
+	// called. Guarded by op.
+	opFences uint64
 
 	mu    sync.Mutex // guards the fields below
 	state ProcessState
@@ -44,9 +47,12 @@ type Local struct {
 	conf  confState
 	// adopted is the pid of a postmaster this Local did not start but saw
 	// running (left by an earlier agent); its disappearance without a stop
-	// request is a crash. adoptedStop is set while Stop waits for it.
-	adopted     int
-	adoptedStop bool
+	// request is a crash. stopPID is such a postmaster that Stop or Fence
+	// signalled: its exit is not a crash, so it is never adopted again.
+	adopted int
+	stopPID int
+	// fences counts Fence calls (see lockOp and start).
+	fences uint64
 	// replayTLI caches replayTimeline's answer for one postmaster and
 	// replay position.
 	replayTLI replayTLICache
@@ -270,7 +276,7 @@ func (l *Local) removeContents() error {
 // RemoveData deletes the contents of the data directory. The server must
 // be stopped.
 func (l *Local) RemoveData(ctx context.Context) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	if s := l.State(); s == StateRunning || s == StateStarting || s == StateStopping {
 		return fmt.Errorf("pg: remove data: %w", ErrAlreadyRunning)

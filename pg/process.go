@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -60,10 +61,12 @@ func processAlive(pid int) bool {
 }
 
 // externalPID returns the pid of a live postmaster on our data directory
-// that this Local did not start (left by an earlier agent), or 0.
+// that this Local did not start (left by an earlier agent), or 0. The pid
+// comes from postmaster.pid and is checked with isPostmaster, so a stale
+// file whose pid now belongs to another process is ignored.
 func (l *Local) externalPID() int {
 	pf, err := l.readPidFile()
-	if err != nil || pf.dataDir != l.cfg.DataDir || !processAlive(pf.pid) {
+	if err != nil || pf.dataDir != l.cfg.DataDir || !isPostmaster(pf.pid, l.cfg.DataDir) {
 		return 0
 	}
 	return pf.pid
@@ -83,15 +86,20 @@ func (l *Local) State() ProcessState {
 		return l.state
 	}
 	if pid := l.externalPID(); pid != 0 {
-		if !l.adoptedStop {
-			l.adopted = pid
+		if pid == l.stopPID {
+			return StateStopping
 		}
+		l.adopted = pid
 		return StateRunning
 	}
-	if l.adopted != 0 {
+	switch {
+	case l.adopted != 0:
 		l.adopted = 0
 		l.state = StateCrashed
 		l.log.Error("pg: postmaster exited unexpectedly (not started by this process)")
+	case l.state == StateStopping:
+		// A stop whose wait ended with its context; the server is gone now.
+		l.state = StateStopped
 	}
 	return l.state
 }
@@ -107,11 +115,23 @@ func (l *Local) runningPID() int {
 	return l.externalPID()
 }
 
+// lockOp takes op for an operation, after noting how many Fence calls came
+// before the operation was called: one called before a Fence must not
+// start a primary after it (see start), even if it was still waiting for
+// op when the Fence came. Release with l.op.Unlock.
+func (l *Local) lockOp() {
+	l.mu.Lock()
+	fences := l.fences
+	l.mu.Unlock()
+	l.op.Lock()
+	l.opFences = fences
+}
+
 // Start starts the server and waits until it accepts connections (or, for
 // a replica, read-only connections). If ctx ends first the server keeps
 // starting in the background and Start returns the context's error.
 func (l *Local) Start(ctx context.Context) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	return l.start(ctx)
 }
@@ -142,12 +162,22 @@ func (l *Local) start(ctx context.Context) error {
 	// Not bound to ctx: the server must outlive the call that started it.
 	cmd := l.command(context.Background(), "postgres", "-D", l.cfg.DataDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	_, err = os.Stat(filepath.Join(l.cfg.DataDir, "standby.signal"))
+	asPrimary := err != nil
+	// Checked and started under mu, which Fence takes to count itself and
+	// find the postmaster: either Fence finds this one and stops it, or the
+	// check sees the Fence.
+	l.mu.Lock()
+	if asPrimary && l.fences != l.opFences {
+		l.mu.Unlock()
+		return fmt.Errorf("pg: start: not starting a primary: the server was fenced after this operation was called: %w", ErrFenced)
+	}
 	if err := cmd.Start(); err != nil {
+		l.mu.Unlock()
 		return fmt.Errorf("pg: start postgres: %w", err)
 	}
 	p := &postmaster{cmd: cmd, done: make(chan struct{}), logFile: l.cfg.LogFile, logOffset: offset}
-	l.mu.Lock()
-	l.proc, l.state = p, StateStarting
+	l.proc, l.state, l.stopPID = p, StateStarting, 0
 	l.mu.Unlock()
 	go l.watch(p)
 	l.log.Info("pg: postmaster started", "pid", cmd.Process.Pid, "port", l.cfg.Port)
@@ -157,6 +187,12 @@ func (l *Local) start(ctx context.Context) error {
 	for {
 		select {
 		case <-p.done:
+			l.mu.Lock()
+			fenced := p.stopRequested // only Fence stops a server while it starts
+			l.mu.Unlock()
+			if fenced {
+				return fmt.Errorf("pg: start: %w while starting", ErrFenced)
+			}
 			return fmt.Errorf("%w: %s", ErrStartFailed, p.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("pg: waiting for server to accept connections: %w", ctx.Err())
@@ -244,7 +280,7 @@ func stopSignal(mode StopMode) (syscall.Signal, error) {
 // first it returns the context's error and the shutdown goes on; call Stop
 // again with StopImmediate to hurry it.
 func (l *Local) Stop(ctx context.Context, mode StopMode) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	return l.stop(ctx, mode)
 }
@@ -255,17 +291,37 @@ func (l *Local) stop(ctx context.Context, mode StopMode) error {
 		return err
 	}
 	l.closeConn()
+	return l.halt(ctx, sig, string(mode), false)
+}
+
+// halt sends sig to the postmaster and waits until it has exited, marking
+// the exit as requested so that it is never taken for a crash. It takes
+// neither op nor connMu, so Fence can use it while another operation
+// runs. fence makes it count a Fence (see start) in the same critical
+// section that reads which postmaster runs. The postmaster is the one this
+// Local started, else the one postmaster.pid names if isPostmaster agrees,
+// else one found by findPostmaster (postmaster.pid missing or garbage).
+// With none running the state becomes stopped and halt returns nil.
+func (l *Local) halt(ctx context.Context, sig syscall.Signal, mode string, fence bool) error {
 	l.mu.Lock()
+	if fence {
+		l.fences++
+	}
 	p := l.proc
 	if p != nil {
 		p.stopRequested = true
 		l.state = StateStopping
 	}
 	l.mu.Unlock()
+	lvl := slog.LevelInfo
+	if fence {
+		lvl = slog.LevelWarn
+	}
 	if p != nil {
-		l.log.Info("pg: stopping", "mode", mode)
+		pid := p.cmd.Process.Pid
+		l.log.Log(ctx, lvl, "pg: stopping", "mode", mode, "pid", pid)
 		if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("pg: signal postmaster: %w", err)
+			return fmt.Errorf("pg: signal postmaster %d: %w", pid, err)
 		}
 		select {
 		case <-p.done:
@@ -276,26 +332,35 @@ func (l *Local) stop(ctx context.Context, mode StopMode) error {
 	}
 	pid := l.externalPID()
 	if pid == 0 {
-		l.mu.Lock()
-		l.adopted, l.state = 0, StateStopped
+		pid = findPostmaster(l.cfg.DataDir)
+	}
+	l.mu.Lock()
+	l.adopted = 0
+	if pid == 0 {
+		if l.proc == nil { // not a replica that started after a Fence
+			l.state = StateStopped
+		}
 		l.mu.Unlock()
 		return nil
 	}
-	l.log.Info("pg: stopping a postmaster this process did not start", "pid", pid, "mode", mode)
-	l.mu.Lock()
-	l.adopted, l.adoptedStop, l.state = 0, true, StateStopping
+	l.stopPID, l.state = pid, StateStopping
 	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.adoptedStop = false
-		l.mu.Unlock()
-	}()
-	if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("pg: signal postmaster %d: %w", pid, err)
+	l.log.Log(ctx, lvl, "pg: stopping a postmaster this process did not start", "pid", pid, "mode", mode)
+	// FindProcess holds a pidfd on Linux: checked after it is opened, the
+	// signal reaches that postmaster or nothing, even if the pid is reused.
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return fmt.Errorf("pg: find postmaster %d: %w", pid, err)
+	}
+	defer proc.Release()
+	if isPostmaster(pid, l.cfg.DataDir) {
+		if err := proc.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("pg: signal postmaster %d: %w", pid, err)
+		}
 	}
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
-	for processAlive(pid) {
+	for isPostmaster(pid, l.cfg.DataDir) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("pg: waiting for %s shutdown: %w", mode, ctx.Err())
@@ -303,14 +368,16 @@ func (l *Local) stop(ctx context.Context, mode StopMode) error {
 		}
 	}
 	l.mu.Lock()
-	l.state = StateStopped
+	if l.proc == nil && l.state == StateStopping {
+		l.state = StateStopped
+	}
 	l.mu.Unlock()
 	return nil
 }
 
 // Restart stops the server in the given mode and starts it again.
 func (l *Local) Restart(ctx context.Context, mode StopMode) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	if err := l.stop(ctx, mode); err != nil {
 		return err
@@ -321,7 +388,7 @@ func (l *Local) Restart(ctx context.Context, mode StopMode) error {
 // Reload rewrites pgha.conf and signals the postmaster to re-read its
 // configuration. It returns before every backend has applied it.
 func (l *Local) Reload(ctx context.Context) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	return l.reload()
 }

@@ -14,7 +14,7 @@ import (
 // until it leaves recovery (writes succeed from then on), and returns the
 // new timeline. Without a deadline on ctx it waits up to 60 seconds.
 func (l *Local) Promote(ctx context.Context) (uint32, error) {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	waitSec := 60
 	if dl, ok := ctx.Deadline(); ok {
@@ -66,7 +66,7 @@ func (l *Local) Promote(ctx context.Context) (uint32, error) {
 // reload, so a running replica is re-pointed without a restart unless
 // cfg.Restart is set.
 func (l *Local) Follow(ctx context.Context, cfg FollowConfig) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	return l.follow(ctx, cfg, "")
 }
@@ -82,7 +82,7 @@ func (l *Local) Demote(ctx context.Context, mode StopMode, cfg FollowConfig) err
 	if mode == "" {
 		mode = StopFast
 	}
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	return l.follow(ctx, cfg, mode)
 }

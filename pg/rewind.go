@@ -31,7 +31,7 @@ import (
 // directory that was not shut down cleanly first gets crash recovery in
 // single-user mode, so its last checkpoint can be read.
 func (l *Local) CheckDivergence(ctx context.Context, up Upstream) (Divergence, error) {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	var d Divergence
 	var localSysID uint64
@@ -208,7 +208,7 @@ func (l *Local) upstreamHistory(ctx context.Context, up Upstream, localTLI uint3
 // runs CHECKPOINT on the upstream so pg_rewind sees its new timeline. The
 // server is left stopped with standby.signal: call Follow next.
 func (l *Local) Rewind(ctx context.Context, up Upstream) error {
-	l.op.Lock()
+	l.lockOp()
 	defer l.op.Unlock()
 	if up.IsZero() {
 		return fmt.Errorf("%w: Rewind needs an upstream", ErrInvalidConfig)
