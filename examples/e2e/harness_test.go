@@ -39,6 +39,13 @@ type harness struct {
 // stopped by t.Cleanup; agent logs are printed when the test failed.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with customize, when not nil, editing the
+// cluster's options before it starts.
+func newHarnessWith(t *testing.T, customize func(*localcluster.Options)) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -53,12 +60,16 @@ func newHarness(t *testing.T) *harness {
 	t.Logf("agent built in %v", time.Since(start).Round(time.Millisecond))
 
 	start = time.Now()
-	c, err := localcluster.Start(ctx, localcluster.Options{
+	opts := localcluster.Options{
 		AgentBin:    bin,
 		Nodes:       3,
 		EtcdMembers: 3,
 		Logger:      logger,
-	})
+	}
+	if customize != nil {
+		customize(&opts)
+	}
+	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}

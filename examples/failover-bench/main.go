@@ -12,6 +12,15 @@
 //	pg-crash-failover  the same with primary_start_timeout 0 (failover)
 //	switchover         POST /switchover to a replica
 //	etcd-leader-kill   hard-stop etcd's raft leader; restart it afterwards
+//	etcd-raft-leader   kill etcd's raft leader while the primary's agent watches through another member
+//	etcd-primary-member  make the member the primary's agent talks to raft leader, then kill it
+//
+// The last two need no failover: besides the writer through HAProxy they
+// run a writer directly on every node and probe every node's PostgreSQL
+// (localcluster.RunEtcdFault), and report false failovers (leader key
+// changes), demotions, new timelines, the write outage through HAProxy
+// and directly, lost writes and two-writer moments (writes acknowledged
+// by one node while another acknowledged writes too).
 //
 // and prints the median, minimum and maximum of the write unavailability
 // through HAProxy (last acknowledged write before the fault to the first
@@ -19,12 +28,15 @@
 // expiry to the first write (node crash), and the acknowledged writes lost;
 // then the agents' CPU seconds and RSS over an idle period. The cluster
 // runs on pgha's defaults (ttl 6 s, loop_wait 1 s, primary_start_timeout
-// 15 s; HAProxy checks as haproxycfg.DefaultOptions).
+// 15 s; HAProxy checks as haproxycfg.DefaultOptions); the etcd members use
+// etcd's own raft timings (heartbeat 100 ms, election timeout 1 s) unless
+// -etcd-timing fast selects the tests' 50 ms / 500 ms.
 //
 // Usage:
 //
 //	failover-bench [-n 3] [-scenarios node-crash,switchover,...] [-idle 60s]
-//	               [-writer-timeout 1s] [-agent path] [-keep] [-v] [-json]
+//	               [-writer-timeout 1s] [-etcd-timing stock|fast] [-agent path]
+//	               [-keep] [-v] [-json]
 //
 // The writer's timeout matters: a connect that HAProxy routes to a server
 // it has not yet marked down waits (HAProxy retries after a turn-around
@@ -68,6 +80,9 @@ type options struct {
 	wtimeout  time.Duration
 	keepDir   bool
 	verbose   bool
+	// etcdTiming is "stock" (etcd's own raft defaults) or "fast"
+	// (etcdembed's, as the tests use).
+	etcdTiming string
 }
 
 func main() {
@@ -102,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.wtimeout, "writer-timeout", time.Second, "the writer's connect and insert timeout")
 	fs.BoolVar(&o.keepDir, "keep", false, "keep the cluster's directory (logs, data) after the run")
 	fs.BoolVar(&o.verbose, "v", false, "log the orchestration's progress")
+	fs.StringVar(&o.etcdTiming, "etcd-timing", "stock", "raft timings of the embedded etcd members: stock (etcd's defaults, heartbeat 100 ms, election 1 s) or fast (50 ms, 500 ms, as the tests)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -116,6 +132,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.wtimeout <= 0 {
 		return o, fmt.Errorf("-writer-timeout must be positive, got %v", o.wtimeout)
+	}
+	if o.etcdTiming != "stock" && o.etcdTiming != "fast" {
+		return o, fmt.Errorf("-etcd-timing must be stock or fast, got %q", o.etcdTiming)
 	}
 	if o.timeout < time.Second {
 		return o, fmt.Errorf("-timeout must be at least 1s, got %v", o.timeout)
@@ -172,14 +191,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
-	progress("starting 3 agents, 3 etcd members and HAProxy")
-	c, err := localcluster.Start(ctx, localcluster.Options{
+	progress("starting 3 agents, 3 etcd members (%s raft timings) and HAProxy", o.etcdTiming)
+	copts := localcluster.Options{
 		AgentBin:    bin,
 		Nodes:       3,
 		EtcdMembers: 3,
 		KeepDir:     o.keepDir,
 		Logger:      logger,
-	})
+	}
+	if o.etcdTiming == "stock" {
+		copts.EtcdHeartbeat, copts.EtcdElection = localcluster.StockEtcdHeartbeat, localcluster.StockEtcdElection
+	}
+	c, err := localcluster.Start(ctx, copts)
 	if err != nil {
 		return fmt.Errorf("start cluster: %w", err)
 	}
@@ -211,6 +234,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			WriterTimeout: o.wtimeout.Seconds(),
 		},
 	}
+	hb, el := c.Etcd().RaftTimings()
+	res.Settings.EtcdHeartbeatMS, res.Settings.EtcdElectionMS = hb.Milliseconds(), el.Milliseconds()
 	if o.idle > 0 {
 		progress("measuring the idle agents for %v", o.idle)
 		idle, err := measureIdle(ctx, b.bench, o.idle)
@@ -241,9 +266,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				failed = true
 				progress("%s #%d/%d failed: %v", sc.Name, i, o.reps, err)
 			} else {
-				progress("%s #%d/%d: unavailable %s s, new leader %s s (%s -> %s), lost %d of %d",
-					sc.Name, i, o.reps, fmtNum(rep.Unavailable, 3), fmtNum(rep.NewLeader, 3),
-					rep.Leader, orDash(rep.NewLeaderName), rep.Lost, rep.Acked)
+				progress("%s #%d/%d: %s", sc.Name, i, o.reps, repLine(rep))
 			}
 			sr.Reps = append(sr.Reps, rep)
 			if err != nil {

@@ -60,8 +60,12 @@ func TestParseFlags(t *testing.T) {
 		check   func(options) bool
 	}{
 		{nil, "", func(o options) bool {
-			return o.reps == 3 && len(o.scenarios) == len(scenarios()) && o.idle == time.Minute
+			return o.reps == 3 && len(o.scenarios) == len(scenarios()) && o.idle == time.Minute && o.etcdTiming == "stock"
 		}},
+		{[]string{"-etcd-timing", "fast", "-scenarios", "etcd-primary-member"}, "", func(o options) bool {
+			return o.etcdTiming == "fast" && strings.Join(o.scenarios, ",") == "etcd-primary-member"
+		}},
+		{[]string{"-etcd-timing", "slow"}, "-etcd-timing must be", nil},
 		{[]string{"-n", "5", "-scenarios", "switchover, node-crash,switchover"}, "", func(o options) bool {
 			return o.reps == 5 && strings.Join(o.scenarios, ",") == "switchover,node-crash"
 		}},
@@ -92,7 +96,18 @@ func TestReport(t *testing.T) {
 	rep.Unavailable, rep.Leader = 1.25, "node1"
 	sr := ScenarioResult{Name: "pg-crash", Reps: []Rep{rep, {Error: "boom"}}}
 	summarizeScenario(&sr)
-	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr},
+	// An etcd fault scenario: one clean run, one false failover.
+	clean, bad := newRep(), newRep()
+	clean.Unavailable, clean.DirectUnavailable, clean.Demotions, clean.TwoWriters = 0.08, 0.09, 0, 0
+	bad.Unavailable, bad.DirectUnavailable, bad.Demotions, bad.TwoWriters = 7.5, 7.25, 1, 3
+	bad.LeaderChanged, bad.Demoted, bad.TimelineChanged, bad.Leader, bad.NewLeaderName = true, true, true, "node1", "node2"
+	bad.Detail = "killed member 0"
+	etcdSR := ScenarioResult{Name: "etcd-primary-member", Reps: []Rep{clean, bad}}
+	summarizeScenario(&etcdSR)
+	if etcdSR.LeaderChanges != 1 || etcdSR.Demotions != 1 || etcdSR.TimelineChanges != 1 || etcdSR.TwoWriters.Max != 3 {
+		t.Errorf("etcd scenario summary = %+v", etcdSR)
+	}
+	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr, etcdSR},
 		Idle: &Idle{Seconds: 60, Agents: []AgentIdle{{Name: "node1", CPUSeconds: 0.6, RSSMB: 20, MaxRSSMB: 21}}}}
 
 	var js bytes.Buffer
@@ -111,7 +126,9 @@ func TestReport(t *testing.T) {
 	if err := writeText(&txt, r); err != nil {
 		t.Fatalf("writeText: %v", err)
 	}
-	for _, want := range []string{"pg-crash", "1.250", "pg-crash #2 failed: boom", "node1"} {
+	for _, want := range []string{"pg-crash", "1.250", "pg-crash #2 failed: boom", "node1",
+		"write unavailability direct (s)", "two-writer moments per run", "1/1/1/0",
+		"etcd-primary-member #2: unavailable 7.500 s via HAProxy, 7.250 s direct; false failover true (node1 -> node2), demotions 1"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())
 		}

@@ -32,6 +32,10 @@ type Settings struct {
 	// WriterTimeout bounds each connect and insert of the writer: an
 	// attempt routed to a dead server costs up to this much.
 	WriterTimeout float64 `json:"writer_timeout_s"`
+	// EtcdHeartbeatMS and EtcdElectionMS are the embedded etcd members'
+	// raft timings.
+	EtcdHeartbeatMS int64 `json:"etcd_heartbeat_ms"`
+	EtcdElectionMS  int64 `json:"etcd_election_ms"`
 }
 
 // ScenarioResult is every repetition of one scenario and their summary.
@@ -44,9 +48,16 @@ type ScenarioResult struct {
 	NewLeader     jsonSummary `json:"new_leader_s"`
 	ExpiryToWrite jsonSummary `json:"lease_expiry_to_first_write_s"`
 	Lost          jsonSummary `json:"acked_writes_lost"`
-	LeaderChanges int         `json:"leader_changes"`
-	Demotions     int         `json:"demotions"`
-	Errors        int         `json:"errors"`
+	// Only the etcd fault scenarios measure these (N is 0 otherwise).
+	DirectUnavailable jsonSummary `json:"direct_write_unavailable_s"`
+	DemotionCount     jsonSummary `json:"demotions_per_run"`
+	TwoWriters        jsonSummary `json:"two_writer_moments"`
+	// Runs with a leader change (a false failover in a scenario that
+	// needs none), a demotion, a new timeline, an error.
+	LeaderChanges   int `json:"leader_changes"`
+	Demotions       int `json:"demotions"`
+	TimelineChanges int `json:"timeline_changes"`
+	Errors          int `json:"errors"`
 }
 
 // jsonSummary is a Summary whose NaN fields encode as null.
@@ -72,8 +83,8 @@ type Result struct {
 // summarizeScenario fills the summaries from the repetitions; failed
 // repetitions count in Errors and not in the figures.
 func summarizeScenario(sr *ScenarioResult) {
-	var unav, leader, expiry, lost []float64
-	sr.LeaderChanges, sr.Demotions, sr.Errors = 0, 0, 0
+	var unav, leader, expiry, lost, direct, demotions, two []float64
+	sr.LeaderChanges, sr.Demotions, sr.TimelineChanges, sr.Errors = 0, 0, 0, 0
 	for _, r := range sr.Reps {
 		if r.Error != "" {
 			sr.Errors++
@@ -83,17 +94,26 @@ func summarizeScenario(sr *ScenarioResult) {
 		leader = append(leader, float64(r.NewLeader))
 		expiry = append(expiry, float64(r.ExpiryToWrite))
 		lost = append(lost, float64(r.Lost))
+		direct = append(direct, float64(r.DirectUnavailable))
+		demotions = append(demotions, float64(r.Demotions))
+		two = append(two, float64(r.TwoWriters))
 		if r.LeaderChanged {
 			sr.LeaderChanges++
 		}
 		if r.Demoted {
 			sr.Demotions++
 		}
+		if r.TimelineChanged {
+			sr.TimelineChanges++
+		}
 	}
 	sr.Unavailable = toJSON(summarize(unav))
 	sr.NewLeader = toJSON(summarize(leader))
 	sr.ExpiryToWrite = toJSON(summarize(expiry))
 	sr.Lost = toJSON(summarize(lost))
+	sr.DirectUnavailable = toJSON(summarize(direct))
+	sr.DemotionCount = toJSON(summarize(demotions))
+	sr.TwoWriters = toJSON(summarize(two))
 }
 
 // writeJSON writes r as indented JSON.
@@ -106,8 +126,9 @@ func writeJSON(w io.Writer, r Result) error {
 // writeText writes r as a plain text table.
 func writeText(w io.Writer, r Result) error {
 	m := r.Machine
-	fmt.Fprintf(w, "pgha failover benchmark: %d repetitions, %d agents, %d etcd members, ttl %gs, loop_wait %gs, writer timeout %gs\n",
-		r.Settings.Repetitions, r.Settings.Nodes, r.Settings.EtcdMembers, r.Settings.TTL, r.Settings.LoopWait, r.Settings.WriterTimeout)
+	fmt.Fprintf(w, "pgha failover benchmark: %d repetitions, %d agents, %d etcd members (raft heartbeat %d ms, election timeout %d ms), ttl %gs, loop_wait %gs, writer timeout %gs\n",
+		r.Settings.Repetitions, r.Settings.Nodes, r.Settings.EtcdMembers, r.Settings.EtcdHeartbeatMS, r.Settings.EtcdElectionMS,
+		r.Settings.TTL, r.Settings.LoopWait, r.Settings.WriterTimeout)
 	fmt.Fprintf(w, "machine: %d CPUs (%s), %.1f GiB RAM, Linux %s, %s\n\n", m.CPUs, orDash(m.CPUModel), m.MemoryGB, orDash(m.Kernel), m.Go)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -117,12 +138,25 @@ func writeText(w io.Writer, r Result) error {
 			fmtNum(s.Median, digits), fmtNum(s.Min, digits), fmtNum(s.Max, digits), s.N)
 	}
 	for _, sr := range r.Scenarios {
-		row(sr.Name, "write unavailability (s)", sr.Unavailable, 3)
+		recorded := sr.DirectUnavailable.N > 0 // an etcd fault scenario
+		if recorded {
+			row(sr.Name, "write unavailability via HAProxy (s)", sr.Unavailable, 3)
+			row("", "write unavailability direct (s)", sr.DirectUnavailable, 3)
+		} else {
+			row(sr.Name, "write unavailability (s)", sr.Unavailable, 3)
+		}
 		row("", "new leader in DCS (s)", sr.NewLeader, 3)
 		if sr.ExpiryToWrite.N > 0 {
 			row("", "lease expiry -> first write (s)", sr.ExpiryToWrite, 3)
 		}
 		row("", "acknowledged writes lost", sr.Lost, 0)
+		if recorded {
+			row("", "demotions per run", sr.DemotionCount, 1)
+			row("", "two-writer moments per run", sr.TwoWriters, 1)
+			fmt.Fprintf(tw, "\truns with false failover / demotion / new timeline / error\t%8s\t\t\t%3d\n",
+				fmt.Sprintf("%d/%d/%d/%d", sr.LeaderChanges, sr.Demotions, sr.TimelineChanges, sr.Errors), len(sr.Reps))
+			continue
+		}
 		fmt.Fprintf(tw, "\truns with leader change / demotion / error\t%8s\t\t\t%3d\n",
 			fmt.Sprintf("%d/%d/%d", sr.LeaderChanges, sr.Demotions, sr.Errors), len(sr.Reps))
 	}
@@ -133,6 +167,13 @@ func writeText(w io.Writer, r Result) error {
 		for i, rep := range sr.Reps {
 			if rep.Error != "" {
 				fmt.Fprintf(w, "%s #%d failed: %s\n", sr.Name, i+1, rep.Error)
+			}
+		}
+	}
+	for _, sr := range r.Scenarios {
+		for i, rep := range sr.Reps {
+			if rep.Error == "" && (rep.LeaderChanged || rep.Demoted || rep.TimelineChanged || rep.TwoWriters > 0) && sr.DirectUnavailable.N > 0 {
+				fmt.Fprintf(w, "%s #%d: %s\n", sr.Name, i+1, repLine(rep))
 			}
 		}
 	}
@@ -167,4 +208,16 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// repLine summarizes one repetition for the progress output.
+func repLine(rep Rep) string {
+	line := fmt.Sprintf("unavailable %s s, new leader %s s (%s -> %s), lost %d of %d",
+		fmtNum(rep.Unavailable, 3), fmtNum(rep.NewLeader, 3), rep.Leader, orDash(rep.NewLeaderName), rep.Lost, rep.Acked)
+	if math.IsNaN(float64(rep.DirectUnavailable)) {
+		return line
+	}
+	return fmt.Sprintf("unavailable %s s via HAProxy, %s s direct; false failover %v (%s -> %s), demotions %s, new timeline %v, two-writer moments %s, lost %d of %d; %s",
+		fmtNum(rep.Unavailable, 3), fmtNum(rep.DirectUnavailable, 3), rep.LeaderChanged, rep.Leader, orDash(rep.NewLeaderName),
+		fmtNum(rep.Demotions, 0), rep.TimelineChanged, fmtNum(rep.TwoWriters, 0), rep.Lost, rep.Acked, rep.Detail)
 }

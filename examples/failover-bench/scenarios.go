@@ -36,13 +36,32 @@ type Rep struct {
 	// Leader is the leader before the fault, NewLeaderName the one after.
 	Leader        string `json:"leader"`
 	NewLeaderName string `json:"new_leader"`
+
+	// The etcd fault scenarios record more (localcluster.RunEtcdFault): a
+	// writer directly on every node besides the one through HAProxy, and
+	// every node's PostgreSQL state. NaN (null) in the other scenarios.
+	//
+	// DirectUnavailable is the longest gap between writes acknowledged
+	// directly, by whichever node, after the fault.
+	DirectUnavailable num `json:"direct_write_unavailable_s"`
+	// Demotions counts primaries demoted (in recovery, restarted or gone)
+	// on any node; TwoWriters the writes acknowledged while another node
+	// acknowledged writes too (localcluster.FindTwoWriters).
+	Demotions  num `json:"demotions"`
+	TwoWriters num `json:"two_writer_moments"`
+	// TimelineChanged reports a new timeline, in the DCS or on a node.
+	TimelineChanged bool `json:"timeline_changed"`
+	// Detail says which etcd member was killed and why.
+	Detail string `json:"detail,omitempty"`
+
 	// Error says why the repetition did not complete.
 	Error string `json:"error,omitempty"`
 }
 
 // newRep returns a Rep with every time "not measured".
 func newRep() Rep {
-	return Rep{Unavailable: num(math.NaN()), NewLeader: num(math.NaN()), ExpiryToWrite: num(math.NaN())}
+	nan := num(math.NaN())
+	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan}
 }
 
 // scenario is one kind of fault with how to run it once and restore
@@ -86,6 +105,54 @@ func scenarios() []scenario {
 			Description: "hard-stop the etcd member that is raft leader (3 members); restart it afterwards",
 			run:         runEtcdKill,
 		},
+		{
+			Name: "etcd-raft-leader",
+			Description: "kill etcd's raft leader while the primary's agent watches through another member; " +
+				"no failover needed (writers through HAProxy and on every node)",
+			run: runEtcdFault(localcluster.EtcdLeaderFault),
+		},
+		{
+			Name: "etcd-primary-member",
+			Description: "make the etcd member the primary's agent talks to raft leader, then kill it; " +
+				"no failover needed (writers through HAProxy and on every node)",
+			run: runEtcdFault(localcluster.EtcdPrimaryMemberFault),
+		},
+	}
+}
+
+// runEtcdFault kills an etcd member as fault f says, on a cluster that
+// needs no failover for it, and records what happened anyway.
+func runEtcdFault(f localcluster.EtcdFault) func(context.Context, *bench, *Rep) error {
+	return func(ctx context.Context, b *bench, rep *Rep) error {
+		leader, err := b.waitHealthy(ctx)
+		if err != nil {
+			return err
+		}
+		rep.Leader = leader
+		run, err := b.c.RunEtcdFault(ctx, leader, f, localcluster.EtcdFaultOptions{Timeout: b.timeout})
+		p := run.Plan
+		rep.Detail = fmt.Sprintf("killed member %d, the agent's watch on member %d", p.Victim, p.AgentMember)
+		if p.MovedFrom >= 0 {
+			rep.Detail += fmt.Sprintf(", leadership moved from member %d", p.MovedFrom)
+		}
+		if err != nil {
+			return err
+		}
+		a := run.Analysis
+		rep.Unavailable, rep.DirectUnavailable = secs(a.ProxyGap.Duration()), secs(a.DirectGap.Duration())
+		if len(a.LeaderChanges) > 0 {
+			ev := a.LeaderChanges[0]
+			rep.LeaderChanged, rep.NewLeaderName, rep.NewLeader = true, ev.Name, secs(ev.At.Sub(run.FaultAt))
+		}
+		demotions := a.Count(localcluster.Demoted)
+		rep.Demotions, rep.Demoted = num(demotions), demotions > 0
+		rep.TwoWriters = num(len(a.TwoWriters))
+		rep.TimelineChanged = run.TimelineAfter != run.Timeline || a.Count(localcluster.NewTimeline) > 0
+		rep.Acked, rep.Lost = run.Verify.Acked, run.Verify.Lost
+		for _, d := range a.Disruptions {
+			b.log.Warn("disruption", "scenario", f.String(), "after", d.At.Sub(run.FaultAt).Round(time.Millisecond), "what", d.String())
+		}
+		return nil
 	}
 }
 

@@ -72,9 +72,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.log.Info("localcluster: starting etcd", "members", o.EtcdMembers, "dir", c.dir)
-	if c.etcd, err = startEtcd(ctx, filepath.Join(c.dir, "etcd"), o.EtcdMembers); err != nil {
+	if c.etcd, err = startEtcd(ctx, filepath.Join(c.dir, "etcd"), o.EtcdMembers,
+		etcdTimings{heartbeat: o.EtcdHeartbeat, election: o.EtcdElection}); err != nil {
 		return nil, err
 	}
+	hb, el := c.etcd.RaftTimings()
+	c.log.Info("localcluster: etcd started", "heartbeat", hb, "election_timeout", el)
 	c.store, err = etcd.New(etcd.Config{Endpoints: c.etcd.Endpoints(), Namespace: "/service/", Scope: o.Scope,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

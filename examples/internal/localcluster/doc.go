@@ -16,6 +16,22 @@
 // configuration and waits until every agent has it, and [Poll] waits on a
 // condition.
 //
+// The scenarios in which no failover is needed (issue 13) record more: a
+// [Recorder] writes through HAProxy and directly to every node, noting
+// which node acknowledged each write and when it was sent and
+// acknowledged; a [StateWatch] probes every node's PostgreSQL (role,
+// timeline, postmaster start). [Analyze] judges the recordings with pure,
+// table-tested rules: [FindTwoWriters] (two nodes acknowledging writes at
+// once), [Disruptions] (demotions, promotions, restarts, new timelines),
+// [LongestGap] through HAProxy and directly, and [Cluster.VerifyAcks]
+// (lost writes). [Cluster.RunEtcdFault] runs one etcd fault end to end:
+// [Cluster.PlanEtcdFault] finds the member the primary's agent talks to
+// ([Cluster.AgentEtcdMember]) and makes the victim raft leader with
+// [Etcd.MoveLeader]; [Etcd.Kill] then cuts the member's connections as a
+// crash would before stopping it. Options.EtcdHeartbeat and EtcdElection
+// set the members' raft timings ([StockEtcdHeartbeat] and
+// [StockEtcdElection] are etcd's own defaults).
+//
 // [Cluster.Close] stops every process it started (agents, postmasters and
 // their backends, HAProxy, etcd) and removes the work directory. It is
 // not a test harness (it takes no testing.TB), so the demo can use it too;

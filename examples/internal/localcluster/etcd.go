@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -9,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 
 	"github.com/pgha/pgha/internal/etcdembed"
 )
@@ -17,12 +20,24 @@ import (
 // etcdReady bounds the wait for a started member to serve.
 const etcdReady = 30 * time.Second
 
+// etcd's own default raft timings (--heartbeat-interval 100,
+// --election-timeout 1000), which stock etcd members run with. The fault
+// tests of a member or leader loss use them: etcdembed's shorter timings
+// (50 ms / 500 ms) make elections twice as fast and hide what a
+// deployment sees.
+const (
+	StockEtcdHeartbeat = 100 * time.Millisecond
+	StockEtcdElection  = 1000 * time.Millisecond
+)
+
 // Etcd is an embedded etcd cluster on loopback. Its methods are safe for
 // concurrent use.
 type Etcd struct {
 	token   string
 	members []*etcdMember
-	mu      sync.Mutex
+	// heartbeat and election are the members' raft timings.
+	heartbeat, election time.Duration
+	mu                  sync.Mutex
 }
 
 type etcdMember struct {
@@ -33,16 +48,29 @@ type etcdMember struct {
 	etcd      *embed.Etcd // nil while stopped
 }
 
+// etcdTimings are the raft timings of the embedded members; zero fields
+// take etcdembed's.
+type etcdTimings struct {
+	heartbeat, election time.Duration
+}
+
 // startEtcd starts n members with data under dir and waits for a leader.
-func startEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
+func startEtcd(ctx context.Context, dir string, n int, tm etcdTimings) (*Etcd, error) {
 	if n != 1 && n != 3 && n != 5 {
 		return nil, fmt.Errorf("%w: EtcdMembers must be 1, 3 or 5, got %d", ErrInvalidOptions, n)
+	}
+	if tm.heartbeat == 0 {
+		tm.heartbeat = etcdembed.Heartbeat
+	}
+	if tm.election == 0 {
+		tm.election = etcdembed.Election
 	}
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
 	}
-	e := &Etcd{token: "pgha-local-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	e := &Etcd{token: "pgha-local-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		heartbeat: tm.heartbeat, election: tm.election}
 	specs := make([]etcdembed.Member, 0, n)
 	for i := range n {
 		m := &etcdMember{
@@ -56,7 +84,7 @@ func startEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
 	}
 	cluster := etcdembed.InitialCluster(specs)
 	for _, m := range e.members {
-		srv, err := etcdembed.Start(m.spec(), cluster, e.token)
+		srv, err := e.start(m, cluster)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("localcluster: %w", err)
@@ -77,6 +105,26 @@ func startEtcd(ctx context.Context, dir string, n int) (*Etcd, error) {
 	}
 	return e, nil
 }
+
+// start starts member m (joining or, with its data directory, rejoining
+// cluster) with etcdembed's configuration and e's raft timings.
+func (e *Etcd) start(m *etcdMember, cluster string) (*embed.Etcd, error) {
+	cfg, err := etcdembed.Config(m.spec(), cluster, e.token)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TickMs = uint(e.heartbeat / time.Millisecond)
+	cfg.ElectionMs = uint(e.election / time.Millisecond)
+	srv, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd member %s: %w", m.name, err)
+	}
+	return srv, nil
+}
+
+// RaftTimings returns the members' heartbeat interval and election
+// timeout.
+func (e *Etcd) RaftTimings() (heartbeat, election time.Duration) { return e.heartbeat, e.election }
 
 // spec describes m for etcdembed.
 func (m *etcdMember) spec() etcdembed.Member {
@@ -123,8 +171,16 @@ func (e *Etcd) Running(i int) bool {
 	return i >= 0 && i < len(e.members) && e.members[i].etcd != nil
 }
 
-// Kill stops member i abruptly (raft HardStop: no leadership transfer),
-// keeping its data directory.
+// Kill stops member i abruptly, as a SIGKILL of its process would, keeping
+// its data directory: the sockets of its client and peer ports (the
+// listeners and every connection they accepted) are shut down first, so
+// clients and peers read end-of-file at once and new connections are
+// refused, then raft stops
+// without a leadership transfer (HardStop) and the rest of the server
+// closes. Without the first step an embedded member's gRPC server would
+// drain gracefully, keeping its clients' watch streams open for up to
+// etcd's request timeout (5 s + 2 election timeouts) on a member whose
+// raft has stopped, which no crashed process does.
 func (e *Etcd) Kill(i int) error {
 	m, err := e.member(i)
 	if err != nil {
@@ -137,7 +193,18 @@ func (e *Etcd) Kill(i int) error {
 	if srv == nil {
 		return fmt.Errorf("%w: etcd member %d", ErrNotRunning, i)
 	}
+	var errs []error
+	for _, u := range []string{m.clientURL, m.peerURL} {
+		port, err := urlPort(u)
+		if err == nil {
+			_, err = shutdownPort(port)
+		}
+		errs = append(errs, err)
+	}
 	etcdembed.HardStop(srv)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("localcluster: kill etcd member %d: cut its connections: %w", i, err)
+	}
 	return nil
 }
 
@@ -160,7 +227,7 @@ func (e *Etcd) Restart(ctx context.Context, i int) error {
 		}
 	}
 	e.mu.Unlock()
-	srv, err := etcdembed.Start(m.spec(), etcdembed.InitialCluster([]etcdembed.Member{m.spec()}), e.token)
+	srv, err := e.start(m, etcdembed.InitialCluster([]etcdembed.Member{m.spec()}))
 	if err != nil {
 		return fmt.Errorf("localcluster: restart etcd member %d: %w", i, err)
 	}
@@ -202,6 +269,52 @@ func (e *Etcd) WaitLeader(ctx context.Context) (int, error) {
 		return err
 	})
 	return i, err
+}
+
+// MoveLeader makes member i etcd's raft leader with etcd's MoveLeader API
+// (clientv3's Maintenance, sent to the current leader: only the leader
+// can transfer its leadership) and waits until every running member
+// agrees on i. It does nothing when i already leads.
+func (e *Etcd) MoveLeader(ctx context.Context, i int) error {
+	m, err := e.member(i)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	target := m.etcd
+	e.mu.Unlock()
+	if target == nil {
+		return fmt.Errorf("%w: etcd member %d", ErrNotRunning, i)
+	}
+	lead, err := e.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	if lead == i {
+		return nil
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{e.members[lead].clientURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("localcluster: etcd client of member %d: %w", lead, err)
+	}
+	defer cli.Close()
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.MoveLeader(mctx, uint64(target.Server.MemberID())); err != nil {
+		return fmt.Errorf("localcluster: move etcd leadership from member %d to %d: %w", lead, i, err)
+	}
+	return poll(ctx, etcdReady, 10*time.Millisecond, func() error {
+		l, err := e.Leader()
+		if err != nil {
+			return err
+		}
+		if l != i {
+			return fmt.Errorf("etcd leader is member %d, want %d", l, i)
+		}
+		return nil
+	})
 }
 
 // Close hard-stops every running member.

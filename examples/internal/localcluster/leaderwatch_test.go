@@ -13,7 +13,7 @@ import (
 func TestLeaderWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	e, err := startEtcd(ctx, t.TempDir(), 1)
+	e, err := startEtcd(ctx, t.TempDir(), 1, etcdTimings{})
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 )
 
 // Options configure [Start]. Zero values take the defaults named.
@@ -16,6 +17,13 @@ type Options struct {
 	Nodes int
 	// EtcdMembers is 1, 3 or 5; default 1.
 	EtcdMembers int
+	// EtcdHeartbeat and EtcdElection are the raft heartbeat interval and
+	// election timeout of the embedded members; zero takes etcdembed's
+	// (50 ms and 500 ms). [StockEtcdHeartbeat] and [StockEtcdElection] are
+	// etcd's own defaults. etcd wants the election timeout to be at least
+	// five heartbeats.
+	EtcdHeartbeat time.Duration
+	EtcdElection  time.Duration
 	// Scope is the cluster name; default "pgha-local".
 	Scope string
 	// Dir is the work directory; "" creates a fresh one under /tmp that
@@ -73,6 +81,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.EtcdMembers == 0 {
 		o.EtcdMembers = 1
+	}
+	if o.EtcdHeartbeat < 0 || o.EtcdElection < 0 {
+		return o, fmt.Errorf("%w: EtcdHeartbeat and EtcdElection must not be negative", ErrInvalidOptions)
 	}
 	if o.Scope == "" {
 		o.Scope = "pgha-local"

@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // writesTable holds the Writer's rows.
@@ -17,7 +19,9 @@ const writesTable = "pgha_writes"
 // WriterOptions configure [Cluster.StartWriter].
 type WriterOptions struct {
 	// DSN is where to write; default the HAProxy read-write listener.
-	DSN string
+	// Node, when set, writes directly to that node's PostgreSQL instead.
+	DSN  string
+	Node string
 	// Interval is the pause after each acknowledged insert; default 10 ms.
 	Interval time.Duration
 	// Timeout bounds each connect and insert; default 1 s.
@@ -26,10 +30,17 @@ type WriterOptions struct {
 	Logger *slog.Logger
 }
 
-// Ack is one acknowledged (committed and confirmed) insert.
+// Ack is one acknowledged (committed and confirmed) insert: the insert
+// was sent at Sent and its acknowledgement received at At, so the commit
+// happened within [Sent, At], on Node.
 type Ack struct {
-	ID int64
-	At time.Time
+	ID   int64
+	Sent time.Time
+	At   time.Time
+	// Node is the node whose PostgreSQL acknowledged the insert (each
+	// insert returns inet_server_port(), the port of the server that
+	// executed it); "" when the port is not a node's.
+	Node string
 }
 
 // Outage is the write unavailability around a fault: the last
@@ -40,24 +51,94 @@ type Outage struct {
 	Duration time.Duration
 }
 
-// Writer inserts rows with increasing ids, one at a time, and records
-// every acknowledged one. An insert whose outcome is unknown (error,
-// timeout) is not acknowledged; the next attempt uses a new id.
+// Writer inserts rows with unique increasing ids, one at a time, and
+// records every acknowledged one with the node that acknowledged it. An
+// insert whose outcome is unknown (error, timeout) is not acknowledged;
+// the next attempt uses a new id.
+//
+// Through HAProxy (the default DSN) the writer drops its connection after
+// any failed attempt and connects again, so HAProxy routes the next one.
+// Directly to a node (WriterOptions.Node) it keeps its one connection
+// while the server answers (a replica refusing the insert as read-only)
+// and reconnects only when the connection broke: a replica is tried every
+// Interval without a new backend each time.
 type Writer struct {
 	o      WriterOptions
 	log    *slog.Logger
+	ids    *idSource
+	nodeOf func(port int) string
 	cancel context.CancelFunc
 	done   chan struct{}
 
 	mu     sync.Mutex
 	acks   []Ack
 	errors int
-	next   int64
 }
 
-// StartWriter creates the table if needed (retrying through the DSN for
-// up to 30 s) and starts writing until Stop.
+// idSource hands out the ids of one or more writers, so that writers
+// sharing a table never insert the same id.
+type idSource struct {
+	mu   sync.Mutex
+	next int64
+}
+
+func (s *idSource) take() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.next
+	s.next++
+	return id
+}
+
+// StartWriter creates the table if needed (retrying through HAProxy's
+// read-write listener, or o.DSN, for up to 30 s) and starts writing until
+// Stop.
 func (c *Cluster) StartWriter(ctx context.Context, o WriterOptions) (*Writer, error) {
+	dsn := o.DSN
+	if dsn == "" {
+		dsn = c.ReadWriteDSN()
+	}
+	ids, err := c.prepareWrites(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.startWriter(ctx, o, ids)
+}
+
+// prepareWrites creates the writers' table through dsn if needed
+// (retrying for up to 30 s) and returns an id source that continues after
+// the ids it holds.
+func (c *Cluster) prepareWrites(ctx context.Context, dsn string) (*idSource, error) {
+	ids := &idSource{}
+	err := poll(ctx, 30*time.Second, 200*time.Millisecond, func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(cctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		if _, err := conn.Exec(cctx, "CREATE TABLE IF NOT EXISTS "+writesTable+" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"); err != nil {
+			return err
+		}
+		return conn.QueryRow(cctx, "SELECT coalesce(max(id), 0) + 1 FROM "+writesTable).Scan(&ids.next)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("localcluster: writer: create table: %w", err)
+	}
+	return ids, nil
+}
+
+// startWriter starts a writer taking its ids from ids (the table exists).
+func (c *Cluster) startWriter(ctx context.Context, o WriterOptions, ids *idSource) (*Writer, error) {
+	if o.Node != "" {
+		if c.Node(o.Node) == nil {
+			return nil, fmt.Errorf("%w: writer to %q", ErrUnknownNode, o.Node)
+		}
+		if o.DSN == "" {
+			o.DSN = c.NodeDSN(o.Node)
+		}
+	}
 	if o.DSN == "" {
 		o.DSN = c.ReadWriteDSN()
 	}
@@ -70,27 +151,22 @@ func (c *Cluster) StartWriter(ctx context.Context, o WriterOptions) (*Writer, er
 	if o.Logger == nil {
 		o.Logger = c.log
 	}
-	w := &Writer{o: o, log: o.Logger, done: make(chan struct{})}
-	err := poll(ctx, 30*time.Second, 200*time.Millisecond, func() error {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(cctx, o.DSN)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		if _, err := conn.Exec(cctx, "CREATE TABLE IF NOT EXISTS "+writesTable+" (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"); err != nil {
-			return err
-		}
-		return conn.QueryRow(cctx, "SELECT coalesce(max(id), 0) + 1 FROM "+writesTable).Scan(&w.next)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("localcluster: writer: create table: %w", err)
-	}
+	w := &Writer{o: o, log: o.Logger, ids: ids, nodeOf: c.nodeByPGPort, done: make(chan struct{})}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel = cancel
 	go w.run(wctx)
 	return w, nil
+}
+
+// nodeByPGPort names the node whose PostgreSQL listens on port, "" for
+// none.
+func (c *Cluster) nodeByPGPort(port int) string {
+	for _, n := range c.nodes {
+		if n.pgPort == port {
+			return n.name
+		}
+	}
+	return ""
 }
 
 // run is the write loop.
@@ -121,25 +197,34 @@ func (w *Writer) run(ctx context.Context) {
 			}
 			conn = c
 		}
-		w.mu.Lock()
-		id := w.next
-		w.next++
-		w.mu.Unlock()
+		id := w.ids.take()
 		ictx, cancel := context.WithTimeout(ctx, w.o.Timeout)
-		_, err := conn.Exec(ictx, "INSERT INTO "+writesTable+" (id) VALUES ($1)", id)
+		var port int32
+		sent := time.Now()
+		err := conn.QueryRow(ictx, "INSERT INTO "+writesTable+" (id) VALUES ($1) RETURNING inet_server_port()", id).Scan(&port)
+		acked := time.Now()
 		cancel()
 		if err != nil {
 			w.failed()
-			_ = conn.Close(context.Background())
-			conn = nil
+			if w.o.Node == "" || conn.IsClosed() || !serverAnswered(err) {
+				_ = conn.Close(context.Background())
+				conn = nil
+			}
 			pause.Reset(w.o.Interval)
 			continue
 		}
 		w.mu.Lock()
-		w.acks = append(w.acks, Ack{ID: id, At: time.Now()})
+		w.acks = append(w.acks, Ack{ID: id, Sent: sent, At: acked, Node: w.nodeOf(int(port))})
 		w.mu.Unlock()
 		pause.Reset(w.o.Interval)
 	}
+}
+
+// serverAnswered reports whether err is an error PostgreSQL sent (the
+// connection still works), not a broken connection or a timeout.
+func serverAnswered(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
 }
 
 func (w *Writer) failed() {
@@ -154,7 +239,11 @@ func (w *Writer) Stop() {
 	<-w.done
 }
 
-// Acks returns the acknowledged writes in id (and time) order.
+// Node is the node the writer writes to directly, "" through HAProxy.
+func (w *Writer) Node() string { return w.o.Node }
+
+// Acks returns the acknowledged writes in the order they were
+// acknowledged (ids increase along it).
 func (w *Writer) Acks() []Ack {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -223,6 +312,12 @@ type VerifyResult struct {
 // node, connected to directly) and reports acknowledged writes that are
 // missing. Call it after Writer.Stop for a complete answer.
 func (c *Cluster) Verify(ctx context.Context, w *Writer) (VerifyResult, error) {
+	return c.VerifyAcks(ctx, w.Acks())
+}
+
+// VerifyAcks is [Cluster.Verify] for the acknowledged writes of any
+// writers that share the table (a [Recorder]'s).
+func (c *Cluster) VerifyAcks(ctx context.Context, acks []Ack) (VerifyResult, error) {
 	leader, err := c.Leader(ctx)
 	if err != nil {
 		return VerifyResult{}, err
@@ -256,15 +351,8 @@ func (c *Cluster) Verify(ctx context.Context, w *Writer) (VerifyResult, error) {
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("localcluster: verify: read from %s: %w", leader, err)
 	}
-	r := VerifyResult{Primary: leader}
-	for _, a := range w.Acks() {
-		r.Acked++
-		if have[a.ID] {
-			r.Found++
-		} else {
-			r.Lost++
-			r.LostIDs = append(r.LostIDs, a.ID)
-		}
-	}
+	r := VerifyResult{Primary: leader, Acked: len(acks), LostIDs: LostWrites(acks, have)}
+	r.Lost = len(r.LostIDs)
+	r.Found = r.Acked - r.Lost
 	return r, nil
 }

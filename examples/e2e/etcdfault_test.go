@@ -1,0 +1,157 @@
+package e2e_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/examples/internal/localcluster"
+)
+
+// TestNoFalseFailover loses one etcd member of three under write load, on
+// a cluster whose members run etcd's own raft timings (100 ms heartbeat,
+// 1 s election timeout, as stock etcd members do): etcd keeps its quorum,
+// so no failover is needed. Two scenarios, each once:
+//
+//   - etcd_raft_leader_killed: etcd's raft leader is killed while the
+//     primary's agent keeps its watch on another member;
+//   - etcd_primary_member_killed: the member the primary's agent talks to
+//     (keeps its watch on; see localcluster.AgentEtcdMember) is made raft
+//     leader with MoveLeader, then killed.
+//
+// Each asserts that the leader key never changes, that no node is demoted,
+// promoted or restarted and no timeline changes, that no acknowledged
+// write is lost, that no two nodes acknowledge writes at once (a writer
+// through HAProxy and one directly on every node record which node
+// acknowledged each write), and that writes are acknowledged through
+// HAProxy and directly within a bound of the fault (3 ttl, a deadline
+// that even a false failover meets, not a speed goal). The longest write
+// gaps are logged, not judged.
+func TestNoFalseFailover(t *testing.T) {
+	h := newHarnessWith(t, func(o *localcluster.Options) {
+		o.EtcdHeartbeat, o.EtcdElection = localcluster.StockEtcdHeartbeat, localcluster.StockEtcdElection
+	})
+	scenarios := []struct {
+		name  string
+		fault localcluster.EtcdFault
+	}{
+		{"etcd_raft_leader_killed", localcluster.EtcdLeaderFault},
+		{"etcd_primary_member_killed", localcluster.EtcdPrimaryMemberFault},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) { testNoFailoverEtcdFault(t, h, sc.fault) })
+		// Each scenario restores health before it ends (or stops the
+		// test), so the next one runs even after a failed one: both
+		// results are wanted.
+	}
+}
+
+// testNoFailoverEtcdFault runs one fault of TestNoFalseFailover
+// (localcluster.RunEtcdFault) and judges it; a probe of the primary's GET
+// /primary and postmaster covers the whole run too.
+func testNoFailoverEtcdFault(t *testing.T, h *harness, fault localcluster.EtcdFault) {
+	leader := h.waitHealthy(t)
+	pid, err := h.c.Node(leader).PostmasterPID()
+	if err != nil || pid == 0 {
+		t.Fatalf("postmaster of %s: pid %d, %v", leader, pid, err)
+	}
+	probe := h.probePrimary(t, leader, pid)
+	run, err := h.c.RunEtcdFault(h.ctx, leader, fault, localcluster.EtcdFaultOptions{Timeout: waitTimeout})
+	probe.Stop()
+	p := run.Plan
+	if p.Victim >= 0 && !run.FaultAt.IsZero() {
+		moved := "it already led"
+		if p.MovedFrom >= 0 {
+			moved = fmt.Sprintf("MoveLeader from member %d", p.MovedFrom)
+		}
+		t.Logf("%s: the agent of %s keeps its watch on etcd member %d (long-lived streams per member %v); killed member %d, raft leader (%s); etcd had a leader again %s later",
+			fault, leader, p.AgentMember, p.AgentStreams, p.Victim, moved, ms(run.EtcdLeaderAfter))
+	}
+	if err != nil {
+		h.logAgentWarnings(t, time.Now().Add(-time.Minute))
+		t.Fatalf("run %s: %v", fault, err)
+	}
+	a := run.Analysis
+	t.Logf("longest write gap in the %s after the kill: %s through HAProxy, %s directly; %d failed attempts through HAProxy, %d direct (mostly the read-only replicas refusing)",
+		ms(run.Until.Sub(run.FaultAt)), ms(a.ProxyGap.Duration()), ms(a.DirectGap.Duration()), run.ProxyErrors, run.DirectErrors)
+	t.Logf("writes: %d acknowledged, %d found on %s, %d lost", run.Verify.Acked, run.Verify.Found, run.Verify.Primary, run.Verify.Lost)
+
+	failed := false
+	if !run.WritesOK {
+		failed = true
+		t.Errorf("no primary within %s of the fault: no write sent after it was acknowledged through HAProxy and directly", run.Bound)
+	}
+	for _, ev := range a.LeaderChanges {
+		failed = true
+		t.Errorf("false failover: leader key changed from %s to %q %s after the kill", leader, ev.Name, ms(ev.At.Sub(run.FaultAt)))
+	}
+	for _, d := range a.Disruptions {
+		failed = true
+		t.Errorf("%s %s after the kill: %s", d.Kind, ms(d.At.Sub(run.FaultAt)), d)
+	}
+	if probes, bad, first := probe.Result(); bad > 0 {
+		failed = true
+		t.Errorf("primary %s stopped serving as primary: %d of %d probes failed, first at %s", leader, bad, probes, first)
+	}
+	if run.TimelineAfter != run.Timeline {
+		failed = true
+		t.Errorf("cluster timeline changed from %d to %d", run.Timeline, run.TimelineAfter)
+	}
+	if run.LeaderAfter != leader {
+		t.Errorf("leader %s after the fault, want %s", run.LeaderAfter, leader)
+	}
+	for i, tw := range a.TwoWriters {
+		if i == 10 {
+			t.Errorf("... %d two-writer moments in all", len(a.TwoWriters))
+			break
+		}
+		t.Errorf("two nodes acknowledged writes at once: %s", tw)
+	}
+	if run.Verify.Lost != 0 {
+		ids := run.Verify.LostIDs
+		if len(ids) > 20 {
+			ids = ids[:20]
+		}
+		t.Errorf("%d acknowledged writes lost (first ids %v)", run.Verify.Lost, ids)
+	}
+	if run.Verify.Acked == 0 {
+		t.Errorf("no write was acknowledged")
+	}
+	if failed {
+		h.logAgentWarnings(t, run.FaultAt.Add(-time.Second))
+	}
+}
+
+// logAgentWarnings logs every agent's WARN and ERROR lines since since
+// (at most 60 per agent): what the agents said about a failure.
+func (h *harness) logAgentWarnings(t *testing.T, since time.Time) {
+	for _, n := range h.c.Nodes() {
+		f, err := os.Open(n.LogPath())
+		if err != nil {
+			t.Logf("log of %s: %v", n.Name(), err)
+			continue
+		}
+		var lines []string
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.Contains(line, " level=WARN ") && !strings.Contains(line, " level=ERROR ") {
+				continue
+			}
+			ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && at.Before(since) {
+				continue
+			}
+			lines = append(lines, line)
+		}
+		f.Close()
+		if len(lines) > 60 {
+			lines = lines[:60]
+		}
+		t.Logf("---- %s: %d warnings and errors since %s ----\n%s", n.Name(), len(lines), since.Format("15:04:05.000"), strings.Join(lines, "\n"))
+	}
+}

@@ -1,0 +1,117 @@
+package localcluster
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// stateQuery reads whether the server is a primary, when its postmaster
+// started and its timeline: a primary's from the name of its current WAL
+// file (the first eight hex digits), a replica's from its WAL receiver
+// (0 while it has none).
+const stateQuery = `SELECT pg_is_in_recovery(), pg_postmaster_start_time(),
+	CASE WHEN pg_is_in_recovery()
+		THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0)::bigint
+		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint
+	END`
+
+// StateWatch probes every node's PostgreSQL directly (one connection per
+// node, reconnecting after an error) and records each node's
+// [NodeState] whenever it changes, for [Disruptions].
+type StateWatch struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	states []NodeState
+	probes int
+}
+
+// WatchStates starts probing every node every `every` (default 100 ms)
+// until Stop or ctx ends.
+func (c *Cluster) WatchStates(ctx context.Context, every time.Duration) *StateWatch {
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sw := &StateWatch{cancel: cancel}
+	for _, n := range c.nodes {
+		dsn := c.NodeDSN(n.name)
+		sw.wg.Go(func() { sw.probe(ctx, n.name, dsn, every) })
+	}
+	return sw
+}
+
+// probe is one node's probing loop.
+func (sw *StateWatch) probe(ctx context.Context, node, dsn string, every time.Duration) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	var last NodeState
+	first := true
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		s := NodeState{Node: node}
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			conn, _ = pgx.Connect(cctx, dsn)
+			cancel()
+		}
+		if conn != nil {
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			var inRecovery bool
+			err := conn.QueryRow(qctx, stateQuery).Scan(&inRecovery, &s.Started, &s.Timeline)
+			cancel()
+			if err == nil {
+				s.Up, s.Primary = true, !inRecovery
+			} else {
+				_ = conn.Close(context.Background())
+				conn = nil
+			}
+		}
+		s.At = time.Now()
+		if ctx.Err() != nil {
+			return // a probe cut short by Stop says nothing about the node
+		}
+		sw.mu.Lock()
+		sw.probes++
+		if first || !s.same(last) {
+			sw.states = append(sw.states, s)
+		}
+		sw.mu.Unlock()
+		last, first = s, false
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop ends the probing and waits for it; it is idempotent.
+func (sw *StateWatch) Stop() {
+	sw.cancel()
+	sw.wg.Wait()
+}
+
+// States returns the recorded states: each node's first state and every
+// change, ordered by time per node.
+func (sw *StateWatch) States() []NodeState {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return append([]NodeState(nil), sw.states...)
+}
+
+// Probes is the number of probes made so far, over all nodes.
+func (sw *StateWatch) Probes() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return sw.probes
+}
