@@ -380,9 +380,10 @@ func (c *Controller) release(ctx context.Context, why string) error {
 
 // demoteGraceful is the switchover: CHECKPOINT, fast stop (the replicas
 // connected then receive everything up to the shutdown checkpoint before
-// the postmaster exits), confirmation that the candidate has the WAL the
-// old primary had flushed, status optime, resign, then follow the
-// candidate. Without confirmation the term is kept and the key cleared.
+// the postmaster exits), confirmation that the candidate has received WAL
+// past the old primary's shutdown checkpoint (handOverLSN), status optime,
+// resign, then follow the candidate. Without confirmation the term is kept,
+// the key cleared, and the loop restarts the old primary in place.
 func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec Decision) error {
 	t := c.heldTerm()
 	if t == nil {
@@ -401,11 +402,20 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 		return fmt.Errorf("failover: switchover: stop: %w", err)
 	}
 	c.emit(EventDemoted, "graceful demote for a switchover to "+dec.Target)
-	bound := max(2*obs.Settings.LoopWait, 5*obs.Settings.PeerQueryTimeout)
-	if !c.waitReceived(ctx, cl, dec.Target, pre, bound, obs.Settings.PeerQueryTimeout) {
+	need, err := c.handOverLSN(cctx, pre)
+	if err != nil {
+		// Nothing proves the candidate has everything: restart in place.
 		c.restoreTerm(t)
 		_ = c.clearFailover(ctx, cl)
-		return fmt.Errorf("failover: switchover: %s did not confirm WAL up to %d within %v: keeping the term", dec.Target, pre, bound)
+		c.emit(EventDemoted, "switchover to "+dec.Target+" abandoned: "+err.Error())
+		return fmt.Errorf("failover: switchover: %w: keeping the term, the old primary restarts as primary", err)
+	}
+	bound := max(2*obs.Settings.LoopWait, 5*obs.Settings.PeerQueryTimeout)
+	if !c.waitReceived(ctx, cl, dec.Target, need, bound, obs.Settings.PeerQueryTimeout) {
+		c.restoreTerm(t)
+		_ = c.clearFailover(ctx, cl)
+		return fmt.Errorf("failover: switchover: %s did not confirm WAL past %s within %v: keeping the term, the old primary restarts as primary",
+			dec.Target, pg.LSN(need-1), bound)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
 	if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
@@ -419,6 +429,25 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 		c.log.Warn("failover: resign after switchover", "err", err)
 	}
 	return c.follow(cctx, cl, dec.Target)
+}
+
+// handOverLSN is the position a candidate must have received before the
+// lease may move to it after this primary stopped cleanly: just past the
+// shutdown checkpoint record's start, read from the control file when the
+// Instance is a pg.ControlDataReader (DESIGN §3 invariant 5 by
+// construction: a replica that received the shutdown checkpoint has every
+// commit before it). Other Instances fall back to the flush LSN read
+// before the stop, flushedBefore; that is all they can tell.
+func (c *Controller) handOverLSN(ctx context.Context, flushedBefore int64) (int64, error) {
+	cr, ok := c.inst.(pg.ControlDataReader)
+	if !ok {
+		return flushedBefore, nil
+	}
+	lsn, err := cr.ShutdownCheckpoint(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the shutdown checkpoint: %w", err)
+	}
+	return lsn.Int64() + 1, nil
 }
 
 // waitReceived polls target's API until it reports WAL up to lsn.

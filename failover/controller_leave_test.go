@@ -1,6 +1,7 @@
 package failover_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -160,3 +161,47 @@ func (l *eventLog) kinds() []failover.EventKind {
 }
 
 func (l *eventLog) has(k failover.EventKind) bool { return slices.Contains(l.kinds(), k) }
+
+// fencerPG is fakePG with pg.Fencer: Fence stops the server without
+// taking the fake's operation path (it never waits on a stalled Status).
+type fencerPG struct {
+	*fakePG
+	fenced chan struct{}
+}
+
+func (f *fencerPG) Fence(context.Context) error {
+	select {
+	case <-f.fenced:
+	default:
+		close(f.fenced)
+	}
+	return nil
+}
+
+// TestFenceDoesNotWaitBehindPostgreSQL: with the loop wedged on a status
+// query that never returns and the DCS cut off, the guard still fences
+// through pg.Fencer before the term's key could expire.
+func TestFenceDoesNotWaitBehindPostgreSQL(t *testing.T) {
+	mc, store := memStore(t)
+	ms := store.(*memory.Store)
+	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
+	inst := &fencerPG{fakePG: newFakePG(), fenced: make(chan struct{})}
+	o := baseOptions(store, inst.fakePG)
+	o.Instance = inst
+	o.Settings = shortSettings()
+	c, _ := runController(t, o)
+	waitLeading(t, c)
+	term := c.State().Term
+	release := inst.stallStatus()
+	defer release()
+	ms.SetFault(memory.Fault{Hang: true})
+	defer ms.SetFault(memory.Fault{})
+	select {
+	case <-inst.fenced:
+	case <-time.After(3 * o.Settings.TTL):
+		t.Fatal("not fenced while a status query was wedged")
+	}
+	if cl := read(t, observer); cl.Leader == nil || cl.Leader.Revision != term {
+		t.Fatalf("fenced only after the key could expire: %+v", cl.Leader)
+	}
+}

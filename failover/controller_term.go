@@ -120,8 +120,10 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 }
 
 // fence stops this node from acting as primary for term t: health answers
-// non-leader at once, then a running primary is stopped immediately and
-// restarted as a replica without upstream; the loop then decides whom to
+// non-leader at once, then the server is stopped immediately — through
+// pg.Fencer when the Instance has it (it never waits behind another
+// PostgreSQL operation), else by demoting a running primary to a replica
+// without upstream — and the key is given up; the loop then decides whom to
 // follow.
 func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
 	c.mu.Lock()
@@ -139,6 +141,22 @@ func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
 	c.log.Warn("failover: fencing: no longer acting as leader", "why", why)
 	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
+	if f, ok := c.inst.(pg.Fencer); ok {
+		// Signals the postmaster directly: never waits behind a slow
+		// CHECKPOINT, status query or sync change the loop is running.
+		if err := f.Fence(sctx); err != nil {
+			c.log.Error("failover: fencing: immediate stop failed: keeping the leader key so that nobody else is promoted while it may still run as primary", "err", err)
+			c.poke()
+			return
+		}
+		c.mu.Lock()
+		c.b.following = ""
+		c.mu.Unlock()
+		c.emit(EventDemoted, "fenced: "+why)
+		c.giveUpKey(ctx, t, "fenced: "+why)
+		c.poke()
+		return
+	}
 	st, err := c.inst.Status(sctx)
 	stopped := st.State != pg.StateRunning && err == nil
 	if st.State == pg.StateRunning && (err != nil || st.Role == pg.RolePrimary) {
@@ -191,10 +209,15 @@ func (c *Controller) handOver(ctx context.Context) {
 			return
 		}
 		c.emit(EventDemoted, "stopped for the hand-over on exit")
+		need, err := c.handOverLSN(ctx, pre)
+		if err != nil {
+			c.log.Error("failover: hand-over: cannot tell what a replica needs, so not resigning; the lease expires within ttl", "err", err)
+			return
+		}
 		if cl != nil && len(cl.Members) > 1 {
 			bound := max(2*s.LoopWait, 5*s.PeerQueryTimeout)
 			deadline := c.clk.Now().Add(bound)
-			for c.clk.Now().Before(deadline) && ctx.Err() == nil && !c.anyReceived(ctx, cl, pre, s.PeerQueryTimeout) {
+			for c.clk.Now().Before(deadline) && ctx.Err() == nil && !c.anyReceived(ctx, cl, need, s.PeerQueryTimeout) {
 				tm := c.clk.NewTimer(100 * time.Millisecond)
 				<-tm.C()
 			}
