@@ -130,10 +130,11 @@ func runEtcdFault(f localcluster.EtcdFault) func(context.Context, *bench, *Rep) 
 		}
 		rep.Leader = leader
 		run, err := b.c.RunEtcdFault(ctx, leader, f, localcluster.EtcdFaultOptions{Timeout: b.timeout})
-		p := run.Plan
-		rep.Detail = fmt.Sprintf("killed member %d, the agent's watch on member %d", p.Victim, p.AgentMember)
-		if p.MovedFrom >= 0 {
-			rep.Detail += fmt.Sprintf(", leadership moved from member %d", p.MovedFrom)
+		if p := run.Plan; !run.FaultAt.IsZero() {
+			rep.Detail = fmt.Sprintf("killed member %d, the agent's watch on member %d", p.Victim, p.AgentMember)
+			if p.MovedFrom >= 0 {
+				rep.Detail += fmt.Sprintf(", leadership moved from member %d", p.MovedFrom)
+			}
 		}
 		if err != nil {
 			return err
