@@ -115,6 +115,13 @@ func (e *Etcd) start(m *etcdMember, cluster string) (*embed.Etcd, error) {
 	}
 	cfg.TickMs = uint(e.heartbeat / time.Millisecond)
 	cfg.ElectionMs = uint(e.election / time.Millisecond)
+	if e.heartbeat == StockEtcdHeartbeat && e.election == StockEtcdElection {
+		// etcd 3.4, which production clusters and issue 13's measurements
+		// run, has pre-vote off by default; the embedded 3.5+ server has it
+		// on. Off, a rejoining member may disrupt the leader with a higher
+		// term: the harsher case.
+		cfg.PreVote = false
+	}
 	srv, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcd member %s: %w", m.name, err)
