@@ -13,6 +13,7 @@ import (
 	"github.com/pgha/pgha/dcs/memory"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/internal/testutil"
+	"github.com/pgha/pgha/pg"
 )
 
 // shortSettings are the defaults with a 4 s ttl, the shortest the config
@@ -87,19 +88,8 @@ func TestFencedPrimaryGivesUpKey(t *testing.T) {
 // PostgreSQL status call (so nothing is published) and the DCS cut off,
 // State turns non-leader while the term's key still exists.
 func TestStateChecksDeadlineAtRequestTime(t *testing.T) {
-	mc, store := memStore(t)
-	ms := store.(*memory.Store)
-	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
 	inst := newFakePG()
-	o := baseOptions(store, inst)
-	o.Settings = shortSettings()
-	c, _ := runController(t, o)
-	waitLeading(t, c)
-	term := c.State().Term
-	release := inst.stallStatus()
-	defer release()
-	ms.SetFault(memory.Fault{Hang: true})
-	defer ms.SetFault(memory.Fault{})
+	c, observer, term, o := wedgedLeader(t, inst, inst)
 	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
 		if c.State().IsLeader {
 			return errors.New("still leader")
@@ -182,20 +172,8 @@ func (f *fencerPG) Fence(context.Context) error {
 // query that never returns and the DCS cut off, the guard still fences
 // through pg.Fencer before the term's key could expire.
 func TestFenceDoesNotWaitBehindPostgreSQL(t *testing.T) {
-	mc, store := memStore(t)
-	ms := store.(*memory.Store)
-	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
 	inst := &fencerPG{fakePG: newFakePG(), fenced: make(chan struct{})}
-	o := baseOptions(store, inst.fakePG)
-	o.Instance = inst
-	o.Settings = shortSettings()
-	c, _ := runController(t, o)
-	waitLeading(t, c)
-	term := c.State().Term
-	release := inst.stallStatus()
-	defer release()
-	ms.SetFault(memory.Fault{Hang: true})
-	defer ms.SetFault(memory.Fault{})
+	_, observer, term, o := wedgedLeader(t, inst, inst.fakePG)
 	select {
 	case <-inst.fenced:
 	case <-time.After(3 * o.Settings.TTL):
@@ -204,4 +182,26 @@ func TestFenceDoesNotWaitBehindPostgreSQL(t *testing.T) {
 	if cl := read(t, observer); cl.Leader == nil || cl.Leader.Revision != term {
 		t.Fatalf("fenced only after the key could expire: %+v", cl.Leader)
 	}
+}
+
+// wedgedLeader runs a Controller over inst until it leads, then wedges its
+// loop on a status query that never returns and cuts it off from the DCS
+// (both undone by t.Cleanup). It returns the Controller, a healthy store
+// handle to observe the keys, the term it won and its options.
+func wedgedLeader(t *testing.T, inst pg.Instance, fake *fakePG) (*failover.Controller, dcs.Store, int64, failover.ControllerOptions) {
+	t.Helper()
+	mc, store := memStore(t)
+	ms := store.(*memory.Store)
+	observer := mc.Store(dcs.Prefix("", "unit"), memory.StoreOptions{})
+	o := baseOptions(store, fake)
+	o.Instance = inst
+	o.Settings = shortSettings()
+	c, _ := runController(t, o)
+	waitLeading(t, c)
+	term := c.State().Term
+	release := fake.stallStatus()
+	t.Cleanup(release)
+	ms.SetFault(memory.Fault{Hang: true})
+	t.Cleanup(func() { ms.SetFault(memory.Fault{}) })
+	return c, observer, term, o
 }
