@@ -11,6 +11,8 @@
 //	dcs/memory   complete in-memory Store with an injectable clock, for tests and simulation
 //	dcs/dcstest  the conformance suite every Store passes
 //	clock        real and virtual time, so timing logic runs under simulation
+//	fence        a fence keeper process that stops a primary's postmaster at its
+//	             term's deadline when the agent is frozen, wedged or dead
 //	election     lease-based leader election: a term with a fencing token and a
 //	             local safety deadline
 //	pg           control of one PostgreSQL instance: bootstrap, start/stop,

@@ -41,8 +41,10 @@ const (
 	// ExitAbandon stops the loop and the lease keepalives and touches
 	// nothing else: no resign, no stop, no revoke. The lease and the keys
 	// bound to it expire within the TTL. This is what a crash of the agent
-	// looks like; use it only with a watchdog or in tests, since a primary
-	// keeps running without an agent.
+	// looks like. An Instance that is a pg.DeadlineFencer (pg.Local) stays
+	// armed, so its primary is stopped at the term's deadline by the fence
+	// keeper; any other Instance's primary keeps running without an agent,
+	// so use it then only with a watchdog or in tests.
 	ExitAbandon
 )
 

@@ -348,10 +348,10 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 	if err == nil {
 		c.giveUpKey(ctx, dropped, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Code))
 	}
-	if dec.ReleaseTerm {
-		if rerr := c.release(ctx, string(dec.Code)); rerr != nil && err == nil {
-			err = rerr
-		}
+	if dec.ReleaseTerm && err == nil {
+		// Only once the stop is confirmed: a primary that may still run
+		// keeps its key, or a replica could be promoted beside it.
+		err = c.release(ctx, string(dec.Code))
 	}
 	if err != nil {
 		return fmt.Errorf("failover: demote: %w", err)
@@ -370,6 +370,7 @@ func (c *Controller) release(ctx context.Context, why string) error {
 		return errNoTerm
 	}
 	c.publishState()
+	c.disarmFence() // every caller has stopped or demoted the server first
 	err := t.Resign(ctx)
 	c.emit(EventReleased, why)
 	if err != nil {

@@ -205,3 +205,99 @@ func wedgedLeader(t *testing.T, inst pg.Instance, fake *fakePG) (*failover.Contr
 	t.Cleanup(func() { ms.SetFault(memory.Fault{}) })
 	return c, observer, term, o
 }
+
+// armingPG is fakePG with pg.DeadlineFencer, recording the deadlines armed
+// and the disarms.
+type armingPG struct {
+	*fakePG
+	mu       sync.Mutex
+	armed    []time.Time
+	disarmed int
+}
+
+func (f *armingPG) ArmFence(deadline time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.armed = append(f.armed, deadline)
+	return nil
+}
+
+func (f *armingPG) DisarmFence() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.disarmed++
+	return nil
+}
+
+func (f *armingPG) counts() (armed int, last time.Time, disarmed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.armed) > 0 {
+		last = f.armed[len(f.armed)-1]
+	}
+	return len(f.armed), last, f.disarmed
+}
+
+// TestControllerArmsOutOfAgentFence: a leader keeps the Instance's
+// out-of-agent fence armed with its moving term deadline and disarms it
+// only once its server is confirmed demoted; an agent that dies abandoning
+// its term (ExitAbandon) leaves it armed, so the keeper stops the primary.
+func TestControllerArmsOutOfAgentFence(t *testing.T) {
+	_, store := memStore(t)
+	ms := store.(*memory.Store)
+	inst := &armingPG{fakePG: newFakePG()}
+	o := baseOptions(store, inst.fakePG)
+	o.Instance = inst
+	o.Settings = shortSettings()
+	c, _ := runController(t, o)
+	waitLeading(t, c)
+	var first time.Time
+	testutil.Eventually(t, 10*time.Second, func() error {
+		n, last, _ := inst.counts()
+		if first.IsZero() && n > 0 {
+			first = last
+		}
+		if n < 3 || !last.After(first) {
+			return fmt.Errorf("armed %d times, deadline %v not moving", n, last)
+		}
+		if d := time.Until(last); d <= 0 || d > o.Settings.TTL {
+			return fmt.Errorf("armed deadline %v from now, want within ttl", d)
+		}
+		return nil
+	}, "re-armed with the moving deadline")
+	if _, _, disarmed := inst.counts(); disarmed != 0 {
+		t.Fatalf("disarmed %d times while leading", disarmed)
+	}
+	ms.SetFault(memory.Fault{Hang: true})
+	defer ms.SetFault(memory.Fault{})
+	testutil.Eventually(t, 3*o.Settings.TTL, func() error {
+		if _, _, disarmed := inst.counts(); disarmed == 0 {
+			return errors.New("not disarmed after the fence")
+		}
+		return nil
+	}, "disarmed once fenced")
+	if !slices.Contains(inst.Calls(), "demote:immediate") {
+		t.Fatalf("disarmed without a demote: %v", inst.Calls())
+	}
+}
+
+func TestAbandonedTermLeavesFenceArmed(t *testing.T) {
+	_, store := memStore(t)
+	inst := &armingPG{fakePG: newFakePG()}
+	o := baseOptions(store, inst.fakePG)
+	o.Instance = inst
+	o.Settings = shortSettings()
+	o.ExitMode = failover.ExitAbandon
+	c, stop := runController(t, o)
+	waitLeading(t, c)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n, _, _ := inst.counts(); n == 0 {
+			return errors.New("not armed")
+		}
+		return nil
+	}, "armed")
+	stop()
+	if _, _, disarmed := inst.counts(); disarmed != 0 {
+		t.Fatalf("an abandoning exit disarmed the fence (%d)", disarmed)
+	}
+}

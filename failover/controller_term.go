@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,6 +55,7 @@ func (c *Controller) dropTerm() *election.Term {
 // delete is guarded by the term; when the store is unreachable Resign
 // abandons the lease, so the key expires within ttl at the latest.
 func (c *Controller) giveUpKey(ctx context.Context, t *election.Term, why string) {
+	c.disarmFence()
 	if t == nil {
 		return
 	}
@@ -93,13 +95,18 @@ func (c *Controller) restoreTerm(t *election.Term) {
 // guardTerm makes the node stop acting as primary before its term's
 // deadline, whatever the loop is doing (it may be blocked on a slow
 // PostgreSQL or DCS call): at deadline − DemoteLead, or when the term
-// ends earlier, it fences.
+// ends earlier, it fences. While the term is held it also keeps the
+// Instance's out-of-agent fence (pg.DeadlineFencer) armed at the deadline
+// itself, re-armed every half keepalive interval, so a frozen or dead
+// agent's primary is stopped before the lease can expire.
 func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	defer c.wg.Done()
 	lead := c.o.Settings.DemoteLead
+	rearm := max(c.eopts.KeepAliveInterval/2, 10*time.Millisecond)
 	timer := c.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		c.armFence(t)
 		fenceAt := t.Deadline().Add(-lead)
 		d := fenceAt.Sub(c.clk.Now())
 		if d <= 0 {
@@ -107,7 +114,7 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 				t.Deadline().Format(time.RFC3339Nano), lead))
 			return
 		}
-		timer.Reset(d)
+		timer.Reset(min(d, rearm))
 		select {
 		case <-ctx.Done():
 			return
@@ -115,6 +122,37 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 			c.fence(ctx, t, fmt.Sprintf("term ended: %v", t.Err()))
 			return
 		case <-timer.C():
+		}
+	}
+}
+
+// armFence arms the out-of-agent fence with t's deadline while t is the
+// term this node acts on.
+func (c *Controller) armFence(t *election.Term) {
+	f, ok := c.inst.(pg.DeadlineFencer)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	current := c.b.term == t
+	c.mu.Unlock()
+	if !current || !t.Valid(c.clk.Now()) {
+		return
+	}
+	if err := f.ArmFence(t.Deadline()); err != nil {
+		if errors.Is(err, pg.ErrFenceKeeperDisabled) {
+			return
+		}
+		c.log.Error("failover: arming the out-of-agent fence failed: a frozen or dead agent would leave this primary writable", "err", err)
+	}
+}
+
+// disarmFence cancels the out-of-agent fence once the server is confirmed
+// not to run as primary.
+func (c *Controller) disarmFence() {
+	if f, ok := c.inst.(pg.DeadlineFencer); ok {
+		if err := f.DisarmFence(); err != nil {
+			c.log.Warn("failover: disarming the out-of-agent fence failed", "err", err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package pg
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,15 @@ type LocalConfig struct {
 	StatusTimeout time.Duration
 	// Logger receives operational logs. Default slog.Default().
 	Logger *slog.Logger
+	// DisableFenceKeeper turns off the fence keeper process that
+	// ArmFence starts (the fence that needs no live agent). It is on by
+	// default; turn it off only where something else (a watchdog, a
+	// container runtime tied to the agent's life) stops a primary whose
+	// agent is gone.
+	DisableFenceKeeper bool
+	// FenceKeeperLog receives the fence keeper process's own log lines.
+	// Default: discarded.
+	FenceKeeperLog io.Writer
 }
 
 // managedParams are set by Local from other fields or operations.

@@ -53,3 +53,7 @@ var (
 	// replica); the error names the cluster state seen.
 	ErrNotCleanlyStopped = errors.New("pg: not a cleanly stopped primary")
 )
+
+// ErrFenceKeeperDisabled is returned by Local.ArmFence when
+// LocalConfig.DisableFenceKeeper is set.
+var ErrFenceKeeperDisabled = errors.New("pg: fence keeper disabled")

@@ -306,3 +306,20 @@ type ControlDataReader interface {
 	// the cluster state seen.
 	ShutdownCheckpoint(ctx context.Context) (LSN, error)
 }
+
+// DeadlineFencer is an optional interface of an [Instance]: a fence that
+// does not need a live agent (DESIGN §3 invariant 8). The HA loop arms it
+// with its term's deadline while it leads and re-arms it on every renewal;
+// if the agent is frozen, wedged or dead and the deadline passes without a
+// re-arm, something outside the agent stops the server in immediate mode
+// before the lease can expire and another node be promoted. [Local]
+// implements it with a fence keeper process (package fence).
+type DeadlineFencer interface {
+	// ArmFence makes the server stop at deadline (a time on this
+	// machine's clock) unless ArmFence is called again with a later one,
+	// or DisarmFence first. A server that is not running is not armed.
+	ArmFence(deadline time.Time) error
+	// DisarmFence cancels the armed stop; call it once the server no
+	// longer runs as a primary.
+	DisarmFence() error
+}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgha/pgha/fence"
 )
 
 // requiredBinaries are checked by NewLocal so a missing package shows up
@@ -56,6 +58,9 @@ type Local struct {
 	// replayTLI caches replayTimeline's answer for one postmaster and
 	// replay position.
 	replayTLI replayTLICache
+	// fenceKeeper is the fence keeper process, started by the first
+	// ArmFence.
+	fenceKeeper *fence.Keeper
 
 	connMu sync.Mutex // guards conn
 	conn   *pgx.Conn
