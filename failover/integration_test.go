@@ -12,6 +12,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/internal/testutil"
+	"github.com/pgha/pgha/pg"
 )
 
 // TestControllerIntegration runs three Controllers against a real
@@ -154,35 +155,33 @@ func TestControllerIntegration(t *testing.T) {
 		return
 	}
 
-	if !t.Run("abruptly stopped primary agent is replaced after the lease", func(t *testing.T) {
+	if !t.Run("abruptly stopped primary agent: its PostgreSQL is fenced before a replica is promoted", func(t *testing.T) {
 		leader := c.waitHealthy(t, 60*time.Second)
-		// The primary keeps serving writes while its agent is dead: the
-		// replicas still receive WAL, so the false-failover guard
-		// postpones the race, but only up to RacePostponeMax.
+		// The agent goes away without resign, revoke or stop, as a crash
+		// or a freeze would; PostgreSQL is left running under write load.
+		// The fence keeper (pg.Local's out-of-agent fence) stops it at the
+		// term's deadline, before the lease can expire: the replicas stop
+		// receiving WAL, and one is promoted only after that.
 		execSQL(t, leader, "CREATE TABLE IF NOT EXISTS load (v timestamptz)")
 		stopLoad := startLoad(t, leader)
 		start := time.Now()
-		leader.stop(failover.ExitAbandon) // no resign, no revoke, PostgreSQL keeps running
-		var guarded string
+		leader.stop(failover.ExitAbandon)
+		var fencedAt time.Time
 		testutil.Eventually(t, 30*time.Second, func() error {
-			for _, nd := range c.nodes {
-				if nd != leader && nd.controller().LastDecision().Code == failover.CodeRaceGuard {
-					guarded = nd.name
-					return nil
-				}
+			if leader.inst.State() == pg.StateRunning {
+				return fmt.Errorf("%s's PostgreSQL still runs %v after its agent went away", leader.name, time.Since(start))
 			}
-			if _, ok := c.rec.first("", failover.EventPromoted, start); ok {
-				return nil
-			}
-			return fmt.Errorf("no replica postponed the race yet")
-		}, "the streaming guard")
+			fencedAt = time.Now()
+			return nil
+		}, "fenced by the keeper")
 		promoted := c.waitPromotedOther(t, leader, start, 60*time.Second)
 		stopLoad()
-		if guarded == "" {
-			t.Errorf("no replica postponed the race although %s kept streaming WAL", leader.name)
+		if !fencedAt.Before(promoted.Time) {
+			t.Errorf("%s was promoted at %v, before the old primary's PostgreSQL was seen stopped at %v",
+				promoted.Member, promoted.Time.Sub(start), fencedAt.Sub(start))
 		}
-		t.Logf("agent of %s stopped abruptly under write load: race postponed by %s, %s promoted %v later (ttl %v + race_postpone_max %v)",
-			leader.name, guarded, promoted.Member, promoted.Time.Sub(start), c.settings.TTL, c.settings.RacePostponeMax)
+		t.Logf("agent of %s gone under write load: PostgreSQL fenced within %v, %s promoted %v later (ttl %v)",
+			leader.name, fencedAt.Sub(start), promoted.Member, promoted.Time.Sub(start), c.settings.TTL)
 		c.start(leader) // the old node comes back: it must demote and rejoin
 		c.waitHealthy(t, 90*time.Second)
 	}) {
