@@ -16,6 +16,19 @@
 // never two nodes acknowledging writes at once, and writes acknowledged
 // within a bound of the fault.
 //
+// TestNoStuckCluster (issue 13) runs, on a cluster in synchronous mode
+// whose agents reach etcd through loopback fault proxies of their own,
+// the faults after which a primary must exist again: only the primary's
+// agent cut off from etcd with a replica outranking it (the primary fences
+// before its lease can expire and gives the key up, the replica takes
+// over, the old primary rejoins once the cut heals), a switchover
+// requested while the candidate's WAL receiver reconnects (it completes or
+// the old primary keeps running), and a node crash with loop_wait 10 in
+// the config key (clamped with a warning, still a failover). Each requires
+// no lost acknowledged write, never two nodes acknowledging writes at
+// once, no demotion, promotion or restart beyond the fault's, and a
+// primary within a bound.
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same

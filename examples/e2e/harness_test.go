@@ -208,7 +208,13 @@ func (h *harness) verify(t *testing.T, w *localcluster.Writer) localcluster.Veri
 // requireNothingLost fails the test if an acknowledged write is missing.
 func (h *harness) requireNothingLost(t *testing.T, w *localcluster.Writer) {
 	t.Helper()
-	res := h.verify(t, w)
+	checkNothingLost(t, h.verify(t, w))
+}
+
+// checkNothingLost fails the test if res has a lost acknowledged write or
+// no acknowledged write at all.
+func checkNothingLost(t *testing.T, res localcluster.VerifyResult) {
+	t.Helper()
 	if res.Lost != 0 {
 		ids := res.LostIDs
 		if len(ids) > 20 {
@@ -218,6 +224,19 @@ func (h *harness) requireNothingLost(t *testing.T, w *localcluster.Writer) {
 	}
 	if res.Acked == 0 {
 		t.Errorf("no write was acknowledged")
+	}
+}
+
+// checkOneWriter fails the test for every moment a shows two nodes
+// acknowledging writes at once (the first ten are listed).
+func checkOneWriter(t *testing.T, a localcluster.Analysis) {
+	t.Helper()
+	for i, tw := range a.TwoWriters {
+		if i == 10 {
+			t.Errorf("... %d two-writer moments in all", len(a.TwoWriters))
+			break
+		}
+		t.Errorf("two nodes acknowledged writes at once: %s", tw)
 	}
 }
 
@@ -289,4 +308,65 @@ func isPrimary(ctx context.Context, dsn string) (bool, error) {
 		return false, err
 	}
 	return !inRecovery, nil
+}
+
+// otherNode returns the node that is neither a nor b (three nodes).
+func (h *harness) otherNode(t *testing.T, a, b string) string {
+	t.Helper()
+	for _, n := range h.c.Nodes() {
+		if n.Name() != a && n.Name() != b {
+			return n.Name()
+		}
+	}
+	t.Fatalf("no node besides %s and %s", a, b)
+	return ""
+}
+
+// agentPIDs returns every node's agent pid (0 for a stopped agent), in
+// node order.
+func (h *harness) agentPIDs() []int {
+	var pids []int
+	for _, n := range h.c.Nodes() {
+		pids = append(pids, n.AgentPID())
+	}
+	return pids
+}
+
+// waitSyncStandby waits until the sync key, written by leader, names one
+// synchronous standby (want, when set) and returns it.
+func (h *harness) waitSyncStandby(t *testing.T, leader, want string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	got := ""
+	err := localcluster.Poll(ctx, 100*time.Millisecond, func() error {
+		snap, err := h.c.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		s := snap.Sync
+		if s == nil || s.Leader != leader || len(s.SyncStandby) != 1 || (want != "" && s.SyncStandby[0] != want) {
+			return fmt.Errorf("sync key %+v, want leader %s and one standby %q", s, leader, want)
+		}
+		got = s.SyncStandby[0]
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("synchronous standby: %v", err)
+	}
+	return got
+}
+
+// requireReplica fails the test unless node name's member key says it
+// runs a streaming replica.
+func (h *harness) requireReplica(t *testing.T, name string) {
+	t.Helper()
+	snap, err := h.c.Snapshot(h.ctx)
+	if err != nil {
+		t.Fatalf("read DCS: %v", err)
+	}
+	m := snap.Member(name)
+	if m == nil || m.IsPrimaryRole() || m.ReplicationState != "streaming" {
+		t.Errorf("%s is not a streaming replica: %+v", name, m)
+	}
 }

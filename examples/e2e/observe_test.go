@@ -98,3 +98,77 @@ func (p *primaryProbe) Result() (probes, notOK int, first string) {
 	defer p.mu.Unlock()
 	return p.probes, p.notOK, p.firstBad
 }
+
+// since formats at - from for the test log, "not seen" when at is zero.
+func since(from, at time.Time) string {
+	if at.IsZero() {
+		return "(not seen)"
+	}
+	return ms(at.Sub(from))
+}
+
+// clock formats a time of day for the test log.
+func clock(at time.Time) string {
+	if at.IsZero() {
+		return "(never)"
+	}
+	return at.Format("15:04:05.000")
+}
+
+// observe starts a localcluster.Observer on the healthy cluster led by
+// leader (writes through HAProxy and directly on every node, every node's
+// PostgreSQL state, the leader key's changes); it is stopped at the end of
+// the test at the latest.
+func (h *harness) observe(t *testing.T, leader string) *localcluster.Observer {
+	t.Helper()
+	obs, err := h.c.StartObserver(h.ctx, leader, waitTimeout)
+	if err != nil {
+		t.Fatalf("start recording: %v", err)
+	}
+	t.Cleanup(obs.Stop)
+	return obs
+}
+
+// judge stops obs and fails the test for what its recording shows of a
+// fault at faultAt on the cluster that leader led: two nodes acknowledging
+// writes at once, an acknowledged write missing on the final primary, and
+// any demotion, promotion or restart of a node not in roles. roles names
+// what the fault did to a node: "promoted" lets it be promoted, anything
+// else lets it be demoted and restarted; a new timeline is allowed only
+// with a promotion. The longest write gaps from faultAt until until are
+// logged. It returns the recording.
+func (h *harness) judge(t *testing.T, obs *localcluster.Observer, leader string, faultAt, until time.Time, roles map[string]string) localcluster.Recording {
+	t.Helper()
+	obs.Stop()
+	rec := obs.Recording()
+	a := localcluster.Analyze(rec, leader, faultAt, until)
+	proxyErr, directErr := obs.Recorder().Errors()
+	t.Logf("longest write gap from the fault until %s later: %s through HAProxy, %s directly; %d failed attempts through HAProxy, %d direct (mostly the read-only replicas refusing)",
+		ms(until.Sub(faultAt)), ms(a.ProxyGap.Duration()), ms(a.DirectGap.Duration()), proxyErr, directErr)
+	checkOneWriter(t, a)
+	promoted := false
+	for _, role := range roles {
+		promoted = promoted || role == "promoted"
+	}
+	for _, d := range a.Disruptions {
+		role, named := roles[d.Node]
+		switch {
+		case d.Kind == localcluster.NewTimeline && promoted:
+		case d.Kind == localcluster.Promoted && role == "promoted":
+		case (d.Kind == localcluster.Demoted || d.Kind == localcluster.Restarted) && named && role != "promoted":
+		default:
+			t.Errorf("not needed: %s", d)
+			continue
+		}
+		t.Logf("%s (%s)", d, role)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
+	defer cancel()
+	res, err := obs.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("writes: %d acknowledged, %d found on %s, %d lost", res.Acked, res.Found, res.Primary, res.Lost)
+	checkNothingLost(t, res)
+	return rec
+}

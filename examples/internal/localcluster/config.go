@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -63,8 +64,46 @@ func (c *Cluster) nodeConfig(n *Node) map[string]any {
 				"shared_buffers":          "32MB",
 			},
 		},
-		"tags": map[string]any{"failover_priority": 1},
+		"tags": n.configTags(),
 	}
+}
+
+// defaultTags are every node's tags unless [Cluster.SetTags] replaced them.
+func defaultTags() map[string]any { return map[string]any{"failover_priority": 1} }
+
+// configTags returns a copy of node n's tags.
+func (n *Node) configTags() map[string]any {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.tags == nil {
+		return defaultTags()
+	}
+	return maps.Clone(n.tags)
+}
+
+// SetTags replaces node name's tags (default {failover_priority: 1}), e.g.
+// {"failover_priority": 2, "sync_priority": 2, "nofailover": true}; nil
+// restores the default. It rewrites the node's configuration file and,
+// when its agent runs, restarts the agent ([Cluster.RestartNode]): the
+// agent reads its tags only when it starts. On a replica PostgreSQL keeps
+// running through the restart; a leader's agent hands over first. It does
+// not wait for the node to be healthy again.
+func (c *Cluster) SetTags(ctx context.Context, name string, tags map[string]any) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.tags = maps.Clone(tags)
+	n.mu.Unlock()
+	if err := c.writeConfig(n); err != nil {
+		return err
+	}
+	c.log.Info("localcluster: tags set", "node", name, "tags", tags)
+	if !n.Running() {
+		return nil
+	}
+	return c.RestartNode(ctx, name)
 }
 
 // writeConfig renders node n's configuration file (mode 0600: it holds

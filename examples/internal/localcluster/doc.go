@@ -24,13 +24,18 @@
 // table-tested rules: [FindTwoWriters] (two nodes acknowledging writes at
 // once), [Disruptions] (demotions, promotions, restarts, new timelines),
 // [LongestGap] through HAProxy and directly, and [Cluster.VerifyAcks]
-// (lost writes). [Cluster.RunEtcdFault] runs one etcd fault end to end:
+// (lost writes); an [Observer] runs the three recordings together.
+// [Cluster.RunEtcdFault] runs one etcd fault end to end:
 // [Cluster.PlanEtcdFault] finds the member the primary's agent talks to
 // ([Cluster.AgentEtcdMember]) and makes the victim raft leader with
 // [Etcd.MoveLeader]; [Etcd.Kill] then cuts the member's connections as a
 // crash would before stopping it. Options.EtcdHeartbeat and EtcdElection
 // set the members' raft timings ([StockEtcdHeartbeat] and
-// [StockEtcdElection] are etcd's own defaults).
+// [StockEtcdElection] are etcd's own defaults). [Cluster.SetTags] gives a
+// node other tags (failover_priority, sync_priority, nofailover) and
+// restarts its agent; [Cluster.TerminateWALReceiver] breaks a replica's
+// replication connection; [Cluster.RequestSwitchover] returns the REST
+// API's answer to a switchover, refused or not.
 //
 // [Cluster.Close] stops every process it started (agents, postmasters and
 // their backends, HAProxy, etcd) and removes the work directory. It is

@@ -58,13 +58,13 @@ type EtcdFaultRun struct {
 }
 
 // RunEtcdFault runs fault f once against the healthy cluster led by
-// leader: it starts the [Recorder], a [StateWatch] and a [LeaderWatch],
-// plans the fault ([Cluster.PlanEtcdFault]), kills the member, waits for
-// etcd's survivors to agree on a leader and for writes through HAProxy
-// and directly (up to Bound), observes until Observe after the fault,
-// restarts the member, waits until the cluster is healthy, and then
-// judges the recordings and reads the acknowledged writes back from the
-// primary. An error means the run could not be completed (the member is
+// leader: it starts an [Observer] (the [Recorder], a [StateWatch] and a
+// [LeaderWatch]), plans the fault ([Cluster.PlanEtcdFault]), kills the
+// member, waits for etcd's survivors to agree on a leader and for writes
+// through HAProxy and directly (up to Bound), observes until Observe after
+// the fault, restarts the member, waits until the cluster is healthy, and
+// then judges the recordings and reads the acknowledged writes back from
+// the primary. An error means the run could not be completed (the member is
 // restarted in any case); what the fault did is in the result, for the
 // caller to judge.
 func (c *Cluster) RunEtcdFault(ctx context.Context, leader string, f EtcdFault, o EtcdFaultOptions) (EtcdFaultRun, error) {
@@ -89,21 +89,11 @@ func (c *Cluster) RunEtcdFault(ctx context.Context, leader string, f EtcdFault, 
 	}
 	run.Bound = o.Bound
 
-	rec, err := c.StartRecorder(ctx, RecorderOptions{})
+	obs, err := c.StartObserver(ctx, leader, o.Timeout)
 	if err != nil {
 		return run, err
 	}
-	defer rec.Stop()
-	if err := c.waitRecorded(ctx, rec, leader, o.Timeout); err != nil {
-		return run, err
-	}
-	lw, err := WatchLeader(ctx, c.store.Client(), c.store.Prefix()+dcs.KeyLeader)
-	if err != nil {
-		return run, err
-	}
-	defer lw.Stop()
-	sw := c.WatchStates(ctx, 100*time.Millisecond)
-	defer sw.Stop()
+	defer obs.Stop()
 
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -129,7 +119,8 @@ func (c *Cluster) RunEtcdFault(ctx context.Context, leader string, f EtcdFault, 
 	}
 	run.EtcdLeaderAfter = time.Since(run.FaultAt)
 
-	run.WritesOK = waitWritesAfter(ctx, rec, run.FaultAt, o.Bound) == nil
+	_, err = obs.WaitWrites(ctx, "", run.FaultAt, o.Bound)
+	run.WritesOK = err == nil
 	if run.WritesOK {
 		run.WritesAfter = time.Since(run.FaultAt)
 	}
@@ -151,20 +142,11 @@ func (c *Cluster) RunEtcdFault(ctx context.Context, leader string, f EtcdFault, 
 	if run.LeaderAfter, err = c.WaitHealthy(rctx); err != nil {
 		return run, err
 	}
-	rec.Stop()
-	sw.Stop()
-	lw.Stop()
-	run.ProxyErrors, run.DirectErrors = rec.Errors()
-	run.Analysis = Analyze(Recording{Proxy: rec.ProxyAcks(), Direct: rec.DirectAcks(), States: sw.States(), LeaderEvents: lw.Events()},
-		leader, run.FaultAt, run.Until)
-	// The primary may still be settling (HAProxy, a restart): retry.
-	err = Poll(rctx, 200*time.Millisecond, func() error {
-		var err error
-		run.Verify, err = c.VerifyAcks(rctx, rec.Acks())
-		return err
-	})
-	if err != nil {
-		return run, fmt.Errorf("localcluster: verify acknowledged writes: %w", err)
+	obs.Stop()
+	run.ProxyErrors, run.DirectErrors = obs.Recorder().Errors()
+	run.Analysis = obs.Analyze(leader, run.FaultAt, run.Until)
+	if run.Verify, err = obs.Verify(rctx); err != nil {
+		return run, err
 	}
 	snap, err = c.Snapshot(ctx)
 	if err != nil {
@@ -186,23 +168,6 @@ func (c *Cluster) waitRecorded(ctx context.Context, rec *Recorder, primary strin
 		}
 		if p := len(rec.ProxyAcks()); p < 50 || direct < 50 {
 			return fmt.Errorf("localcluster: %d writes acknowledged through HAProxy, %d directly by %s", p, direct, primary)
-		}
-		return nil
-	})
-}
-
-// waitWritesAfter waits until a write sent after at has been acknowledged
-// through HAProxy and one directly, until at+bound.
-func waitWritesAfter(ctx context.Context, rec *Recorder, at time.Time, bound time.Duration) error {
-	ctx, cancel := context.WithDeadline(ctx, at.Add(bound))
-	defer cancel()
-	sentAfter := func(acks []Ack) bool {
-		return len(acks) > 0 && acks[len(acks)-1].Sent.After(at)
-	}
-	return Poll(ctx, 10*time.Millisecond, func() error {
-		proxy, direct := sentAfter(rec.ProxyAcks()), sentAfter(rec.DirectAcks())
-		if !proxy || !direct {
-			return fmt.Errorf("a write sent after the fault acknowledged: through HAProxy %v, directly %v", proxy, direct)
 		}
 		return nil
 	})

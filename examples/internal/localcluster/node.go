@@ -29,6 +29,8 @@ type Node struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+	// tags replace defaultTags in the configuration when set (SetTags).
+	tags map[string]any
 }
 
 // Name is the member name (node1, node2, ...).

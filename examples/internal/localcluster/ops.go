@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgha/pgha/dcs"
 )
@@ -251,17 +254,53 @@ func (c *Cluster) ReloadNode(name string) error {
 	return err
 }
 
-// Switchover asks the current leader's REST API for a switchover (POST
-// /switchover with basic auth) to candidate ("" lets the cluster pick)
-// and returns when the API answered: the leader key has moved then.
-func (c *Cluster) Switchover(ctx context.Context, candidate string) error {
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
+// TerminateWALReceiver ends node name's WAL receiver with SIGTERM, as a
+// broken replication connection would end it (pg_terminate_backend
+// refuses: the receiver is not a backend); the standby's startup process
+// starts a new one, which reconnects to the upstream. It returns the
+// terminated receiver's pid, 0 when none ran.
+func (c *Cluster) TerminateWALReceiver(ctx context.Context, name string) (int, error) {
+	if _, err := c.node(name); err != nil {
+		return 0, err
 	}
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(qctx, c.NodeDSN(name))
+	if err != nil {
+		return 0, fmt.Errorf("localcluster: %s: %w", name, err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var pid int
+	err = conn.QueryRow(qctx, "SELECT pid FROM pg_stat_wal_receiver WHERE pid IS NOT NULL").Scan(&pid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("localcluster: %s: find the WAL receiver: %w", name, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return 0, fmt.Errorf("localcluster: %s: terminate the WAL receiver %d: %w", name, pid, err)
+	}
+	c.log.Info("localcluster: WAL receiver terminated", "node", name, "pid", pid)
+	return pid, nil
+}
+
+// SwitchoverAnswer is a REST API's answer to POST /switchover.
+type SwitchoverAnswer struct {
+	// Status is the HTTP status: 200 when the leader key moved, 412 when
+	// the switchover is not possible, 503 when it failed or timed out.
+	Status  int
+	Message string
+}
+
+// RequestSwitchover posts a switchover from leader to candidate ("" lets
+// the cluster pick) to leader's REST API with basic auth, as patronictl
+// switchover does, and returns the answer; an error only when there was
+// none.
+func (c *Cluster) RequestSwitchover(ctx context.Context, leader, candidate string) (SwitchoverAnswer, error) {
 	n := c.Node(leader)
 	if n == nil {
-		return fmt.Errorf("localcluster: switchover: no leader (%q)", leader)
+		return SwitchoverAnswer{}, fmt.Errorf("localcluster: switchover: %w: leader %q", ErrUnknownNode, leader)
 	}
 	body := map[string]string{"leader": leader}
 	if candidate != "" {
@@ -272,19 +311,39 @@ func (c *Cluster) Switchover(ctx context.Context, candidate string) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, n.APIURL()+"/switchover", bytes.NewReader(b))
 	if err != nil {
-		return err
+		return SwitchoverAnswer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.SetBasicAuth(c.apiUser, c.apiPassword)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("localcluster: switchover: %w", err)
+		return SwitchoverAnswer{}, fmt.Errorf("localcluster: switchover: %w", err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("localcluster: switchover: %s: %s", resp.Status, bytes.TrimSpace(msg))
+	a := SwitchoverAnswer{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
+	c.log.Info("localcluster: switchover answered", "from", leader, "to", candidate, "status", a.Status, "answer", a.Message)
+	return a, nil
+}
+
+// Switchover asks the current leader's REST API for a switchover to
+// candidate ("" lets the cluster pick; see [Cluster.RequestSwitchover])
+// and returns when the API answered: the leader key has moved then. Any
+// answer but 200 is an error.
+func (c *Cluster) Switchover(ctx context.Context, candidate string) error {
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
 	}
-	c.log.Info("localcluster: switchover done", "from", leader, "answer", string(bytes.TrimSpace(msg)))
+	if c.Node(leader) == nil {
+		return fmt.Errorf("localcluster: switchover: no leader (%q)", leader)
+	}
+	a, err := c.RequestSwitchover(ctx, leader, candidate)
+	if err != nil {
+		return err
+	}
+	if a.Status != http.StatusOK {
+		return fmt.Errorf("localcluster: switchover: %d %s: %s", a.Status, http.StatusText(a.Status), a.Message)
+	}
 	return nil
 }

@@ -28,6 +28,7 @@ type StateWatch struct {
 	mu     sync.Mutex
 	states []NodeState
 	probes int
+	probed map[string]bool // nodes probed at least once
 }
 
 // WatchStates starts probing every node every `every` (default 100 ms)
@@ -37,7 +38,7 @@ func (c *Cluster) WatchStates(ctx context.Context, every time.Duration) *StateWa
 		every = 100 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sw := &StateWatch{cancel: cancel}
+	sw := &StateWatch{cancel: cancel, probed: map[string]bool{}}
 	for _, n := range c.nodes {
 		dsn := c.NodeDSN(n.name)
 		sw.wg.Go(func() { sw.probe(ctx, n.name, dsn, every) })
@@ -82,6 +83,7 @@ func (sw *StateWatch) probe(ctx context.Context, node, dsn string, every time.Du
 		}
 		sw.mu.Lock()
 		sw.probes++
+		sw.probed[node] = true
 		if first || !s.same(last) {
 			sw.states = append(sw.states, s)
 		}
@@ -107,6 +109,13 @@ func (sw *StateWatch) States() []NodeState {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	return append([]NodeState(nil), sw.states...)
+}
+
+// ProbedNodes is the number of nodes probed at least once so far.
+func (sw *StateWatch) ProbedNodes() int {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	return len(sw.probed)
 }
 
 // Probes is the number of probes made so far, over all nodes.
