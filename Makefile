@@ -13,13 +13,18 @@ TESTFLAGS   ?=
 # The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: test deps check fmt vet staticcheck importcheck unit bench demo
+.PHONY: test deps deps-demo check fmt vet staticcheck importcheck unit bench demo
 
 test: deps check unit
 
-# deps installs PostgreSQL, HAProxy and staticcheck when they are missing.
+# deps installs what the tests need when it is missing: PostgreSQL 15,
+# HAProxy, the postgres OS user, staticcheck and a Consul agent (pinned);
+# deps-demo only what the demo runs.
 deps:
 	@./scripts/install-deps.sh
+
+deps-demo:
+	@./scripts/install-deps.sh --demo
 
 check: fmt vet staticcheck importcheck
 
@@ -50,7 +55,7 @@ bench:
 # demo runs a three-node cluster (embedded etcd, pgha-agent processes with
 # PostgreSQL 15, HAProxy) on 127.0.0.1, kills the primary and shows the
 # failover; everything is removed at the end, also on Ctrl-C.
-demo: deps
+demo: deps-demo
 	$(GO) build -o bin/pgha-agent ./examples/agent
 	$(GO) build -o bin/pgha-demo ./examples/demo
 	./bin/pgha-demo -agent ./bin/pgha-agent

@@ -9,7 +9,13 @@
 #
 # As root it installs Debian packages directly; otherwise through `sudo -n`,
 # and when that is not possible it stops and prints the command to run.
+#
+# With --demo it installs only what `make demo` runs (PostgreSQL, HAProxy,
+# the postgres user), not the test tools.
 set -euo pipefail
+
+demo_only=false
+[ "${1:-}" = "--demo" ] && demo_only=true
 
 PG_MAJOR=${PG_MAJOR:-15}
 # staticcheck's release names (2025.1, ...) are not module versions: the
@@ -62,6 +68,7 @@ if [ "$(id -u)" -eq 0 ] && ! id postgres >/dev/null 2>&1; then
 fi
 
 # --- Go tools --------------------------------------------------------------
+$demo_only && exit 0
 gobin=$(go_bin_dir)
 mkdir -p "$gobin"
 
