@@ -394,6 +394,12 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 	pre := obs.Local.FlushLSN
 	cctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
+	if err := c.waitStreaming(cctx, cl, dec.Target, max(2*time.Second, obs.Settings.LoopWait)); err != nil {
+		// Stopping now would cost a write outage for nothing: the
+		// candidate could not receive the shutdown checkpoint.
+		_ = c.clearFailover(ctx, cl)
+		return fmt.Errorf("failover: switchover refused before stopping: %w", err)
+	}
 	if err := c.inst.Checkpoint(cctx); err != nil {
 		c.log.Warn("failover: checkpoint before switchover failed", "err", err)
 	}
@@ -430,6 +436,44 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 		c.log.Warn("failover: resign after switchover", "err", err)
 	}
 	return c.follow(cctx, cl, dec.Target)
+}
+
+// waitStreaming waits, up to bound, until target streams from this
+// primary (a row in pg_stat_replication with its name in state
+// "streaming"), so that a switchover never stops the primary while the
+// candidate's WAL receiver is reconnecting. A candidate that replicates
+// from another member (replicatefrom) is not checked here.
+func (c *Controller) waitStreaming(ctx context.Context, cl *dcs.Cluster, target string, bound time.Duration) error {
+	if m := cl.Member(target); m != nil {
+		if from := m.Tags.String(dcs.TagReplicateFrom); from != "" && from != c.o.Name {
+			return nil
+		}
+	}
+	deadline := c.clk.Now().Add(bound)
+	state := "absent"
+	for {
+		st, err := c.inst.Status(ctx)
+		if err == nil {
+			state = "absent"
+			for _, r := range st.Replication {
+				if r.ApplicationName == target {
+					state = r.State
+				}
+			}
+			if state == "streaming" {
+				return nil
+			}
+		}
+		if !c.clk.Now().Before(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s does not stream from this primary (pg_stat_replication: %s) after %v", target, state, bound)
+		}
+		tm := c.clk.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+		case <-tm.C():
+		}
+	}
 }
 
 // handOverLSN is the position a candidate must have received before the

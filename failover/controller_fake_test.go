@@ -20,6 +20,9 @@ type fakePG struct {
 	calls    []string
 	// stopErr, when set, makes Stop fail and leave the server running.
 	stopErr error
+	// replication is what Status reports as pg_stat_replication while the
+	// server runs as primary.
+	replication []pg.Replication
 	// stall, when set, makes Status block until it is closed, whatever
 	// its context says: a wedged status query.
 	stall chan struct{}
@@ -37,6 +40,12 @@ func (f *fakePG) setStopErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopErr = err
+}
+
+func (f *fakePG) setReplication(rows ...pg.Replication) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.replication = rows
 }
 
 func (f *fakePG) Calls() []string {
@@ -87,6 +96,7 @@ func (f *fakePG) Status(context.Context) (pg.Status, error) {
 	st.Role, st.Timeline, st.SystemID, st.ServerVersion = f.role, f.timeline, 7000000000000000001, 150004
 	if f.role == pg.RolePrimary {
 		st.FlushLSN = f.lsn
+		st.Replication = append([]pg.Replication(nil), f.replication...)
 	} else {
 		st.ReceiveLSN, st.ReplayLSN, st.Receiver = f.lsn, f.lsn, pg.ReceiverStreaming
 	}
