@@ -41,7 +41,7 @@ type agent struct {
 
 // newAgent builds the agent's parts from a validated configuration.
 func newAgent(cfg *config.Config, path string, env []string, logs *logging) (*agent, error) {
-	comp, err := newComponents(cfg, logs.logger)
+	comp, err := newComponents(cfg, logs.logger, logs.out)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
@@ -96,11 +98,18 @@ type components struct {
 }
 
 // newComponents connects the DCS client and checks the PostgreSQL setup;
-// neither does network I/O yet.
-func newComponents(cfg *config.Config, logger *slog.Logger) (*components, error) {
+// neither does network I/O yet. When the agent logs to a file (its
+// stderr), the fence keeper process (package fence) inherits it for its
+// own lines, so a fence it made while the agent was frozen or dead is in
+// the agent's log; any other writer would be fed by a goroutine of the
+// agent that stops with it, so the keeper's lines are then dropped.
+func newComponents(cfg *config.Config, logger *slog.Logger, logOut io.Writer) (*components, error) {
 	lc, err := cfg.PGLocalConfig(logger)
 	if err != nil {
 		return nil, err
+	}
+	if f, ok := logOut.(*os.File); ok {
+		lc.FenceKeeperLog = f
 	}
 	inst, err := pg.NewLocal(lc)
 	if err != nil {

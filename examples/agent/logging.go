@@ -14,11 +14,14 @@ type logging struct {
 	level  *slog.LevelVar
 	logger *slog.Logger
 	json   bool
+	// out is where the log goes; the fence keeper process writes its own
+	// lines there too.
+	out io.Writer
 }
 
 // newLogging builds the logger that log.type and log.level ask for.
 func newLogging(cfg *config.Config, w io.Writer) *logging {
-	l := &logging{level: new(slog.LevelVar), json: strings.EqualFold(cfg.Log.Type, "json")}
+	l := &logging{level: new(slog.LevelVar), json: strings.EqualFold(cfg.Log.Type, "json"), out: w}
 	l.level.Set(configLevel(cfg))
 	opts := &slog.HandlerOptions{Level: l.level}
 	if l.json {
