@@ -29,6 +29,15 @@
 // once, no demotion, promotion or restart beyond the fault's, and a
 // primary within a bound.
 //
+// TestAgentFault (issue 14) freezes (SIGSTOP for 3 ttl) or kills
+// (SIGKILL, restarted 3 ttl later) only the primary's agent while its
+// PostgreSQL keeps running, with synchronous_mode off and quorum: the
+// agent's fence keeper must stop the postmaster before the lease expires
+// and before a new leader key appears, a replica must take over within
+// 2 ttl, nothing acknowledged may be lost, no two nodes may acknowledge
+// writes at once, and the old primary must rejoin as a replica once its
+// agent is back.
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same

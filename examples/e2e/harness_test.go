@@ -80,6 +80,11 @@ func newHarnessWith(t *testing.T, customize func(*localcluster.Options)) *harnes
 		if err := c.Close(); err != nil {
 			t.Errorf("close cluster: %v", err)
 		}
+		// Close stops the agents' fence keepers too (issue 14): none may
+		// outlive the cluster.
+		if ks := c.FenceKeepers(); len(ks) > 0 {
+			t.Errorf("fence keepers still running after the cluster was closed: %v", ks)
+		}
 	})
 
 	cfg, _, err := config.Load(c.Nodes()[0].ConfigPath(), nil)

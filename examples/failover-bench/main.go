@@ -14,13 +14,21 @@
 //	etcd-leader-kill   hard-stop etcd's raft leader; restart it afterwards
 //	etcd-raft-leader   kill etcd's raft leader while the primary's agent watches through another member
 //	etcd-primary-member  make the member the primary's agent talks to raft leader, then kill it
+//	agent-stop         SIGSTOP the primary's agent for 3 ttl (PostgreSQL keeps running), then SIGCONT
+//	agent-kill         SIGKILL the primary's agent only; start it again 3 ttl later
+//	agent-stop-quorum  agent-stop with synchronous_mode quorum
+//	agent-kill-quorum  agent-kill with synchronous_mode quorum
 //
-// The last two need no failover: besides the writer through HAProxy they
-// run a writer directly on every node and probe every node's PostgreSQL
-// (localcluster.RunEtcdFault), and report false failovers (leader key
+// etcd-raft-leader and etcd-primary-member need no failover: besides the
+// writer through HAProxy they run a writer directly on every node and
+// probe every node's PostgreSQL (localcluster.RunEtcdFault), and report false failovers (leader key
 // changes), demotions, new timelines, the write outage through HAProxy
 // and directly, lost writes and two-writer moments (writes acknowledged
-// by one node while another acknowledged writes too).
+// by one node while another acknowledged writes too). The agent-*
+// scenarios (issue 14) record the same way (localcluster.RunAgentFault)
+// and report, besides the write outage, lost writes and two-writer
+// moments, the time from the fault to the old primary's postmaster being
+// gone (stopped by the agent's fence keeper) and to the new leader key.
 //
 // and prints the median, minimum and maximum of the write unavailability
 // through HAProxy (last acknowledged write before the fault to the first

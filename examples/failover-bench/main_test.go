@@ -107,7 +107,16 @@ func TestReport(t *testing.T) {
 	if etcdSR.LeaderChanges != 1 || etcdSR.Demotions != 1 || etcdSR.TimelineChanges != 1 || etcdSR.TwoWriters.Max != 3 {
 		t.Errorf("etcd scenario summary = %+v", etcdSR)
 	}
-	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr, etcdSR},
+	// An agent fault scenario: the fence stopped the old primary first.
+	fenced := newRep()
+	fenced.Unavailable, fenced.DirectUnavailable, fenced.OldStopped, fenced.NewLeader, fenced.TwoWriters = 3.9, 1.8, 4.3, 6.1, 0
+	fenced.LeaderChanged, fenced.Leader, fenced.NewLeaderName, fenced.Acked = true, "node1", "node3", 2700
+	agentSR := ScenarioResult{Name: "agent-stop", Reps: []Rep{fenced}}
+	summarizeScenario(&agentSR)
+	if agentSR.OldStopped.N != 1 || agentSR.OldStopped.Median != 4.3 || agentSR.LeaderChanges != 1 {
+		t.Errorf("agent scenario summary = %+v", agentSR)
+	}
+	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr, etcdSR, agentSR},
 		Idle: &Idle{Seconds: 60, Agents: []AgentIdle{{Name: "node1", CPUSeconds: 0.6, RSSMB: 20, MaxRSSMB: 21}}}}
 
 	var js bytes.Buffer
@@ -128,7 +137,9 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{"pg-crash", "1.250", "pg-crash #2 failed: boom", "node1",
 		"write unavailability direct (s)", "two-writer moments per run", "1/1/1/0",
-		"etcd-primary-member #2: unavailable 7.500 s via HAProxy, 7.250 s direct; false failover true (node1 -> node2), demotions 1"} {
+		"etcd-primary-member #2: unavailable 7.500 s via HAProxy, 7.250 s direct; false failover true (node1 -> node2), demotions 1",
+		"old primary stopped (s)", "runs with failover / error",
+		"agent-stop #1: old primary stopped 4.300 s, new leader 6.100 s (node1 -> node3); unavailable 3.900 s via HAProxy, 1.800 s direct; two-writer moments 0, lost 0 of 2700"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())
 		}

@@ -52,6 +52,8 @@ type ScenarioResult struct {
 	DirectUnavailable jsonSummary `json:"direct_write_unavailable_s"`
 	DemotionCount     jsonSummary `json:"demotions_per_run"`
 	TwoWriters        jsonSummary `json:"two_writer_moments"`
+	// Only the agent fault scenarios measure this.
+	OldStopped jsonSummary `json:"old_primary_stopped_s"`
 	// Runs with a leader change (a false failover in a scenario that
 	// needs none), a demotion, a new timeline, an error.
 	LeaderChanges   int `json:"leader_changes"`
@@ -83,7 +85,7 @@ type Result struct {
 // summarizeScenario fills the summaries from the repetitions; failed
 // repetitions count in Errors and not in the figures.
 func summarizeScenario(sr *ScenarioResult) {
-	var unav, leader, expiry, lost, direct, demotions, two []float64
+	var unav, leader, expiry, lost, direct, demotions, two, stopped []float64
 	sr.LeaderChanges, sr.Demotions, sr.TimelineChanges, sr.Errors = 0, 0, 0, 0
 	for _, r := range sr.Reps {
 		if r.Error != "" {
@@ -97,6 +99,7 @@ func summarizeScenario(sr *ScenarioResult) {
 		direct = append(direct, float64(r.DirectUnavailable))
 		demotions = append(demotions, float64(r.Demotions))
 		two = append(two, float64(r.TwoWriters))
+		stopped = append(stopped, float64(r.OldStopped))
 		if r.LeaderChanged {
 			sr.LeaderChanges++
 		}
@@ -114,6 +117,7 @@ func summarizeScenario(sr *ScenarioResult) {
 	sr.DirectUnavailable = toJSON(summarize(direct))
 	sr.DemotionCount = toJSON(summarize(demotions))
 	sr.TwoWriters = toJSON(summarize(two))
+	sr.OldStopped = toJSON(summarize(stopped))
 }
 
 // writeJSON writes r as indented JSON.
@@ -138,6 +142,17 @@ func writeText(w io.Writer, r Result) error {
 			fmtNum(s.Median, digits), fmtNum(s.Min, digits), fmtNum(s.Max, digits), s.N)
 	}
 	for _, sr := range r.Scenarios {
+		if sr.agentFault() {
+			row(sr.Name, "write unavailability via HAProxy (s)", sr.Unavailable, 3)
+			row("", "write unavailability direct (s)", sr.DirectUnavailable, 3)
+			row("", "old primary stopped (s)", sr.OldStopped, 3)
+			row("", "new leader in DCS (s)", sr.NewLeader, 3)
+			row("", "acknowledged writes lost", sr.Lost, 0)
+			row("", "two-writer moments per run", sr.TwoWriters, 1)
+			fmt.Fprintf(tw, "\truns with failover / error\t%8s\t\t\t%3d\n",
+				fmt.Sprintf("%d/%d", sr.LeaderChanges, sr.Errors), len(sr.Reps))
+			continue
+		}
 		recorded := sr.DirectUnavailable.N > 0 // an etcd fault scenario
 		if recorded {
 			row(sr.Name, "write unavailability via HAProxy (s)", sr.Unavailable, 3)
@@ -172,6 +187,10 @@ func writeText(w io.Writer, r Result) error {
 	}
 	for _, sr := range r.Scenarios {
 		for i, rep := range sr.Reps {
+			if sr.agentFault() && rep.Error == "" {
+				fmt.Fprintf(w, "%s #%d: %s\n", sr.Name, i+1, repLine(rep))
+				continue
+			}
 			if rep.Error == "" && (rep.LeaderChanged || rep.Demoted || rep.TimelineChanged || rep.TwoWriters > 0) && sr.DirectUnavailable.N > 0 {
 				fmt.Fprintf(w, "%s #%d: %s\n", sr.Name, i+1, repLine(rep))
 			}
@@ -210,8 +229,17 @@ func orDash(s string) string {
 	return s
 }
 
+// agentFault reports whether sr is an agent fault scenario (agentScenarios),
+// even when no repetition measured the old primary's stop.
+func (sr ScenarioResult) agentFault() bool { return strings.HasPrefix(sr.Name, "agent-") }
+
 // repLine summarizes one repetition for the progress output.
 func repLine(rep Rep) string {
+	if !math.IsNaN(float64(rep.OldStopped)) {
+		return fmt.Sprintf("old primary stopped %s s, new leader %s s (%s -> %s); unavailable %s s via HAProxy, %s s direct; two-writer moments %s, lost %d of %d; %s",
+			fmtNum(rep.OldStopped, 3), fmtNum(rep.NewLeader, 3), rep.Leader, orDash(rep.NewLeaderName),
+			fmtNum(rep.Unavailable, 3), fmtNum(rep.DirectUnavailable, 3), fmtNum(rep.TwoWriters, 0), rep.Lost, rep.Acked, rep.Detail)
+	}
 	line := fmt.Sprintf("unavailable %s s, new leader %s s (%s -> %s), lost %d of %d",
 		fmtNum(rep.Unavailable, 3), fmtNum(rep.NewLeader, 3), rep.Leader, orDash(rep.NewLeaderName), rep.Lost, rep.Acked)
 	if math.IsNaN(float64(rep.DirectUnavailable)) {

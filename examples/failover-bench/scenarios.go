@@ -51,8 +51,14 @@ type Rep struct {
 	TwoWriters num `json:"two_writer_moments"`
 	// TimelineChanged reports a new timeline, in the DCS or on a node.
 	TimelineChanged bool `json:"timeline_changed"`
-	// Detail says which etcd member was killed and why.
+	// Detail says which etcd member was killed and why, or what the
+	// agent fault did when.
 	Detail string `json:"detail,omitempty"`
+
+	// OldStopped is the time from the fault to the old primary's
+	// postmaster being gone (the agent fault scenarios: stopped by the
+	// fence keeper); NaN (null) in the other scenarios.
+	OldStopped num `json:"old_primary_stopped_s"`
 
 	// Error says why the repetition did not complete.
 	Error string `json:"error,omitempty"`
@@ -61,7 +67,7 @@ type Rep struct {
 // newRep returns a Rep with every time "not measured".
 func newRep() Rep {
 	nan := num(math.NaN())
-	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan}
+	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan, OldStopped: nan}
 }
 
 // scenario is one kind of fault with how to run it once and restore
@@ -76,7 +82,7 @@ type scenario struct {
 
 // scenarios are all scenarios, in the order they run.
 func scenarios() []scenario {
-	return []scenario{
+	return append([]scenario{
 		{
 			Name:        "node-crash",
 			Description: "SIGKILL the primary's agent and postmaster; restart the node afterwards",
@@ -117,7 +123,7 @@ func scenarios() []scenario {
 				"no failover needed (writers through HAProxy and on every node)",
 			run: runEtcdFault(localcluster.EtcdPrimaryMemberFault),
 		},
-	}
+	}, agentScenarios()...)
 }
 
 // runEtcdFault kills an etcd member as fault f says, on a cluster that

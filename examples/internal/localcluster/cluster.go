@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -71,6 +72,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.makeDir(); err != nil {
 		return nil, err
 	}
+	// Marks the agents, and the fence keepers they start, as this
+	// cluster's (FenceKeepers).
+	c.opts.AgentEnv = append(slices.Clip(c.opts.AgentEnv), clusterEnv+"="+c.dir)
 	c.log.Info("localcluster: starting etcd", "members", o.EtcdMembers, "dir", c.dir)
 	if c.etcd, err = startEtcd(ctx, filepath.Join(c.dir, "etcd"), o.EtcdMembers,
 		etcdTimings{heartbeat: o.EtcdHeartbeat, election: o.EtcdElection}); err != nil {
@@ -245,8 +249,9 @@ func (c *Cluster) NodeDSN(name string) string {
 }
 
 // Close stops everything: the agents (SIGKILL, so that none restarts
-// PostgreSQL), the postmasters (immediate shutdown, then SIGKILL of
-// their process groups), any program still working in the directory
+// PostgreSQL; a frozen one too), the postmasters (immediate shutdown, then
+// SIGKILL of their process groups), the agents' fence keepers (SIGKILL:
+// nothing is left to fence), any program still working in the directory
 // (initdb, pg_basebackup), HAProxy and etcd; then it removes the work
 // directory unless KeepDir. It is idempotent.
 func (c *Cluster) Close() error {
@@ -273,6 +278,9 @@ func (c *Cluster) close() error {
 		})
 	}
 	wg.Wait()
+	if err := c.stopFenceKeepers(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.dir != "" {
 		if err := killStragglers(c.dir); err != nil {
 			errs = append(errs, err)

@@ -37,8 +37,18 @@
 // replication connection; [Cluster.RequestSwitchover] returns the REST
 // API's answer to a switchover, refused or not.
 //
+// The agent faults of issue 14 hit only an agent: [Cluster.FreezeAgent]
+// (SIGSTOP) and [Cluster.ThawAgent], [Cluster.KillAgent] (SIGKILL of the
+// agent's pid alone; its PostgreSQL and its fence keeper keep running).
+// [Cluster.FenceKeepers] finds the fence keepers the cluster's agents
+// started (they carry the cluster's directory in their environment);
+// [Cluster.RunAgentFault] runs one agent fault end to end under an
+// [Observer], timing the old postmaster's and the keeper's exits, the
+// lease's expiry and the new leader; [Cluster.WaitQuorum] waits until
+// synchronous_mode quorum has settled.
+//
 // [Cluster.Close] stops every process it started (agents, postmasters and
-// their backends, HAProxy, etcd) and removes the work directory. It is
-// not a test harness (it takes no testing.TB), so the demo can use it too;
-// the agent binary comes from [BuildAgent].
+// their backends, the agents' fence keepers, HAProxy, etcd) and removes
+// the work directory. It is not a test harness (it takes no testing.TB),
+// so the demo can use it too; the agent binary comes from [BuildAgent].
 package localcluster

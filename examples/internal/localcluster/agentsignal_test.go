@@ -1,0 +1,82 @@
+package localcluster
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startFakeKeeper starts a process that looks like a fence keeper started
+// by the agent with pid agent of the cluster in dir: argv[0]
+// pgha-fence-keeper, a session of its own, the cluster's mark in its
+// environment. The test kills it at the end.
+func startFakeKeeper(t *testing.T, dir, agent string) *exec.Cmd {
+	t.Helper()
+	// sh with the keeper's argv[0]; the arguments after the script are
+	// its $0.. and do not disturb it; "; :" keeps sh from replacing
+	// itself with sleep.
+	cmd := exec.Command("sh")
+	cmd.Args = []string{keeperArg0, "-c", "sleep 600; :", "-kill-after=10s", "-agent=" + agent}
+	cmd.Env = append(os.Environ(), clusterEnv+"="+dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // sh and its sleep
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+// FenceKeepers finds the keepers marked with this cluster's directory, and
+// no other; Close's stopFenceKeepers ends them.
+func TestFenceKeepers(t *testing.T) {
+	c := &Cluster{dir: t.TempDir()}
+	mine := startFakeKeeper(t, c.dir, "4242")
+	startFakeKeeper(t, t.TempDir(), "4243") // another cluster's
+
+	ks := c.FenceKeepers()
+	if len(ks) != 1 {
+		t.Fatalf("FenceKeepers() = %v, want only pid %d", ks, mine.Process.Pid)
+	}
+	k := ks[0]
+	if k.PID != mine.Process.Pid || k.Agent != 4242 || k.Session != k.PID {
+		t.Errorf("FenceKeepers() = %+v, want pid %d, agent 4242, a session of its own", k, mine.Process.Pid)
+	}
+	if got, ok := c.FenceKeeperOf(4242); !ok || got != k {
+		t.Errorf("FenceKeeperOf(4242) = %v, %v", got, ok)
+	}
+	if _, ok := c.FenceKeeperOf(4243); ok {
+		t.Error("FenceKeeperOf(4243) found another cluster's keeper")
+	}
+	if sid := processSession(os.Getpid()); sid == 0 || sid == k.Session {
+		t.Errorf("session of this process %d, keeper's %d", sid, k.Session)
+	}
+
+	// A stopped process is in state T.
+	if err := syscall.Kill(k.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := poll(t.Context(), 10*time.Second, time.Millisecond, func() error {
+		if s := procState(k.PID); s != 'T' {
+			return fmt.Errorf("state %q, want T", s)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.stopFenceKeepers(); err != nil {
+		t.Fatal(err)
+	}
+	if ks := c.FenceKeepers(); len(ks) != 0 {
+		t.Errorf("FenceKeepers() after stopFenceKeepers = %v", ks)
+	}
+	if procState(-1) != 0 || processSession(-1) != 0 {
+		t.Error("a process that does not exist has a state or session")
+	}
+}
