@@ -242,7 +242,11 @@
 // immediately, restarting it as a replica without upstream, even while the
 // loop is blocked in a slow call. [Controller.State] also checks the
 // term's deadline when it is read, so /primary answers 503 from that
-// moment whatever the loop is doing.
+// moment whatever the loop is doing. When the Instance is a
+// pg.DeadlineFencer (pg.Local, through package fence's keeper process) the
+// same goroutine keeps it armed with the term's deadline, so a primary
+// whose agent is frozen, wedged or killed is stopped at the deadline too;
+// it is disarmed only once the server is confirmed demoted or stopped.
 //
 // Every path out of leadership is clean: a node that stops running a
 // primary (fenced, demoted near its deadline, term lost) gives up the
