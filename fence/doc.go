@@ -136,4 +136,11 @@
 // protect) and [ErrKeeperFailed] when no keeper could be started; a keeper
 // that died is replaced by the next Arm. Alive belongs in the agent's
 // health report.
+//
+// An agent that dies and comes back within ttl cannot reach the keeper its
+// predecessor armed (the pipe died with it): that keeper still stops the
+// postmaster at the old deadline, and the new agent then restarts it in
+// place (crash recovery, about a second of writes) if it still holds the
+// term. This is the price of a fence that never trusts a silent agent; a
+// hardware watchdog would reset the whole host instead.
 package fence
