@@ -37,3 +37,6 @@ func (p Process) Running() bool { return false }
 
 // LookupPostmaster fails with [ErrUnsupported] outside Linux.
 func LookupPostmaster(dataDir string) (Process, error) { return Process{}, ErrUnsupported }
+
+// CheckPostmaster fails with [ErrUnsupported] outside Linux.
+func CheckPostmaster(pid int, dataDir string) error { return ErrUnsupported }

@@ -95,7 +95,7 @@ func LookupPostmaster(dataDir string) (Process, error) {
 	if err != nil {
 		return Process{}, fmt.Errorf("fence: %s: stale postmaster.pid: %w", dataDir, err)
 	}
-	if err := checkPostmaster(pid, dataDir); err != nil {
+	if err := CheckPostmaster(pid, dataDir); err != nil {
 		return Process{}, err
 	}
 	if !p.Running() {
@@ -104,8 +104,17 @@ func LookupPostmaster(dataDir string) (Process, error) {
 	return p, nil
 }
 
-// checkPostmaster verifies that pid is a postmaster of dataDir.
-func checkPostmaster(pid int, dataDir string) error {
+// CheckPostmaster verifies through /proc that pid is a running postmaster
+// of dataDir: the postgres program, not a single-user, bootstrap or check
+// run, with dataDir as its working directory. A pid that is no such
+// process fails with an error wrapping [ErrNotRunning]; other errors mean
+// /proc could not be read. It is the one postmaster check of the module
+// (package pg uses it too), so that a stale postmaster.pid can never make
+// anything signal an unrelated process.
+func CheckPostmaster(pid int, dataDir string) error {
+	if pid <= 0 {
+		return fmt.Errorf("fence: pid %d: %w", pid, ErrNotRunning)
+	}
 	dir := "/proc/" + strconv.Itoa(pid)
 	cmdline, err := os.ReadFile(dir + "/cmdline")
 	if err != nil {

@@ -2,12 +2,13 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/pgha/pgha/fence"
 )
 
 var _ Fencer = (*Local)(nil)
@@ -54,39 +55,13 @@ func isPostmaster(pid int, dataDir string) bool {
 	if pid <= 0 {
 		return false
 	}
-	dir := "/proc/" + strconv.Itoa(pid)
-	cmdline, err := os.ReadFile(dir + "/cmdline")
-	if err != nil {
+	err := fence.CheckPostmaster(pid, dataDir)
+	if err != nil && !errors.Is(err, fence.ErrNotRunning) {
 		if _, serr := os.Stat("/proc/self/cmdline"); serr != nil {
-			return processAlive(pid)
-		}
-		return false
-	}
-	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	if b := filepath.Base(args[0]); b != "postgres" && b != "postmaster" {
-		return false
-	}
-	for _, a := range args[1:] {
-		switch a {
-		case "--single", "--boot", "--check", "--describe-config", "-C":
-			return false
+			return processAlive(pid) // no /proc: existence is all we can check
 		}
 	}
-	cwd, err := os.Readlink(dir + "/cwd")
-	if err != nil {
-		return false
-	}
-	return sameDir(cwd, dataDir)
-}
-
-// sameDir compares a resolved directory (from /proc/<pid>/cwd) with a
-// configured one that may contain symbolic links.
-func sameDir(resolved, dir string) bool {
-	if resolved == filepath.Clean(dir) {
-		return true
-	}
-	target, err := filepath.EvalSymlinks(dir)
-	return err == nil && resolved == target
+	return err == nil
 }
 
 // findPostmaster looks through /proc for a postmaster of dataDir, for when
