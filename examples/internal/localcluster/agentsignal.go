@@ -67,22 +67,7 @@ func (c *Cluster) ThawAgent(name string) error {
 // the fault (just before the signal). [Cluster.StartNode] starts the agent
 // again.
 func (c *Cluster) KillAgent(ctx context.Context, name string) (time.Time, error) {
-	n, err := c.node(name)
-	if err != nil {
-		return time.Time{}, err
-	}
-	at := time.Now()
-	done, err := n.signal(syscall.SIGKILL)
-	if err != nil {
-		return time.Time{}, err
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return at, ctx.Err()
-	}
-	c.log.Info("localcluster: agent killed (SIGKILL), PostgreSQL left running", "node", name)
-	return at, nil
+	return c.sigkill(ctx, name, false)
 }
 
 // procState returns the state letter of /proc/<pid>/stat (R, S, D, T, Z,

@@ -146,6 +146,13 @@ func (c *Cluster) WaitHealthy(ctx context.Context) (string, error) {
 // process group (postmaster and backends), as a host failure would. It
 // returns the time of the fault (just before the first signal).
 func (c *Cluster) KillNode(ctx context.Context, name string) (time.Time, error) {
+	return c.sigkill(ctx, name, true)
+}
+
+// sigkill SIGKILLs node name's agent, with its postmaster's process group
+// too when withPostgres, and waits until the agent has exited. It returns
+// the time of the fault (just before the first signal).
+func (c *Cluster) sigkill(ctx context.Context, name string, withPostgres bool) (time.Time, error) {
 	n, err := c.node(name)
 	if err != nil {
 		return time.Time{}, err
@@ -155,15 +162,17 @@ func (c *Cluster) KillNode(ctx context.Context, name string) (time.Time, error) 
 	if err != nil {
 		return time.Time{}, err
 	}
-	if _, err := n.killPostmaster(); err != nil {
-		return at, err
+	if withPostgres {
+		if _, err := n.killPostmaster(); err != nil {
+			return at, err
+		}
 	}
 	select {
 	case <-done:
 	case <-ctx.Done():
 		return at, ctx.Err()
 	}
-	c.log.Info("localcluster: node killed", "node", name)
+	c.log.Info("localcluster: agent killed (SIGKILL)", "node", name, "postgres_killed", withPostgres)
 	return at, nil
 }
 
