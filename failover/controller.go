@@ -307,7 +307,7 @@ func (c *Controller) State() *healthapi.NodeState {
 	c.mu.Lock()
 	t := c.b.term
 	c.mu.Unlock()
-	if t != nil && t.Token() == ns.Term && c.clk.Now().Before(t.Deadline().Add(-c.o.Settings.DemoteLead)) {
+	if t != nil && t.Token() == ns.Term && c.clk.Now().Before(c.fenceAt(t)) {
 		return ns
 	}
 	cp := *ns

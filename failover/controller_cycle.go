@@ -117,7 +117,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 
 	c.mu.Lock()
 	if t := c.b.term; t != nil {
-		if fence := t.Deadline().Add(-s.DemoteLead); fence.Before(next) {
+		if fence := c.fenceAt(t); fence.Before(next) {
 			next = fence
 		}
 	}

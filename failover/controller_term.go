@@ -92,6 +92,13 @@ func (c *Controller) restoreTerm(t *election.Term) {
 	go c.guardTerm(ctx, t)
 }
 
+// fenceAt is when this node stops acting on term t: DemoteLead before its
+// deadline. The guard fences then, and health answers stop naming the node
+// leader from then on, whatever was published.
+func (c *Controller) fenceAt(t *election.Term) time.Time {
+	return t.Deadline().Add(-c.o.Settings.DemoteLead)
+}
+
 // guardTerm makes the node stop acting as primary before its term's
 // deadline, whatever the loop is doing (it may be blocked on a slow
 // PostgreSQL or DCS call): at deadline − DemoteLead, or when the term
@@ -107,8 +114,7 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	defer timer.Stop()
 	for {
 		c.armFence(t)
-		fenceAt := t.Deadline().Add(-lead)
-		d := fenceAt.Sub(c.clk.Now())
+		d := c.fenceAt(t).Sub(c.clk.Now())
 		if d <= 0 {
 			c.fence(ctx, t, fmt.Sprintf("term deadline %s is within demote_lead %v and the lease was not renewed",
 				t.Deadline().Format(time.RFC3339Nano), lead))

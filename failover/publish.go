@@ -230,7 +230,7 @@ func (c *Controller) publishState() {
 	if b.cluster != nil {
 		ns.Paused = b.cluster.IsPaused()
 	}
-	if t := b.term; t != nil && t.Valid(now) && now.Before(t.Deadline().Add(-c.o.Settings.DemoteLead)) {
+	if t := b.term; t != nil && t.Valid(now) && now.Before(c.fenceAt(t)) {
 		ns.IsLeader, ns.Term = true, t.Token()
 	}
 	if b.pgStatusOK && st.State == pg.StateRunning {
