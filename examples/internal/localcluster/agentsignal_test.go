@@ -16,17 +16,28 @@ import (
 func startFakeKeeper(t *testing.T, dir, agent string) *exec.Cmd {
 	t.Helper()
 	// sh with the keeper's argv[0]; the arguments after the script are
-	// its $0.. and do not disturb it; "; :" keeps sh from replacing
-	// itself with sleep.
+	// its $0.. and do not disturb it. It waits in the builtin read on a
+	// pipe the test holds open: a forked child (sleep) would carry the
+	// keeper's argv[0] and mark until it execs, and be found as a second
+	// keeper.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("sh")
-	cmd.Args = []string{keeperArg0, "-c", "sleep 600; :", "-kill-after=10s", "-agent=" + agent}
+	cmd.Args = []string{keeperArg0, "-c", "read x", "-kill-after=10s", "-agent=" + agent}
 	cmd.Env = append(os.Environ(), clusterEnv+"="+dir)
+	cmd.Stdin = r
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = r.Close()
+	if err != nil {
+		_ = w.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // sh and its sleep
+		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = w.Close()
 		_ = cmd.Wait()
 	})
 	return cmd
@@ -53,7 +64,10 @@ func TestFenceKeepers(t *testing.T) {
 	if _, ok := c.FenceKeeperOf(4243); ok {
 		t.Error("FenceKeeperOf(4243) found another cluster's keeper")
 	}
-	if sid := processSession(os.Getpid()); sid == 0 || sid == k.Session {
+	// This process's session may be led by a process outside its PID
+	// namespace (CI runs in a container), which /proc shows as session 0;
+	// what matters is that the keeper's is not the same.
+	if sid := processSession(os.Getpid()); sid == k.Session {
 		t.Errorf("session of this process %d, keeper's %d", sid, k.Session)
 	}
 
