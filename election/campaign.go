@@ -18,7 +18,9 @@ import (
 // (wrapping [dcs.ErrUnavailable] when the outcome is unknown). A key left by
 // an earlier attempt of this candidate on its current lease (an answer lost
 // in transit, or a term that ended by deadline while the lease survived) is
-// adopted rather than waited out.
+// adopted rather than waited out. An extended term that lost its lease
+// ([Term.Extend]) is not returned: the key is created again on the current
+// lease and the new term supersedes it.
 func (c *Candidate) TryAcquire(ctx context.Context) (*Term, error) {
 	c.mu.Lock()
 	if c.closed {
@@ -27,11 +29,13 @@ func (c *Candidate) TryAcquire(ctx context.Context) (*Term, error) {
 	}
 	now := c.clk.Now()
 	if t := c.term; t != nil {
-		if before(now, t.deadline) {
+		if before(now, t.deadline) && !t.detached() {
 			c.mu.Unlock()
 			return t, nil
 		}
-		c.endTerm(t, ErrExpired)
+		if !before(now, t.deadline) {
+			c.endTerm(t, ErrExpired)
+		}
 	}
 	id := c.lease
 	if id == 0 || !before(now, c.deadline) {

@@ -23,6 +23,9 @@ var (
 	// ErrExpired is the reason of a term whose local deadline passed before
 	// a keepalive confirmed the lease.
 	ErrExpired = errors.New("election: term deadline passed")
+	// ErrSuperseded is the reason of an extended term (see [Term.Extend])
+	// replaced by a new term of the same candidate.
+	ErrSuperseded = errors.New("election: superseded by a new term")
 	// ErrResigned is the reason of a term ended by [Term.Resign].
 	ErrResigned = errors.New("election: resigned")
 	// ErrClosed is returned by a closed [Candidate], and is the reason of a

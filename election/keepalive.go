@@ -119,11 +119,13 @@ func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
 	if dl := sent.Add(c.o.TTL - c.o.Margin); dl.After(c.deadline) {
 		c.deadline = dl
 	}
-	if t := c.term; t != nil {
+	if t := c.term; t != nil && !t.detached() {
 		// A term whose deadline already passed stays ended even though the
 		// lease survived: its holder may have stopped acting as leader.
 		if before(now, t.deadline) {
-			t.deadline = c.deadline
+			if !t.deadline.After(c.deadline) {
+				t.deadline, t.extended = c.deadline, false
+			}
 		} else {
 			c.endTerm(t, ErrExpired)
 		}
@@ -137,8 +139,8 @@ func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
 // dropLease forgets the current lease, ends the term bound to it with
 // reason, and wakes the loop to grant a new one; c.mu held.
 func (c *Candidate) dropLease(reason error) {
-	if c.term != nil {
-		c.endTerm(c.term, reason)
+	if t := c.term; t != nil && !(t.extended && before(c.clk.Now(), t.deadline)) {
+		c.endTerm(t, reason)
 	}
 	c.lease = 0
 	c.deadline = time.Time{}

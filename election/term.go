@@ -25,6 +25,10 @@ type Term struct {
 	// Guarded by c.mu.
 	deadline time.Time
 	err      error
+	// extended: the deadline lies beyond what the lease vouches for
+	// (Extend); such a term survives the loss of its lease and a key that
+	// is merely gone, until its deadline.
+	extended bool
 }
 
 // newTerm records a won leader key; the term inherits the lease deadline.
@@ -50,8 +54,12 @@ func (c *Candidate) newTerm(id dcs.LeaseID, rev int64) (*Term, error) {
 		done:     make(chan struct{}),
 		deadline: c.deadline,
 	}
-	if c.term != nil {
-		c.endTerm(c.term, ErrExpired)
+	if old := c.term; old != nil {
+		if old.extended && before(now, old.deadline) {
+			c.endTerm(old, ErrSuperseded)
+		} else {
+			c.endTerm(old, ErrExpired)
+		}
 	}
 	c.term = t
 	c.wg.Add(1)
@@ -109,6 +117,46 @@ func (c *Candidate) endTerm(t *Term, reason error) {
 	c.log.Info("election: term ended", "revision", t.leader.Revision, "reason", reason, "held", now.Sub(t.acquired))
 }
 
+// Extend moves the term's local deadline forward to until, beyond what the
+// lease vouches for. The holder calls it on evidence of its own that nobody
+// else can be elected before until: in failsafe mode, every member that
+// could take the key has confirmed it as leader while the store was
+// unreachable. It never shortens the deadline, and reports false when the
+// term has ended or until is not later than the deadline.
+//
+// An extended term survives the loss of its lease (the store may have
+// expired the lease and deleted the key while unreachable from here) until
+// its deadline. A guarded write's conflict ends it only when the leader key
+// is seen held by another term; [Candidate.TryAcquire] then creates the key
+// again on the candidate's current lease, and the new Term supersedes this
+// one (which ends with [ErrSuperseded]). Once keepalives carry the lease
+// deadline past the extension, the term is bound to its lease again.
+func (t *Term) Extend(until time.Time) bool {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.err != nil || !before(c.clk.Now(), t.deadline) || !until.After(t.deadline) {
+		return false
+	}
+	t.deadline = until
+	t.extended = true
+	return true
+}
+
+// Extended reports whether the term's deadline lies beyond what its lease
+// vouches for (see [Term.Extend]).
+func (t *Term) Extended() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return t.extended
+}
+
+// detached reports an extended term whose lease is no longer the
+// candidate's; c.mu held.
+func (t *Term) detached() bool {
+	return t.extended && t.leader.Lease != t.c.lease
+}
+
 // Leader returns the leader key as won: name, create revision, lease.
 func (t *Term) Leader() dcs.Leader { return t.leader }
 
@@ -142,7 +190,7 @@ func (t *Term) Valid(now time.Time) bool {
 func (t *Term) Done() <-chan struct{} { return t.done }
 
 // Err returns nil while the term is active, else why it ended: [ErrExpired],
-// [ErrResigned], [ErrClosed], or an error wrapping [dcs.ErrLeaseLost] or
+// [ErrResigned], [ErrClosed], [ErrSuperseded], or an error wrapping [dcs.ErrLeaseLost] or
 // [dcs.ErrConflict].
 func (t *Term) Err() error {
 	t.c.mu.Lock()
@@ -184,6 +232,11 @@ func (t *Term) Lost(err error) bool {
 	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if t.extended {
+		// Its key may just have expired while the store was unreachable:
+		// only another holder ends it (checkConflict looks).
+		return false
+	}
 	c.endTerm(t, fmt.Errorf("election: guarded write failed: %w", err))
 	return true
 }
@@ -221,6 +274,15 @@ func (t *Term) Delete(ctx context.Context, key string, cond dcs.Cond) error {
 
 // checkConflict ends the term when a failed guarded write shows it gone.
 func (t *Term) checkConflict(ctx context.Context, cond dcs.Cond, err error) {
+	if t.Extended() && (errors.Is(err, dcs.ErrConflict) || errors.Is(err, dcs.ErrLeaseLost)) {
+		obs, gerr := current(ctx, t.c.store, t.c.o)
+		if gerr == nil && obs.Leader != nil && (obs.Leader.Name != t.leader.Name || obs.Leader.Revision != t.leader.Revision) {
+			t.c.mu.Lock()
+			t.c.endTerm(t, fmt.Errorf("election: guarded write failed and %q holds the leader key: %w", obs.Leader.Name, err))
+			t.c.mu.Unlock()
+		}
+		return
+	}
 	if !errors.Is(err, dcs.ErrConflict) {
 		t.Lost(err) // ErrLeaseLost ends it; anything else is left to the deadline
 		return
