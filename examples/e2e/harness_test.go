@@ -65,6 +65,9 @@ func newHarnessWith(t *testing.T, customize func(*localcluster.Options)) *harnes
 		Nodes:       3,
 		EtcdMembers: 3,
 		Logger:      logger,
+		// PGHA_E2E_KEEP=1 keeps the cluster's directory (agent logs, data)
+		// for a look after a failure.
+		KeepDir: os.Getenv("PGHA_E2E_KEEP") != "",
 	}
 	if customize != nil {
 		customize(&opts)

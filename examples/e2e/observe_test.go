@@ -129,13 +129,46 @@ func (h *harness) observe(t *testing.T, leader string) *localcluster.Observer {
 	return obs
 }
 
+// switchPoint returns where the newest timeline of promoted, which a
+// fault promoted, branched off the old one.
+func (h *harness) switchPoint(t *testing.T, rec localcluster.Recording, promoted string) int64 {
+	t.Helper()
+	var tl int64
+	for _, s := range rec.States {
+		if s.Node == promoted && s.Primary {
+			tl = max(tl, s.Timeline)
+		}
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	sp, err := h.c.SwitchPoint(ctx, promoted, tl)
+	if err != nil {
+		t.Fatalf("the timeline history of %s: %v", promoted, err)
+	}
+	t.Logf("timeline %d of %s branched off at %X", tl, promoted, sp)
+	return sp
+}
+
+// diverged reports whether d, a restart of a node the fault did not
+// concern, was needed because the node had WAL of the old timeline beyond
+// switchAt, where the promotion of promoted branched off: such a replica
+// must be rewound, which restarts it. (An asynchronous replica can receive
+// WAL that the synchronous standby promoted in its place has not.)
+func diverged(t *testing.T, rec localcluster.Recording, d localcluster.Disruption, promoted string, switchAt int64) bool {
+	t.Helper()
+	had := localcluster.WALBefore(rec.WAL[d.Node], d.At)
+	t.Logf("%s had WAL to %X before it restarted, %s's timeline branched off at %X", d.Node, had, promoted, switchAt)
+	return had > switchAt
+}
+
 // judge stops obs and fails the test for what its recording shows of a
 // fault at faultAt on the cluster that leader led: two nodes acknowledging
 // writes at once, an acknowledged write missing on the final primary, and
 // any demotion, promotion or restart of a node not in roles. roles names
 // what the fault did to a node: "promoted" lets it be promoted, anything
 // else lets it be demoted and restarted; a new timeline is allowed only
-// with a promotion. The longest write gaps from faultAt until until are
+// with a promotion, and with one, a restart of another node only when it
+// had diverged from the promoted node's new timeline. The longest write gaps from faultAt until until are
 // logged. It returns the recording.
 func (h *harness) judge(t *testing.T, obs *localcluster.Observer, leader string, faultAt, until time.Time, roles map[string]string) localcluster.Recording {
 	t.Helper()
@@ -146,16 +179,24 @@ func (h *harness) judge(t *testing.T, obs *localcluster.Observer, leader string,
 	t.Logf("longest write gap from the fault until %s later: %s through HAProxy, %s directly; %d failed attempts through HAProxy, %d direct (mostly the read-only replicas refusing)",
 		ms(until.Sub(faultAt)), ms(a.ProxyGap.Duration()), ms(a.DirectGap.Duration()), proxyErr, directErr)
 	checkOneWriter(t, a)
-	promoted := false
-	for _, role := range roles {
-		promoted = promoted || role == "promoted"
+	promoted := ""
+	for node, role := range roles {
+		if role == "promoted" {
+			promoted = node
+		}
+	}
+	var switchAt int64
+	if promoted != "" {
+		switchAt = h.switchPoint(t, rec, promoted)
 	}
 	for _, d := range a.Disruptions {
 		role, named := roles[d.Node]
 		switch {
-		case d.Kind == localcluster.NewTimeline && promoted:
+		case d.Kind == localcluster.NewTimeline && promoted != "":
 		case d.Kind == localcluster.Promoted && role == "promoted":
 		case (d.Kind == localcluster.Demoted || d.Kind == localcluster.Restarted) && named && role != "promoted":
+		case d.Kind == localcluster.Restarted && !named && promoted != "" && diverged(t, rec, d, promoted, switchAt):
+			role = "diverged"
 		default:
 			t.Errorf("not needed: %s", d)
 			continue

@@ -135,6 +135,27 @@ type NodeState struct {
 	// Started is pg_postmaster_start_time(): it changes when the
 	// postmaster restarts.
 	Started time.Time
+	// WAL is the end of the WAL the node had (a primary's flush position,
+	// a replica's last received one), as a byte position. A change of it
+	// alone is not a change of state.
+	WAL int64
+}
+
+// WALMark is a node's WAL end at a probe.
+type WALMark struct {
+	At  time.Time
+	WAL int64
+}
+
+// WALBefore is the furthest WAL end marks show before at, 0 if none.
+func WALBefore(marks []WALMark, at time.Time) int64 {
+	var w int64
+	for _, m := range marks {
+		if m.At.Before(at) {
+			w = max(w, m.WAL)
+		}
+	}
+	return w
 }
 
 // same reports whether s and o describe the same state (At aside).
@@ -224,11 +245,15 @@ func Disruptions(states []NodeState) []Disruption {
 
 // Recording is what was recorded around a fault: the writes acknowledged
 // through HAProxy and directly (each list in acknowledgement order), the
-// nodes' states and the leader key's changes.
+// nodes' states and WAL ends, and the leader key's changes.
 type Recording struct {
 	Proxy, Direct []Ack
 	States        []NodeState
-	LeaderEvents  []LeaderEvent
+	// WAL is, per node, each probe at which its WAL end was further than
+	// before: what a node had before it restarted, to tell a restart
+	// that a rewind needed from one that was not needed.
+	WAL          map[string][]WALMark
+	LeaderEvents []LeaderEvent
 }
 
 // Analysis is the judgement of a Recording.

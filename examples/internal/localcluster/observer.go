@@ -80,7 +80,7 @@ func (o *Observer) LeaderWatch() *LeaderWatch { return o.lw }
 // Recording returns what was recorded so far (call Stop first for all of
 // it).
 func (o *Observer) Recording() Recording {
-	return Recording{Proxy: o.rec.ProxyAcks(), Direct: o.rec.DirectAcks(), States: o.sw.States(), LeaderEvents: o.lw.Events()}
+	return Recording{Proxy: o.rec.ProxyAcks(), Direct: o.rec.DirectAcks(), States: o.sw.States(), WAL: o.sw.WAL(), LeaderEvents: o.lw.Events()}
 }
 
 // Analyze judges the recording ([Analyze]) for a fault whose consequences

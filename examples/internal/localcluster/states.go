@@ -9,14 +9,19 @@ import (
 )
 
 // stateQuery reads whether the server is a primary, when its postmaster
-// started and its timeline: a primary's from the name of its current WAL
-// file (the first eight hex digits), a replica's from its WAL receiver
-// (0 while it has none).
+// started, its timeline (a primary's from the name of its current WAL file,
+// the first eight hex digits; a replica's from its WAL receiver, 0 while it
+// has none) and the end of the WAL it has (a primary's flush position, a
+// replica's last received, else replayed, position).
 const stateQuery = `SELECT pg_is_in_recovery(), pg_postmaster_start_time(),
 	CASE WHEN pg_is_in_recovery()
 		THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0)::bigint
 		ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint
-	END`
+	END,
+	coalesce(CASE WHEN pg_is_in_recovery()
+		THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+		ELSE pg_current_wal_flush_lsn()
+	END - '0/0'::pg_lsn, 0)::bigint`
 
 // StateWatch probes every node's PostgreSQL directly (one connection per
 // node, reconnecting after an error) and records each node's
@@ -27,6 +32,7 @@ type StateWatch struct {
 
 	mu     sync.Mutex
 	states []NodeState
+	wal    map[string][]WALMark // per node, each time its WAL end grew
 	probes int
 	probed map[string]bool // nodes probed at least once
 }
@@ -38,7 +44,7 @@ func (c *Cluster) WatchStates(ctx context.Context, every time.Duration) *StateWa
 		every = 100 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	sw := &StateWatch{cancel: cancel, probed: map[string]bool{}}
+	sw := &StateWatch{cancel: cancel, probed: map[string]bool{}, wal: map[string][]WALMark{}}
 	for _, n := range c.nodes {
 		dsn := c.NodeDSN(n.name)
 		sw.wg.Go(func() { sw.probe(ctx, n.name, dsn, every) })
@@ -68,7 +74,7 @@ func (sw *StateWatch) probe(ctx context.Context, node, dsn string, every time.Du
 		if conn != nil {
 			qctx, cancel := context.WithTimeout(ctx, time.Second)
 			var inRecovery bool
-			err := conn.QueryRow(qctx, stateQuery).Scan(&inRecovery, &s.Started, &s.Timeline)
+			err := conn.QueryRow(qctx, stateQuery).Scan(&inRecovery, &s.Started, &s.Timeline, &s.WAL)
 			cancel()
 			if err == nil {
 				s.Up, s.Primary = true, !inRecovery
@@ -86,6 +92,9 @@ func (sw *StateWatch) probe(ctx context.Context, node, dsn string, every time.Du
 		sw.probed[node] = true
 		if first || !s.same(last) {
 			sw.states = append(sw.states, s)
+		}
+		if marks := sw.wal[node]; s.Up && (len(marks) == 0 || s.WAL > marks[len(marks)-1].WAL) {
+			sw.wal[node] = append(marks, WALMark{At: s.At, WAL: s.WAL})
 		}
 		sw.mu.Unlock()
 		last, first = s, false
@@ -109,6 +118,18 @@ func (sw *StateWatch) States() []NodeState {
 	sw.mu.Lock()
 	defer sw.mu.Unlock()
 	return append([]NodeState(nil), sw.states...)
+}
+
+// WAL returns, per node, each probe at which the end of its WAL was
+// further than ever before.
+func (sw *StateWatch) WAL() map[string][]WALMark {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	out := make(map[string][]WALMark, len(sw.wal))
+	for n, m := range sw.wal {
+		out[n] = append([]WALMark(nil), m...)
+	}
+	return out
 }
 
 // ProbedNodes is the number of nodes probed at least once so far.
