@@ -26,6 +26,7 @@ var mutatingEndpoints = []struct{ method, path, body string }{
 	{"POST", "/reinitialize", `{}`},
 	{"PATCH", "/config", `{"ttl":20}`},
 	{"PUT", "/config", `{"ttl":20}`},
+	{"POST", "/failsafe", `{"name":"n2"}`},
 }
 
 func TestAuthRequiredOnEveryMutatingEndpoint(t *testing.T) {

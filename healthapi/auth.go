@@ -21,7 +21,9 @@ type Auth struct {
 	// is refused with 403, as Patroni's verify_client does.
 	RequireClientCert bool
 	// Allowlist, when non-empty, restricts management requests to clients
-	// whose address lies in one of the prefixes (403 otherwise).
+	// whose address lies in one of the prefixes (403 otherwise). It
+	// applies to POST /failsafe too, as Patroni's restapi.allowlist does,
+	// so with failsafe mode it must include the members' addresses.
 	Allowlist []netip.Prefix
 	// Realm is sent in WWW-Authenticate; default "pgha".
 	Realm string

@@ -53,14 +53,43 @@
 //
 // # Management endpoints
 //
-// POST /switchover, /failover, /restart, /reload, /reinitialize, DELETE
-// /switchover and /restart, PATCH and PUT /config require authentication:
-// HTTP basic credentials compared in constant time, a verified client
-// certificate, or both, optionally restricted to an allowlist of networks.
+// POST /switchover, /failover, /restart, /reload, /reinitialize, /failsafe,
+// DELETE /switchover and /restart, PATCH and PUT /config require
+// authentication: HTTP basic credentials compared in constant time, a
+// verified client certificate, or both, optionally restricted to an
+// allowlist of networks.
 // [New] refuses a handler with a [Manager] and no authentication unless
 // [Options.AllowUnauthenticated] is set. Answers carry Patroni's status codes
 // and messages (plain text), so patronictl and scripts written for Patroni
 // read them unchanged.
+//
+// # Failsafe mode
+//
+// With failsafe_mode on, a primary that cannot reach the DCS stays primary
+// only while every member listed in the failsafe key confirms it: it sends
+// each a POST /failsafe (see [PostFailsafe] and [FailsafeRequest]) instead
+// of renewing its lease. The handler passes a valid request to a Manager
+// that implements [FailsafeManager] and answers as Patroni does:
+//
+//	200 "Accepted"             the member takes the sender as leader for one
+//	                           ttl; header lsn: its max(received, replayed)
+//	                           WAL position in decimal, when known
+//	500 "Running as a leader"  this node is itself a primary
+//	500 <error text>           the Manager failed otherwise
+//	502                        failsafe_mode is off in the cached config
+//	503                        the Manager does not take part in failsafe mode
+//	400, 411, 413              malformed, missing or oversized body
+//
+// The body may also carry "ttl", a pgha extension ([FailsafeRequest].TTL)
+// that Patroni ignores.
+//
+// The endpoint is authenticated like the others. Patroni exempts it only
+// from allowlist_include_members, the addresses it derives from the member
+// keys; [Auth.Allowlist] is the equivalent of Patroni's static
+// restapi.allowlist, which Patroni enforces here too, so when failsafe mode
+// is used the allowlist must include the members' addresses. GET /failsafe
+// serves the cached failsafe key (502 when the mode is off), and /metrics
+// reports patroni_failsafe_mode_enabled and patroni_failsafe_member.
 //
 // # Deliberate differences from Patroni
 //
@@ -73,7 +102,11 @@
 //     Content-Length: 0); HAProxy reads only the status line.
 //   - A missing client certificate answers 403 (Patroni's verify_client);
 //     missing or wrong basic credentials answer 401 with WWW-Authenticate.
-//   - POST /failsafe, POST /citus and /mpp are not served.
+//   - POST /citus and /mpp are not served.
+//   - POST /failsafe refuses, with 400, a body whose name is not a valid
+//     member name, whose URLs are not printable or longer than 2048 bytes,
+//     or whose slots are not slot names mapped to non-negative integers;
+//     Patroni takes such a body as is.
 //
 // # Metrics
 //

@@ -165,9 +165,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodGet) {
 			h.serveHistory(w)
 		}
-	case "/failsafe":
-		if allow(w, r, http.MethodGet) {
+	case failsafePath:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
 			h.serveFailsafe(w)
+		case http.MethodPost:
+			// Protected like every management endpoint, allowlist
+			// included: Patroni skips only its member-derived allowlist
+			// here, which pgha does not have.
+			h.protected(w, r, h.postFailsafe)
+		default:
+			methodNotAllowed(w, http.MethodGet, http.MethodPost)
 		}
 	case "/config":
 		switch r.Method {

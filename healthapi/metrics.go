@@ -138,6 +138,10 @@ func newCollector(src StateSource, clk clock.Clock) *collector {
 		func(s *NodeState, c *collector) float64 { return b2f(s.clusterUnlocked(c.clock.Now())) })
 	g("patroni_failsafe_mode_is_active", "Value is 1 if failsafe mode is active, 0 if inactive.",
 		func(s *NodeState, _ *collector) float64 { return b2f(s.FailsafeActive) })
+	g("patroni_failsafe_mode_enabled", "Value is 1 if failsafe mode is enabled in the configuration, 0 otherwise.",
+		func(s *NodeState, _ *collector) float64 { return b2f(s.failsafeEnabled()) })
+	g("patroni_failsafe_member", "Value is 1 if this node is a member of the failsafe topology, 0 otherwise.",
+		func(s *NodeState, _ *collector) float64 { return b2f(s.failsafeMember()) })
 	g("patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.",
 		func(s *NodeState, _ *collector) float64 {
 			if !s.running() {

@@ -232,3 +232,15 @@ func (s *NodeState) maxLagOnFailover() int64 {
 func (s *NodeState) failsafeEnabled() bool {
 	return s.Cluster != nil && s.Cluster.Config != nil && s.Cluster.Config.FailsafeMode != nil && *s.Cluster.Config.FailsafeMode
 }
+
+// failsafeMember reports that this node is listed in the cached failsafe
+// key, i.e. a primary cut off from the DCS would ask it for confirmation.
+// The key counts only while failsafe mode is on, as for GET /failsafe: a
+// leftover key from an earlier period means nothing.
+func (s *NodeState) failsafeMember() bool {
+	if !s.failsafeEnabled() {
+		return false
+	}
+	_, ok := s.Cluster.Failsafe[s.Name]
+	return ok
+}
