@@ -112,3 +112,17 @@ const (
 	CodeNoCandidate         Code = "no_eligible_candidate"
 	CodeNoLeaderNotRunning  Code = "no_leader_not_running"
 )
+
+// Failsafe mode.
+const (
+	// CodeFailsafeLeader: no leader key, but a primary cut off from the
+	// DCS confirmed itself as leader through this node (POST /failsafe)
+	// less than a ttl ago: not racing.
+	CodeFailsafeLeader Code = "failsafe_leader"
+	// CodeNotInFailsafe: failsafe mode is on and the failsafe key does not
+	// list this node: it may not race (the primary did not ask it).
+	CodeNotInFailsafe Code = "not_in_failsafe"
+	// CodeFailsafeReacquire: the DCS is back after a failsafe stretch and
+	// the primary took the expired leader key again.
+	CodeFailsafeReacquire Code = "failsafe_reacquire"
+)

@@ -117,6 +117,9 @@ type ControllerOptions struct {
 	// HTTPClient queries peers' APIs; default a client without proxy.
 	// Each query is bounded by Settings.PeerQueryTimeout.
 	HTTPClient *http.Client
+	// PeerAuth is the basic authentication sent with POST /failsafe to
+	// the other members (their restapi.authentication); nil sends none.
+	PeerAuth *healthapi.BasicAuth
 	// Clock defaults to clock.Real().
 	Clock clock.Clock
 	// Logger defaults to slog.Default().

@@ -46,6 +46,14 @@ type book struct {
 
 	configWarnings string // the last warnings logged for the config key
 
+	// failsafeLeader is the primary this node last confirmed in failsafe
+	// mode (AcceptFailsafe), until failsafeUntil.
+	failsafeLeader string
+	failsafeUntil  time.Time
+	// failsafeWritten is the failsafe key as this node last wrote (or
+	// found) it while leading.
+	failsafeWritten dcs.Failsafe
+
 	memberValue  []byte
 	memberLease  dcs.LeaseID
 	memberAt     time.Time
@@ -85,6 +93,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	var dec Decision
 	again := false
 	if ok {
+		c.failsafeStep(ctx, &obs, s)
 		dec = Decide(obs)
 		if dec.Action == ActionQueryPeers {
 			obs.Peers = c.queryPeers(ctx, obs.Cluster, s.PeerQueryTimeout)
@@ -204,6 +213,8 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		LeaderVanishedAt: b.leaderVanishedAt,
 		CanBootstrap:     c.o.Bootstrap != nil,
 		BootstrapOwner:   b.bootstrapOwner,
+		FailsafeLeader:   b.failsafeLeader,
+		FailsafeUntil:    b.failsafeUntil,
 		Settings:         s,
 	}, true
 }

@@ -125,6 +125,11 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 		case <-ctx.Done():
 			return
 		case <-t.Done():
+			if errors.Is(t.Err(), election.ErrSuperseded) {
+				// A new term of this node took over (failsafe mode: the
+				// key was taken again); its own guard runs.
+				return
+			}
 			c.fence(ctx, t, fmt.Sprintf("term ended: %v", t.Err()))
 			return
 		case <-timer.C():

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,7 +23,14 @@ import (
 	"github.com/pgha/pgha/pg"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quiet discards the Controllers' logs; PGHA_TEST_LOG=1 sends them to
+// stderr instead, for a look at a failing test.
+func quiet() *slog.Logger {
+	if os.Getenv("PGHA_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 func memStore(t *testing.T) (*memory.Cluster, dcs.Store) {
 	t.Helper()

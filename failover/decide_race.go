@@ -9,6 +9,9 @@ import (
 
 // race: no leader key, the local server runs as a replica, no term held.
 func (d *decider) race() Decision {
+	if dec, ok := d.failsafeHold(); ok {
+		return dec
+	}
 	f := d.c.Failover
 	if f.IsZero() {
 		f = nil
@@ -167,6 +170,23 @@ func (d *decider) primaryAliveGuard() (Decision, bool) {
 				p.Name, bound.Format(time.RFC3339Nano))
 			dec.WaitUntil = bound
 			return dec, true
+		}
+	}
+	return Decision{}, false
+}
+
+// failsafeHold keeps a node out of the race while a primary that cannot
+// reach the DCS may still run on failsafe confirmations: one it confirmed
+// less than a ttl ago, or any, when the failsafe key does not list it (that
+// primary did not ask it, so it cannot know).
+func (d *decider) failsafeHold() (Decision, bool) {
+	if l := d.obs.FailsafeLeader; l != "" && l != d.me && d.now.Before(d.obs.FailsafeUntil) {
+		return decision(ActionWait, CodeFailsafeLeader, "no leader key, but %s, cut off from the DCS, confirmed itself as leader through me until %s (failsafe mode): not racing",
+			l, d.obs.FailsafeUntil.Format(time.RFC3339Nano)), true
+	}
+	if d.s.FailsafeMode && len(d.c.Failsafe) > 0 {
+		if _, listed := d.c.Failsafe[d.me]; !listed {
+			return decision(ActionWait, CodeNotInFailsafe, "no leader key, and the failsafe key does not list me: a primary in failsafe mode would not have asked me, so I may not race"), true
 		}
 	}
 	return Decision{}, false

@@ -482,6 +482,39 @@ func TestDecide(t *testing.T) {
 		}, ActionRewind, CodeRewind, "pg_rewind", nil},
 
 		// The leader race.
+		{"failsafe: a confirmed primary holds the race off", func() Observation {
+			o := raceObs()
+			o.FailsafeLeader, o.FailsafeUntil = "a", t0.Add(time.Second)
+			return o
+		}, ActionWait, CodeFailsafeLeader, "a, cut off from the DCS, confirmed itself", nil},
+		{"failsafe: a confirmed manual failover waits too", func() Observation {
+			o := raceObs()
+			o.Cluster.Failover = failoverKey("", "b", nil)
+			o.FailsafeLeader, o.FailsafeUntil = "a", t0.Add(time.Second)
+			return o
+		}, ActionWait, CodeFailsafeLeader, "not racing", nil},
+		{"failsafe: an expired confirmation does not", func() Observation {
+			o := raceObs()
+			o.FailsafeLeader, o.FailsafeUntil = "a", t0
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "best candidate", nil},
+		{"failsafe: not in the failsafe key", func() Observation {
+			o := raceObs()
+			o.Settings.FailsafeMode = true
+			o.Cluster.Failsafe = dcs.Failsafe{"a": "http://a/patroni", "c": "http://c/patroni"}
+			return o
+		}, ActionWait, CodeNotInFailsafe, "does not list me", nil},
+		{"failsafe: listed, races", func() Observation {
+			o := raceObs()
+			o.Settings.FailsafeMode = true
+			o.Cluster.Failsafe = dcs.Failsafe{"a": "http://a/patroni", "b": "http://b/patroni", "c": "http://c/patroni"}
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "best candidate", nil},
+		{"failsafe mode off: the key does not matter", func() Observation {
+			o := raceObs()
+			o.Cluster.Failsafe = dcs.Failsafe{"a": "http://a/patroni"}
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "best candidate", nil},
 		{"paused: no race", func() Observation { o := raceObs(); o.Cluster.Config = &dcs.ClusterConfig{Pause: bptr(true)}; return o },
 			ActionNoop, CodePausedNoRace, "paused", nil},
 		{"paused: manual failover to me", func() Observation {

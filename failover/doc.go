@@ -79,7 +79,9 @@
 //     valid term (invariants 1 and 4), pause included: that is stricter
 //     than Patroni, which tolerates parallel primaries while paused.
 //  2. Invalid settings → wait. No snapshot (DCS unreachable) → the leader
-//     keeps its term until rule 1 fires; others wait.
+//     keeps its term until rule 1 fires (in failsafe mode the Controller
+//     extends the term first while every member confirms it); others
+//     wait.
 //  3. Data directory: empty → the holder releases; paused → wait; no
 //     initialize key → bootstrap race (nodes with a bootstrap configuration
 //     and without nofailover), else wait; otherwise clone from a running
@@ -103,8 +105,10 @@
 //     (use_pg_rewind, after the leader's post-promotion checkpoint) or
 //     re-clone (remove_data_directory_on_*) if diverged; follow the leader,
 //     or the replicatefrom member when it runs.
-//  7. No leader key: the race. Paused → only the named candidate of a
-//     manual failover acquires. nofailover → no race. A named candidate
+//  7. No leader key: the race. A primary cut off from the DCS that this
+//     node confirmed in failsafe mode less than a ttl ago, or a failsafe
+//     key that does not list this node → wait (see Failsafe mode). Paused
+//     → only the named candidate of a manual failover acquires. nofailover → no race. A named candidate
 //     that is eligible (lag waived) acquires, others wait for it. Then the
 //     false-failover guard (below), then peer positions are required
 //     (ActionQueryPeers), then [SelectCandidate] over member keys, peers and
@@ -274,6 +278,46 @@
 // config key is read and written with compare-and-swap. Values in the
 // config key are clamped with a warning ([Settings.ApplyConfig]), so no
 // value written there disables failover.
+//
+// # Failsafe mode
+//
+// With Settings.FailsafeMode (failsafe_mode in the config key), a primary
+// that cannot reach the DCS does not stop at its term deadline as long as
+// every member that could take the leader key confirms it as leader. Each
+// cycle in which the DCS could not be read (or the lease went unrenewed for
+// half its life) it sends POST /failsafe to all of them in parallel, each
+// bounded by min(2 s, ttl/4); when all accept, its term is extended
+// (election.Term.Extend) to s + ttl − margin, s being when the round was
+// sent, and the out-of-agent fence is re-armed at that deadline. One
+// refusal or silence and the term keeps its old deadline: the primary
+// fences as without failsafe mode. A member confirms by recording the
+// primary as leader until its answer + the longer of the two ttls, which
+// is later than the primary's extension ends; while that record stands it
+// does not race for the leader key and is not promoted, whatever its own
+// DCS view says. A member that runs as primary itself, or whose fresh DCS
+// view names another leader, refuses.
+//
+// Who must confirm: the members of the failsafe key, which the leader keeps
+// in the DCS while failsafe mode is on (every member, itself included), or
+// every member last seen while that key is empty. A node missing from a
+// non-empty failsafe key may not race: the primary would not have asked it.
+//
+// Why every member and not a quorum: a primary cut off from the DCS cannot
+// know which members can still reach it. A member that did not confirm may
+// be on the DCS's side of the partition, see the leader key expire, win the
+// race and be promoted while the old primary keeps writing; a majority of
+// confirmations does not prevent that, only the confirmation of everyone
+// who could win the race does. Patroni draws the same conclusion. The cost
+// is availability: with failsafe mode on, a DCS outage that coincides with
+// the loss of any member stops the primary as it would without failsafe
+// mode.
+//
+// When the DCS answers again, the term goes back to its lease: if the lease
+// survived (etcd's quorum was lost, and a new etcd leader extends every
+// lease), keepalives renew it; if the lease expired and the key went (the
+// primary alone was cut off), the primary creates the key again on a new
+// lease before any guarded write, while the members still hold their
+// confirmations. A key held by another member ends the term at once.
 //
 // # Timing
 //

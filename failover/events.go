@@ -21,6 +21,9 @@ const (
 	EventDemoted EventKind = "demoted"
 	// EventReleased: this node resigned its term.
 	EventReleased EventKind = "released"
+	// EventFailsafe: the DCS is unreachable and every member confirmed
+	// this primary as leader: it keeps its term in failsafe mode.
+	EventFailsafe EventKind = "failsafe"
 )
 
 // Event is one role change, reported to ControllerOptions.OnEvent.

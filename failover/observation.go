@@ -158,6 +158,12 @@ type Observation struct {
 	// BootstrapOwner is set when this node won the initialize race and its
 	// bootstrap has not been published yet.
 	BootstrapOwner bool
+	// FailsafeLeader is the primary that, cut off from the DCS, last had
+	// this node confirm it as leader (POST /failsafe), and FailsafeUntil
+	// the end of that confirmation; while it stands this node does not
+	// race for the leader key.
+	FailsafeLeader string
+	FailsafeUntil  time.Time
 	// Settings are the effective settings (see Settings.WithConfig).
 	Settings Settings
 }

@@ -47,6 +47,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 		}
 	}
 	c.writeConfigIfAbsent(ctx, cl, s)
+	c.writeFailsafeKey(ctx, t, cl, s)
 	c.ensureSlots(ctx, cl)
 	c.manageSync(ctx, s, t, st, cl)
 }
@@ -134,7 +135,7 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 	if mode == "" {
 		mode = SyncOff
 	}
-	check, rewind, strict := s.CheckTimeline, s.UsePgRewind, s.SynchronousModeStrict
+	check, rewind, strict, failsafe := s.CheckTimeline, s.UsePgRewind, s.SynchronousModeStrict, s.FailsafeMode
 	count := int64(max(1, s.SynchronousNodeCount))
 	return &dcs.ClusterConfig{
 		TTL:                   f(s.TTL.Seconds()),
@@ -145,6 +146,7 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 		SynchronousModeStrict: &strict,
 		SynchronousNodeCount:  &count,
 		CheckTimeline:         &check,
+		FailsafeMode:          &failsafe,
 		Postgresql:            &dcs.PostgresqlConfig{UsePgRewind: &rewind},
 	}
 }
@@ -232,6 +234,7 @@ func (c *Controller) publishState() {
 	}
 	if t := b.term; t != nil && t.Valid(now) && now.Before(c.fenceAt(t)) {
 		ns.IsLeader, ns.Term = true, t.Token()
+		ns.FailsafeActive = t.Extended()
 	}
 	if b.pgStatusOK && st.State == pg.StateRunning {
 		ns.ServerVersion = st.ServerVersion

@@ -89,6 +89,12 @@ type Settings struct {
 	// race costs at most this much wall-clock time. Default 1 s; must be at
 	// most TTL/2.
 	PeerQueryTimeout time.Duration
+	// FailsafeMode (failsafe_mode) keeps a primary that cannot reach the
+	// DCS running for as long as every member confirms it as leader over
+	// the REST API (POST /failsafe), instead of stopping it before its
+	// lease can expire; see the package doc. Off by default, as in
+	// Patroni.
+	FailsafeMode bool
 	// StrictOptimeLag measures lag against the leader's last published
 	// optime even after the leader is gone, as Patroni does. Off by
 	// default: see the package doc for why.
@@ -115,8 +121,8 @@ func DefaultSettings() Settings {
 // WithConfig returns s with the values set in the cluster's dynamic
 // configuration applied and clamped: ttl, loop_wait,
 // primary_start_timeout, maximum_lag_on_failover, synchronous_mode,
-// synchronous_mode_strict, synchronous_node_count, check_timeline and
-// postgresql.use_pg_rewind. It is [Settings.ApplyConfig] without the
+// synchronous_mode_strict, synchronous_node_count, check_timeline,
+// failsafe_mode and postgresql.use_pg_rewind. It is [Settings.ApplyConfig] without the
 // warnings. A nil config changes nothing.
 func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
 	s, _ = s.ApplyConfig(c)

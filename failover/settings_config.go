@@ -107,8 +107,8 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 	if c.RetryTimeout != nil {
 		w("retry_timeout: has no effect in pgha: the lease is renewed on its own schedule and a primary rides out DCS outages for a time derived from ttl (see the timing table)")
 	}
-	if c.FailsafeMode != nil && *c.FailsafeMode {
-		w("failsafe_mode: not implemented yet: a primary cut off from the DCS stops taking writes before its lease can expire")
+	if c.FailsafeMode != nil {
+		s.FailsafeMode = *c.FailsafeMode
 	}
 	for name, set := range map[string]bool{
 		"primary_stop_timeout":    c.PrimaryStopTimeout != nil,

@@ -42,8 +42,10 @@ func TestApplyConfigClamps(t *testing.T) {
 			func(s Settings) bool { return s.SynchronousMode == SyncOff }, "synchronous_mode"},
 		{"sync node count zero", dcs.ClusterConfig{SynchronousNodeCount: i64(0)},
 			func(s Settings) bool { return s.SynchronousNodeCount == 1 }, "synchronous_node_count"},
-		{"failsafe named", dcs.ClusterConfig{FailsafeMode: bptr(true)},
-			func(s Settings) bool { return true }, "failsafe_mode: not implemented"},
+		{"failsafe_mode on", dcs.ClusterConfig{FailsafeMode: bptr(true)},
+			func(s Settings) bool { return s.FailsafeMode }, ""},
+		{"failsafe_mode off", dcs.ClusterConfig{FailsafeMode: bptr(false)},
+			func(s Settings) bool { return !s.FailsafeMode }, ""},
 		{"unimplemented key named", dcs.ClusterConfig{PrimaryStopTimeout: f(30)},
 			func(s Settings) bool { return true }, "primary_stop_timeout"},
 	}

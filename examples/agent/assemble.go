@@ -40,6 +40,12 @@ func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dy
 		settings.TTL = dcs.Seconds(boot.TTL, settings.TTL)
 	}
 	bo := cfg.BootstrapOptions()
+	// The members share restapi.authentication (as in Patroni): it is what
+	// a primary in failsafe mode sends with POST /failsafe.
+	var peerAuth *healthapi.BasicAuth
+	if a := cfg.RestAPI.Authentication; a.Username != "" {
+		peerAuth = &healthapi.BasicAuth{Username: a.Username, Password: a.Password}
+	}
 	return failover.ControllerOptions{
 		Name:            cfg.Name,
 		Scope:           cfg.Scope,
@@ -53,6 +59,7 @@ func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dy
 		BootstrapConfig: boot,
 		Bootstrap:       &bo,
 		ExitMode:        failover.ExitHandOver,
+		PeerAuth:        peerAuth,
 		Logger:          logger,
 		OnEvent:         onEvent,
 	}
