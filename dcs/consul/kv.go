@@ -2,7 +2,9 @@ package consul
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/consul/api"
@@ -84,7 +86,18 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, lease dcs.Lea
 		}
 		write = &api.KVTxnOp{Verb: api.KVLock, Key: full, Value: value, Session: sid}
 	}
-	results, err := s.txn(ctx, "put "+key, lease, append(ops, write))
+	results, err := s.txn(ctx, "put "+key, lease, append(slices.Clip(ops), write))
+	if errors.Is(err, errLockHeld) {
+		// etcd's Put binds a key to the given lease whatever lease held
+		// it (a holder moves its keys to a new lease when the cluster's
+		// ttl changes); Consul does not lock a key another session holds,
+		// so release it in the same transaction, guarded by the index
+		// read here so that nothing written since is overridden.
+		var release []*api.KVTxnOp
+		if release, err = s.releaseOther(ctx, full, write.Session); err == nil {
+			results, err = s.txn(ctx, "put "+key, lease, append(append(ops, release...), write))
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -182,6 +195,8 @@ func (s *Store) txn(ctx context.Context, op string, lease dcs.LeaseID, ops []*ap
 	what := strings.Join(msgs, "; ")
 	lower := strings.ToLower(what)
 	switch {
+	case lease != 0 && strings.Contains(lower, "lock is already held"):
+		return nil, fmt.Errorf("consul: %s: %w: %w: %s", op, dcs.ErrConflict, errLockHeld, what)
 	case lease != 0 && strings.Contains(lower, "invalid session"):
 		s.forget(lease)
 		return nil, fmt.Errorf("consul: %s: %w: %s", op, dcs.ErrLeaseLost, what)
@@ -189,4 +204,26 @@ func (s *Store) txn(ctx context.Context, op string, lease dcs.LeaseID, ops []*ap
 		return nil, fmt.Errorf("consul: %s: %s", op, what)
 	}
 	return nil, fmt.Errorf("consul: %s: %w: %s", op, dcs.ErrConflict, what)
+}
+
+// errLockHeld marks a leased write refused because another session holds
+// the key.
+var errLockHeld = errors.New("consul: the key is locked by another session")
+
+// releaseOther returns the transaction operations that release full from
+// the session holding it, unless that is sid or none: a check of the
+// key's current index, then an unlock by its session.
+func (s *Store) releaseOther(ctx context.Context, full, sid string) ([]*api.KVTxnOp, error) {
+	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
+	pair, _, err := s.client.KV().Get(full, q)
+	if err != nil {
+		return nil, wrap("read "+full, err)
+	}
+	if pair == nil || pair.Session == "" || pair.Session == sid {
+		return nil, nil
+	}
+	return []*api.KVTxnOp{
+		{Verb: api.KVCheckIndex, Key: full, Index: pair.ModifyIndex},
+		{Verb: api.KVUnlock, Key: full, Value: pair.Value, Session: pair.Session},
+	}, nil
 }

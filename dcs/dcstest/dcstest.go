@@ -90,6 +90,7 @@ func Run(t *testing.T, b Backend) {
 		{"GuardedRelease", testGuardedRelease},
 		{"GuardedWrite", testGuardedWrite},
 		{"LeaseLost", testLeaseLost},
+		{"LeaseRebind", testLeaseRebind},
 		{"WatchOrder", testWatchOrder},
 		{"WatchReplay", testWatchReplay},
 		{"Disrupt", testDisrupt},
