@@ -44,7 +44,7 @@ func (c *Candidate) TryAcquire(ctx context.Context) (*Term, error) {
 	}
 	c.mu.Unlock()
 
-	rctx, cancel := c.o.timeout(ctx)
+	rctx, cancel := c.opts().timeout(ctx)
 	rev, err := c.store.Put(rctx, dcs.KeyLeader, []byte(c.name), id, dcs.Cond{Absent: true})
 	cancel()
 	switch {
@@ -61,7 +61,7 @@ func (c *Candidate) TryAcquire(ctx context.Context) (*Term, error) {
 		return nil, fmt.Errorf("election: acquire: %w", err)
 	}
 	// Conflict, or unknown outcome: find out who holds the key.
-	obs, gerr := current(ctx, c.store, c.o)
+	obs, gerr := current(ctx, c.store, c.opts())
 	if gerr != nil {
 		return nil, fmt.Errorf("election: acquire: %w (then %w)", err, gerr)
 	}
@@ -86,7 +86,7 @@ func (c *Candidate) Campaign(ctx context.Context) (*Term, error) {
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obs := c.Observe(octx)
-	timer := c.clk.NewTimer(c.o.RetryInterval)
+	timer := c.clk.NewTimer(c.opts().RetryInterval)
 	defer timer.Stop()
 	for {
 		c.mu.Lock()
@@ -108,7 +108,7 @@ func (c *Candidate) Campaign(ctx context.Context) (*Term, error) {
 		if !errors.Is(err, ErrLeaderExists) {
 			c.log.Debug("election: campaign attempt failed", "err", err)
 		}
-		timer.Reset(c.o.RetryInterval)
+		timer.Reset(c.opts().RetryInterval)
 		if c.hookWaiting != nil {
 			c.hookWaiting()
 		}

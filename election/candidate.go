@@ -19,12 +19,18 @@ import (
 type Candidate struct {
 	store dcs.Store
 	name  string
-	o     Options
 	clk   clock.Clock
 	log   *slog.Logger
 
 	mu       sync.Mutex
+	o        Options     // timings; Reconfigure changes them
+	moveTTL  bool        // the TTL changed: move to a lease granted with it
 	lease    dcs.LeaseID // 0: none
+	leaseTTL time.Duration
+	// capTerm, when set, bounds the term's deadline: a move of the leader
+	// key to a new lease had an unknown outcome, so the key may expire
+	// with that lease.
+	capTerm time.Time
 	deadline time.Time   // local deadline of lease
 	term     *Term       // active term, or nil
 	changed  chan struct{}
@@ -76,7 +82,50 @@ func New(store dcs.Store, name string, opts Options) (*Candidate, error) {
 func (c *Candidate) Name() string { return c.name }
 
 // Options returns the effective options (defaults filled in).
-func (c *Candidate) Options() Options { return c.o }
+func (c *Candidate) Options() Options { return c.opts() }
+
+// Reconfigure changes the candidate's timings to o, with defaults filled
+// in and checked as by [New]; the candidate's Clock and Logger stay. A
+// changed TTL moves the candidate to a new lease granted with it, in the
+// background at the next keepalive: the active term's leader key is moved
+// with a guarded put that keeps its create revision (the fencing token),
+// and the term's deadline follows the new lease. Callers re-bind their own
+// keys when [Candidate.Lease] returns the new ID; the old lease is left to
+// expire. Until the move succeeds the old lease is renewed as before.
+func (c *Candidate) Reconfigure(o Options) error {
+	c.mu.Lock()
+	o.Clock, o.Logger = c.o.Clock, c.o.Logger
+	c.mu.Unlock()
+	o, err := o.normalize()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	changed := o.TTL != c.o.TTL
+	c.o = o
+	if changed && c.lease != 0 {
+		c.moveTTL = c.leaseTTL != o.TTL
+	}
+	c.mu.Unlock()
+	if changed {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// opts returns the current options; they change on Reconfigure.
+func (c *Candidate) opts() Options {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.o
+}
 
 // Lease waits until the candidate holds a lease whose local deadline has not
 // passed and returns its ID. The caller binds the member key to it. The ID

@@ -28,6 +28,9 @@ var (
 	ErrSuperseded = errors.New("election: superseded by a new term")
 	// ErrResigned is the reason of a term ended by [Term.Resign].
 	ErrResigned = errors.New("election: resigned")
+	// errLeaseChanged: the lease a keepalive step worked on was replaced
+	// or dropped meanwhile, so its outcome no longer matters.
+	errLeaseChanged = errors.New("election: the lease changed meanwhile")
 	// ErrClosed is returned by a closed [Candidate], and is the reason of a
 	// term ended by [Candidate.Close].
 	ErrClosed = errors.New("election: candidate closed")

@@ -23,14 +23,22 @@ func (c *Candidate) keepAliveLoop() {
 			return
 		}
 		c.mu.Lock()
-		id := c.lease
+		id, move, o := c.lease, c.moveTTL, c.o
 		c.mu.Unlock()
 		sent := c.clk.Now()
 		var err error
-		if id == 0 {
-			err = c.grant(sent)
-		} else {
-			err = c.renew(id, sent)
+		switch {
+		case id == 0:
+			err = c.grant(sent, o)
+		case move:
+			if err = c.moveLease(id, sent, o); err != nil && !errors.Is(err, dcs.ErrLeaseLost) && !errors.Is(err, errLeaseChanged) {
+				// Keep the term on its old lease meanwhile; the move is
+				// tried again at the next keepalive.
+				c.log.Warn("election: moving to a lease with the new ttl failed", "ttl", o.TTL, "err", err)
+				err = c.renew(id, c.clk.Now(), o)
+			}
+		default:
+			err = c.renew(id, sent, o)
 		}
 		switch {
 		case err == nil:
@@ -38,15 +46,15 @@ func (c *Candidate) keepAliveLoop() {
 				c.log.Info("election: lease renewals recovered", "failures", failures)
 			}
 			failures = 0
-			next = sent.Add(c.o.KeepAliveInterval)
-		case errors.Is(err, dcs.ErrLeaseLost):
+			next = sent.Add(o.KeepAliveInterval)
+		case errors.Is(err, dcs.ErrLeaseLost), errors.Is(err, errLeaseChanged):
 			failures = 0
-			next = time.Time{} // grant a new lease now
+			next = time.Time{} // grant a new lease now, or renew the one that replaced it
 		default:
 			failures++
 			c.log.Warn("election: lease renewal failed", "lease", id, "failures", failures, "err", err)
-			next = sent.Add(c.o.KeepAliveInterval)
-			if retry := c.clk.Now().Add(c.o.RetryBackoff(failures)); retry.Before(next) {
+			next = sent.Add(o.KeepAliveInterval)
+			if retry := c.clk.Now().Add(o.RetryBackoff(failures)); retry.Before(next) {
 				next = retry
 			}
 		}
@@ -78,10 +86,10 @@ func (c *Candidate) sleepUntil(t time.Time) bool {
 
 // grant obtains a new lease; its deadline counts from sent, the moment the
 // request left, because the store starts the TTL no earlier than that.
-func (c *Candidate) grant(sent time.Time) error {
-	ctx, cancel := c.o.timeout(c.ctx)
+func (c *Candidate) grant(sent time.Time, o Options) error {
+	ctx, cancel := o.timeout(c.ctx)
 	defer cancel()
-	id, err := c.store.Grant(ctx, c.o.TTL)
+	id, err := c.store.Grant(ctx, o.TTL)
 	if err != nil {
 		return fmt.Errorf("election: grant lease: %w", err)
 	}
@@ -90,23 +98,25 @@ func (c *Candidate) grant(sent time.Time) error {
 	if c.closed {
 		return nil
 	}
-	c.lease = id
-	c.deadline = sent.Add(c.o.TTL - c.o.Margin)
+	c.lease, c.leaseTTL = id, o.TTL
+	c.deadline = sent.Add(o.TTL - o.Margin)
+	c.capTerm = time.Time{}
+	c.moveTTL = c.o.TTL != o.TTL // reconfigured meanwhile
 	c.broadcast()
-	c.log.Debug("election: lease granted", "lease", id, "ttl", c.o.TTL)
+	c.log.Debug("election: lease granted", "lease", id, "ttl", o.TTL)
 	return nil
 }
 
 // renew sends one keepalive for id and, when it succeeds, moves the lease
 // deadline (and the active term's) to sent + TTL - Margin.
-func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
-	ctx, cancel := c.o.timeout(c.ctx)
+func (c *Candidate) renew(id dcs.LeaseID, sent time.Time, o Options) error {
+	ctx, cancel := o.timeout(c.ctx)
 	defer cancel()
 	err := c.store.KeepAlive(ctx, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lease != id { // abandoned meanwhile: its answer no longer matters
-		return nil
+		return errLeaseChanged
 	}
 	if err != nil {
 		if errors.Is(err, dcs.ErrLeaseLost) {
@@ -116,7 +126,7 @@ func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
 	}
 	now := c.clk.Now()
 	restored := !before(now, c.deadline)
-	if dl := sent.Add(c.o.TTL - c.o.Margin); dl.After(c.deadline) {
+	if dl := sent.Add(c.leaseTTL - o.Margin); dl.After(c.deadline) {
 		c.deadline = dl
 	}
 	if t := c.term; t != nil && !t.detached() {
@@ -126,6 +136,9 @@ func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
 			if !t.deadline.After(c.deadline) {
 				t.deadline, t.extended = c.deadline, false
 			}
+			if !c.capTerm.IsZero() && t.deadline.After(c.capTerm) && !t.extended {
+				t.deadline = c.capTerm
+			}
 		} else {
 			c.endTerm(t, ErrExpired)
 		}
@@ -133,6 +146,77 @@ func (c *Candidate) renew(id dcs.LeaseID, sent time.Time) error {
 	if restored {
 		c.broadcast()
 	}
+	return nil
+}
+
+// moveLease replaces lease old, granted with an earlier TTL, by a lease
+// granted with o.TTL, and moves the active term's leader key to it with a
+// guarded put: the key keeps its create revision, the term's fencing
+// token, and the term's deadline follows the new lease. The caller's own
+// keys (the member key) are re-bound by the caller when Lease returns the
+// new ID; the old lease is left to expire rather than revoked, so that
+// they do not vanish meanwhile.
+//
+// When the put's outcome is unknown the key may be on either lease: the
+// term's deadline is capped at the new lease's until a move succeeds
+// (renewals of the old lease do not carry it past that).
+func (c *Candidate) moveLease(old dcs.LeaseID, sent time.Time, o Options) error {
+	gctx, gcancel := o.timeout(c.ctx)
+	id, err := c.store.Grant(gctx, o.TTL)
+	gcancel()
+	if err != nil {
+		return fmt.Errorf("election: grant lease with ttl %v: %w", o.TTL, err)
+	}
+	deadline := sent.Add(o.TTL - o.Margin)
+	c.mu.Lock()
+	t := c.term
+	if t != nil && (t.err != nil || t.detached() || !before(c.clk.Now(), t.deadline)) {
+		t = nil
+	}
+	var leader dcs.Leader
+	if t != nil {
+		leader = t.leader
+	}
+	c.mu.Unlock()
+	if t != nil {
+		pctx, pcancel := o.timeout(c.ctx)
+		_, err := c.store.Put(pctx, dcs.KeyLeader, []byte(c.name), id, dcs.Cond{Leader: &leader})
+		pcancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, dcs.ErrConflict):
+			c.mu.Lock()
+			c.endTerm(t, fmt.Errorf("election: moving the leader key to a new lease: %w", err))
+			c.mu.Unlock()
+			t = nil
+		default:
+			c.mu.Lock()
+			if c.capTerm.IsZero() || deadline.Before(c.capTerm) {
+				c.capTerm = deadline
+			}
+			if t.deadline.After(deadline) && !t.extended {
+				t.deadline = deadline
+			}
+			c.mu.Unlock()
+			return fmt.Errorf("election: moving the leader key to lease %d: %w", id, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.lease != old {
+		return errLeaseChanged // dropped meanwhile: the loop grants afresh
+	}
+	c.lease, c.deadline, c.leaseTTL = id, deadline, o.TTL
+	c.moveTTL = c.o.TTL != o.TTL
+	c.capTerm = time.Time{}
+	if t != nil && t.err == nil && c.term == t {
+		t.leader.Lease = id
+		if !t.extended || !t.deadline.After(deadline) {
+			t.deadline, t.extended = deadline, false
+		}
+	}
+	c.broadcast()
+	c.log.Info("election: moved to a lease with the new ttl", "lease", id, "ttl", o.TTL, "leader_key_moved", t != nil)
 	return nil
 }
 

@@ -89,7 +89,7 @@ func Observe(ctx context.Context, store dcs.Store, opts Options) (<-chan Observa
 // Observe is [Observe] with the candidate's store and options.
 func (c *Candidate) Observe(ctx context.Context) <-chan Observation {
 	out := make(chan Observation)
-	go (&observer{store: c.store, o: c.o, out: out}).run(ctx)
+	go (&observer{store: c.store, o: c.opts(), out: out}).run(ctx)
 	return out
 }
 

@@ -32,7 +32,7 @@ func (t *Term) Resign(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 
-	rctx, cancel := c.o.timeout(ctx)
+	rctx, cancel := c.opts().timeout(ctx)
 	err := c.store.Delete(rctx, dcs.KeyLeader, t.Cond())
 	cancel()
 	if err == nil || errors.Is(err, dcs.ErrConflict) || errors.Is(err, dcs.ErrNotFound) {
@@ -49,7 +49,7 @@ func (t *Term) Resign(ctx context.Context) error {
 	c.mu.Unlock()
 	if abandoned {
 		// A fresh context: ctx may be the reason the delete failed.
-		rctx, cancel := c.o.timeout(context.WithoutCancel(ctx))
+		rctx, cancel := c.opts().timeout(context.WithoutCancel(ctx))
 		if rerr := c.store.Revoke(rctx, t.leader.Lease); rerr != nil {
 			c.log.Warn("election: revoke after failed resign", "lease", t.leader.Lease, "err", rerr)
 		}

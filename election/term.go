@@ -275,7 +275,7 @@ func (t *Term) Delete(ctx context.Context, key string, cond dcs.Cond) error {
 // checkConflict ends the term when a failed guarded write shows it gone.
 func (t *Term) checkConflict(ctx context.Context, cond dcs.Cond, err error) {
 	if t.Extended() && (errors.Is(err, dcs.ErrConflict) || errors.Is(err, dcs.ErrLeaseLost)) {
-		obs, gerr := current(ctx, t.c.store, t.c.o)
+		obs, gerr := current(ctx, t.c.store, t.c.opts())
 		if gerr == nil && obs.Leader != nil && (obs.Leader.Name != t.leader.Name || obs.Leader.Revision != t.leader.Revision) {
 			t.c.mu.Lock()
 			t.c.endTerm(t, fmt.Errorf("election: guarded write failed and %q holds the leader key: %w", obs.Leader.Name, err))
@@ -292,7 +292,7 @@ func (t *Term) checkConflict(ctx context.Context, cond dcs.Cond, err error) {
 		return
 	}
 	// Another condition may have failed instead: look at the leader key.
-	obs, gerr := current(ctx, t.c.store, t.c.o)
+	obs, gerr := current(ctx, t.c.store, t.c.opts())
 	if gerr != nil {
 		return
 	}
