@@ -30,9 +30,9 @@ type Candidate struct {
 	// capTerm, when set, bounds the term's deadline: a move of the leader
 	// key to a new lease had an unknown outcome, so the key may expire
 	// with that lease.
-	capTerm time.Time
-	deadline time.Time   // local deadline of lease
-	term     *Term       // active term, or nil
+	capTerm  time.Time
+	deadline time.Time // local deadline of lease
+	term     *Term     // active term, or nil
 	changed  chan struct{}
 	frozen   chan struct{} // test hook: non-nil while frozen
 	closed   bool

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -75,8 +76,10 @@ type ControllerOptions struct {
 
 	// Settings are the decision knobs; zero value: DefaultSettings(). The
 	// cluster's config key overlays them every cycle (Settings.WithConfig),
-	// except ttl, which is fixed by the election for the life of the
-	// Controller. A value absent from the key takes the one here.
+	// ttl included: a new ttl moves the lease, and a held term's leader
+	// key, to one granted with it (election.Candidate.Reconfigure), the
+	// other election timings derived from it where Election leaves them
+	// zero. A value absent from the key takes the one here.
 	Settings Settings
 	// BootstrapConfig is the dynamic configuration this node writes to the
 	// cluster's config key when it bootstraps a new cluster, or when it
@@ -138,8 +141,13 @@ type ControllerOptions struct {
 // for the health API. It implements healthapi.StateSource and
 // healthapi.Manager. Create it with [NewController] and call Run once.
 type Controller struct {
-	o     ControllerOptions
-	eopts election.Options
+	o ControllerOptions
+	// eo holds the election timings in effect; ttl changes from the
+	// config key replace them (see effectiveSettings). ebase is
+	// ControllerOptions.Election as given: its zero fields are derived
+	// from each new ttl.
+	eo    atomic.Pointer[election.Options]
+	ebase election.Options
 	store dcs.Store
 	inst  pg.Instance
 	clk   clock.Clock
@@ -230,6 +238,7 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	// The same defaults election applies, so that the Controller's own DCS
 	// calls are bounded like the election's.
+	ebase := opts.Election
 	opts.Election = opts.Election.WithDefaults()
 	if err := opts.Election.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: Election: %w", ErrInvalidOptions, err)
@@ -271,10 +280,9 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	if opts.MeterProvider == nil {
 		opts.MeterProvider = otel.GetMeterProvider()
 	}
-	eopts := opts.Election
 	c := &Controller{
 		o:     opts,
-		eopts: eopts,
+		ebase: ebase,
 		store: opts.Store,
 		inst:  opts.Instance,
 		clk:   opts.Clock,
@@ -288,10 +296,15 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	if c.ddir == nil {
 		c.ddir = defaultInspector(opts.Instance)
 	}
+	eo := opts.Election
+	c.eo.Store(&eo)
 	c.otel = newInstruments(opts.TracerProvider, opts.MeterProvider, c.log)
 	c.b.failovers = map[string]uint64{}
 	return c, nil
 }
+
+// eopts returns the election timings in effect.
+func (c *Controller) eopts() election.Options { return *c.eo.Load() }
 
 // Name returns the member name.
 func (c *Controller) Name() string { return c.o.Name }
@@ -336,7 +349,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	c.started = true
-	cand, err := election.New(c.store, c.o.Name, c.eopts)
+	cand, err := election.New(c.store, c.o.Name, c.eopts())
 	if err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("failover: %w", err)
@@ -346,7 +359,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.runCtx = loopCtx
 	c.mu.Unlock()
 
-	c.log.Info("failover: controller starting", "ttl", c.eopts.TTL, "loop_wait", c.o.Settings.LoopWait)
+	c.log.Info("failover: controller starting", "ttl", c.eopts().TTL, "loop_wait", c.o.Settings.LoopWait)
 	c.wg.Add(2)
 	go c.watchDCS(loopCtx)
 	go c.watchPG(loopCtx)
@@ -392,7 +405,7 @@ func (c *Controller) watchDCS(ctx context.Context) {
 	defer retry.Stop()
 	<-retry.C()
 	for ctx.Err() == nil {
-		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		snap, err := c.store.Get(rctx)
 		cancel()
 		if err == nil {

@@ -84,10 +84,12 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	ctx, span := c.otel.tracer.Start(ctx, "failover.cycle", trace.WithAttributes(attribute.String("pgha.member", c.o.Name)))
 	defer span.End()
 
-	s := c.o.Settings
 	obs, ok := c.observe(ctx)
-	if ok {
-		s = obs.Settings
+	s := obs.Settings
+	if !ok {
+		c.mu.Lock()
+		s = c.cachedSettings()
+		c.mu.Unlock()
 	}
 	next := start.Add(s.LoopWait)
 	var dec Decision
@@ -153,7 +155,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 // the term. ok is false when the local status could not be read.
 func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	now := c.clk.Now()
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	snap, err := c.store.Get(rctx)
 	cancel()
 	var cl *dcs.Cluster
@@ -167,7 +169,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		}
 	}
 
-	sctx, scancel := context.WithTimeout(ctx, 2*c.eopts.RequestTimeout+time.Second)
+	sctx, scancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout+time.Second)
 	st, serr := c.inst.Status(sctx)
 	scancel()
 	after := c.clk.Now()
@@ -175,10 +177,8 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := &c.b
-	s := c.o.Settings
 	if cl != nil {
 		b.cluster, b.dcsLastSeen = cl, after
-		s = c.effectiveSettings(s, cl.Config)
 		if cl.Leader == nil {
 			if b.leaderVanishedAt.IsZero() {
 				b.leaderVanishedAt = now
@@ -191,6 +191,9 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 			}
 		}
 	}
+	// The last snapshot's config key stands while the DCS cannot be read
+	// (failsafe_mode set through the config key must hold exactly then).
+	s := c.cachedSettings()
 	if serr != nil && st.State == pg.StateRunning {
 		c.log.Warn("failover: PostgreSQL status failed", "err", serr)
 		b.pgStatusOK = false
@@ -200,7 +203,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	local := c.localStatus(st, after)
 	var t Term
 	if tm := b.term; tm != nil && tm.Valid(after) {
-		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline()}
+		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Failsafe: tm.Extended()}
 	}
 	return Observation{
 		Now:              after,
@@ -217,6 +220,15 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		FailsafeUntil:    b.failsafeUntil,
 		Settings:         s,
 	}, true
+}
+
+// cachedSettings are the Controller's settings with the config key of the
+// last snapshot read applied; c.mu held.
+func (c *Controller) cachedSettings() Settings {
+	if c.b.cluster == nil {
+		return c.o.Settings
+	}
+	return c.effectiveSettings(c.o.Settings, c.b.cluster.Config)
 }
 
 // localStatus converts pg.Status and the bookkeeping into LocalStatus;

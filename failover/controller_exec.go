@@ -164,7 +164,7 @@ func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string)
 // bootstrap wins the initialize race (create-if-absent of the "" value)
 // and initializes a new cluster; losing the race is not an error.
 func (c *Controller) bootstrap(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	rev, err := c.store.Put(rctx, dcs.KeyInitialize, []byte(""), 0, dcs.Cond{Absent: true})
 	cancel()
 	if errors.Is(err, dcs.ErrConflict) {
@@ -179,7 +179,7 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 	bcancel()
 	if err != nil {
 		// Let another member (or a later attempt) bootstrap.
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.eopts.RequestTimeout)
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.eopts().RequestTimeout)
 		if derr := c.store.Delete(dctx, dcs.KeyInitialize, dcs.Cond{ModRevision: rev}); derr != nil {
 			c.log.Warn("failover: removing the initialize key after a failed bootstrap", "err", derr)
 		}
@@ -204,7 +204,7 @@ func (c *Controller) setInitialize(ctx context.Context, obs Observation) error {
 	if obs.Cluster.Initialize != nil {
 		cond = dcs.Cond{ModRevision: obs.Cluster.InitializeRevision}
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	var err error
 	if t := c.heldTerm(); t != nil {
@@ -258,7 +258,7 @@ func (c *Controller) clearFailover(ctx context.Context, cl *dcs.Cluster) error {
 	if cl == nil || cl.FailoverRevision == 0 {
 		return nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	cond := dcs.Cond{ModRevision: cl.FailoverRevision}
 	var err error
@@ -305,7 +305,7 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 		h := slices.DeleteFunc(slices.Clone(cl.History), func(e dcs.HistoryEntry) bool { return e.Timeline >= int64(tli)-1 })
 		h = append(h, dcs.HistoryEntry{Timeline: int64(tli) - 1, LSN: switchLSN, Reason: "promoted by pgha: " + reason,
 			Timestamp: c.clk.Now().Format("2006-01-02T15:04:05.999999-07:00"), NewLeader: c.o.Name})
-		rctx, rcancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		rctx, rcancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		_, herr := t.Put(rctx, dcs.KeyHistory, h.Encode(), dcs.Cond{})
 		rcancel()
 		if herr != nil {
@@ -424,7 +424,7 @@ func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec De
 		return fmt.Errorf("failover: switchover: %s did not confirm WAL past %s within %v: keeping the term, the old primary restarts as primary",
 			dec.Target, pg.LSN(need-1), bound)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, rcancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
 		c.log.Warn("failover: writing status before hand-over failed", "err", err)
 	}

@@ -78,7 +78,7 @@ func (c *Controller) manageSync(ctx context.Context, s Settings, t *election.Ter
 			break
 		}
 		c.log.Info("failover: synchronous replication", "step", plan.Step.String(), "reason", plan.Reason)
-		rctx, cancel := context.WithTimeout(ctx, 2*c.eopts.RequestTimeout+time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout+time.Second)
 		err := c.syncStep(rctx, t, &view, plan, &ep, &cur, &reps, &flush)
 		cancel()
 		if err != nil {
@@ -200,7 +200,7 @@ func (c *Controller) prepareSyncPromotion(ctx context.Context, t *election.Term,
 	if cl.Sync != nil {
 		cond = dcs.Cond{ModRevision: cl.Sync.ModRevision}
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	_, err := t.Put(rctx, dcs.KeySync, want.Encode(), cond)
 	cancel()
 	if err != nil {

@@ -59,7 +59,7 @@ func (c *Controller) giveUpKey(ctx context.Context, t *election.Term, why string
 	if t == nil {
 		return
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.eopts().RequestTimeout)
 	defer cancel()
 	if err := t.Resign(rctx); err != nil {
 		c.log.Warn("failover: giving up the leader key: delete not confirmed, the lease was abandoned and expires within ttl", "why", why, "err", err)
@@ -109,7 +109,7 @@ func (c *Controller) fenceAt(t *election.Term) time.Time {
 func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	defer c.wg.Done()
 	lead := c.o.Settings.DemoteLead
-	rearm := max(c.eopts.KeepAliveInterval/2, 10*time.Millisecond)
+	rearm := max(c.eopts().KeepAliveInterval/2, 10*time.Millisecond)
 	timer := c.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -271,7 +271,7 @@ func (c *Controller) handOver(ctx context.Context) {
 				<-tm.C()
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
 			c.log.Warn("failover: writing status before hand-over failed", "err", err)
 		}

@@ -166,6 +166,8 @@ func (d *decider) termLost() (bool, string) {
 	}
 	l := d.c.Leader
 	switch {
+	case l == nil && t.Revision != 0 && t.Failsafe:
+		return false, "" // expired while cut off; every member confirmed me, and the key is taken again
 	case l == nil && t.Revision != 0:
 		return true, "the leader key is gone"
 	case l == nil:

@@ -88,6 +88,12 @@ func TestDecide(t *testing.T) {
 			ActionDemote, CodeTermLost, "held by c", demoteCheck(DemoteImmediate, false)},
 		{"leader key deleted", func() Observation { o := leaderObs(); o.Cluster.Leader = nil; return o },
 			ActionDemote, CodeTermLost, "gone", nil},
+		{"leader key expired during failsafe: not lost", func() Observation {
+			o := leaderObs()
+			o.Cluster.Leader = nil
+			o.Term.Failsafe = true
+			return o
+		}, ActionNoop, CodeLeaderHealthy, "", nil},
 		{"leader key re-created", func() Observation { o := leaderObs(); o.Cluster.Leader.Revision = 70; return o },
 			ActionDemote, CodeTermLost, "re-created", nil},
 		{"snapshot older than term", func() Observation { o := leaderObs(); o.Cluster.Revision = 40; o.Cluster.Leader = nil; return o },

@@ -325,7 +325,10 @@
 // 500 ms, margin 600 ms, so the term deadline is 5.4 s after the last
 // successful keepalive was sent), loop_wait 1 s, PeerQueryTimeout 1 s,
 // DemoteLead 600 ms, primary_start_timeout 15 s, RacePostponeMax 6 s,
-// StreamingFreshness 2 s.
+// StreamingFreshness 2 s. A ttl from the config key is applied live, with
+// the election timings scaled from it (keepalive ttl/6, request timeout
+// ttl/12, margin ttl/10), unless the rule below would fail with them: then
+// it is named in a warning and the ttl in effect stays.
 //
 // DCS blips: a primary fences at s + ttl − margin − DemoteLead = s + 4.8 s,
 // where s is when the last keepalive that succeeded was sent. A renewal

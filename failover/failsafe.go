@@ -30,7 +30,7 @@ import (
 // round is sent in parallel: a round ends well before the extension of the
 // previous one.
 func (c *Controller) failsafeTimeout() time.Duration {
-	return min(2*time.Second, c.eopts.TTL/4)
+	return min(2*time.Second, c.eopts().TTL/4)
 }
 
 // failsafeTargets is who must confirm this node's leadership: everyone who
@@ -84,7 +84,7 @@ func (c *Controller) wantFailsafe(obs Observation, s Settings) (*election.Term, 
 	if t == nil {
 		return nil, false
 	}
-	stale := t.Deadline().Sub(obs.Now) < (c.eopts.TTL-c.eopts.Margin)/2
+	stale := t.Deadline().Sub(obs.Now) < (c.eopts().TTL-c.eopts().Margin)/2
 	return t, obs.Cluster == nil || stale || t.Extended()
 }
 
@@ -96,7 +96,7 @@ func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) bool {
 	c.mu.Unlock()
 	targets, unreachable := failsafeTargets(cl, written, c.o.Name)
 	sent := c.clk.Now()
-	req := healthapi.FailsafeRequest{Name: c.o.Name, ConnURL: c.o.ConnURL, APIURL: c.o.APIURL, TTL: c.eopts.TTL.Seconds()}
+	req := healthapi.FailsafeRequest{Name: c.o.Name, ConnURL: c.o.ConnURL, APIURL: c.o.APIURL, TTL: c.eopts().TTL.Seconds()}
 	var (
 		mu        sync.Mutex
 		failed    = map[string]error{}
@@ -134,7 +134,7 @@ func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) bool {
 			"failures", strings.Join(parts, "; "))
 		return false
 	}
-	until := sent.Add(c.eopts.TTL - c.eopts.Margin)
+	until := sent.Add(c.eopts().TTL - c.eopts().Margin)
 	was := t.Extended()
 	if !t.Extend(until) {
 		return t.Extended()
@@ -187,7 +187,7 @@ func (c *Controller) failsafeStep(ctx context.Context, obs *Observation, s Setti
 		c.failsafeRound(ctx, t)
 	}
 	if tm := c.heldTerm(); tm != nil {
-		obs.Term = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline()}
+		obs.Term = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Failsafe: tm.Extended()}
 	}
 }
 
@@ -210,7 +210,7 @@ func (c *Controller) AcceptFailsafe(_ context.Context, req healthapi.FailsafeReq
 	if req.Name == c.o.Name {
 		return 0, fmt.Errorf("%w: the request names this member", healthapi.ErrFailsafeRefused)
 	}
-	ttl := c.eopts.TTL
+	ttl := c.eopts().TTL
 	if b.cluster != nil && b.cluster.Leader != nil && b.cluster.Leader.Name != req.Name && now.Sub(b.dcsLastSeen) < ttl {
 		return 0, fmt.Errorf("%w: %s holds the leader key", healthapi.ErrFailsafeRefused, b.cluster.Leader.Name)
 	}
@@ -248,7 +248,7 @@ func (c *Controller) writeFailsafeKey(ctx context.Context, t *election.Term, cl 
 	if cl == nil {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	if !s.FailsafeMode {
 		c.mu.Lock()

@@ -18,7 +18,7 @@ import (
 
 // readCluster reads the DCS once.
 func (c *Controller) readCluster(ctx context.Context) (*dcs.Cluster, error) {
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	snap, err := c.store.Get(rctx)
 	if err != nil {
@@ -106,7 +106,7 @@ func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest
 }
 
 func (c *Controller) writeFailover(ctx context.Context, f *dcs.Failover) error {
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	if _, err := c.store.Put(rctx, dcs.KeyFailover, f.Encode(), 0, dcs.Cond{}); err != nil {
 		return fmt.Errorf("failover: write the failover key: %w", err)
@@ -151,7 +151,7 @@ func (c *Controller) CancelSwitchover(ctx context.Context) error {
 	if cl.Failover == nil || cl.Failover.ScheduledAt == nil {
 		return healthapi.Reject(healthapi.ErrNotFound, "no switchover is scheduled")
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	if err := c.store.Delete(rctx, dcs.KeyFailover, dcs.Cond{ModRevision: cl.FailoverRevision}); err != nil {
 		return fmt.Errorf("failover: cancel switchover: %w", err)
@@ -232,7 +232,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 
 // ReadConfig returns the config key as stored.
 func (c *Controller) ReadConfig(ctx context.Context) (healthapi.ConfigValue, error) {
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	snap, err := c.store.Get(rctx)
 	if err != nil {
@@ -252,7 +252,7 @@ func (c *Controller) WriteConfig(ctx context.Context, data []byte, ifModRevision
 	if _, err := dcs.DecodeConfig(data); err != nil {
 		return healthapi.Reject(healthapi.ErrInvalid, "invalid config: %v", err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	if _, err := c.store.Put(rctx, dcs.KeyConfig, data, 0, dcs.Cond{ModRevision: max(ifModRevision, 0)}); err != nil {
 		return fmt.Errorf("failover: write config: %w", err)

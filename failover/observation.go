@@ -126,6 +126,10 @@ type Term struct {
 	// Deadline is the local instant before which the node must have
 	// stopped acting as primary.
 	Deadline time.Time
+	// Failsafe is set when the deadline rests on the members' failsafe
+	// confirmations rather than on the lease: the leader key may have
+	// expired meanwhile, and the Controller creates it again.
+	Failsafe bool
 }
 
 // Observation is everything [Decide] looks at. It holds no clock: Now is

@@ -34,7 +34,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	}
 	now := c.clk.Now()
 	if optime := st.FlushLSN.Int64(); optime != lastOptime || now.Sub(lastAt) >= s.LoopWait {
-		rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		_, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: optime}).Encode(), dcs.Cond{})
 		cancel()
 		if err != nil {
@@ -103,7 +103,7 @@ func (c *Controller) publishMember(ctx context.Context, s Settings) {
 	same := bytes.Equal(enc, c.b.memberValue)
 	lastLease, lastAt := c.b.memberLease, c.b.memberAt
 	c.mu.Unlock()
-	lctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	lctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	lease, err := cand.Lease(lctx)
 	if err != nil {
@@ -163,7 +163,7 @@ func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s
 	if data == nil {
 		data = initialConfig(s).Encode()
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.eopts.RequestTimeout)
+	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	if _, err := t.Put(rctx, dcs.KeyConfig, data, dcs.Cond{Absent: true}); err != nil && !errors.Is(err, dcs.ErrConflict) {
 		c.log.Warn("failover: writing the initial config failed", "err", err)
@@ -186,7 +186,7 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster) {
 		if done {
 			continue
 		}
-		sctx, cancel := context.WithTimeout(ctx, 2*c.eopts.RequestTimeout+time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout+time.Second)
 		err := c.inst.CreateSlot(sctx, pg.SlotName(m.Name))
 		cancel()
 		if err != nil {
@@ -218,7 +218,7 @@ func (c *Controller) publishState() {
 		Tags:             c.o.Tags,
 		Cluster:          b.cluster,
 		DCSLastSeen:      b.dcsLastSeen,
-		TTL:              c.eopts.TTL,
+		TTL:              c.eopts().TTL,
 		NextRun:          b.nextRun,
 		DCSErrorsTotal:   b.dcsErrors,
 		FailoversTotal:   maps.Clone(b.failovers),

@@ -123,14 +123,20 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 }
 
 // effectiveSettings overlays the config key on the Controller's settings,
-// clamped, with ttl fixed by the election for the Controller's life, and
-// logs the warnings whenever they change (not every cycle); c.mu held.
+// clamped, and logs the warnings whenever they change (not every cycle);
+// c.mu held. A new ttl is applied live: the election moves the lease (and
+// a held term's leader key) to one granted with it (election's
+// Reconfigure), with the other timings derived from it as at start. A ttl
+// whose derived timings cannot ride out a DCS blip with the demote lead is
+// not applied, with a warning.
 func (c *Controller) effectiveSettings(s Settings, cfg *dcs.ClusterConfig) Settings {
 	s, warn := s.ApplyConfig(cfg)
-	if s.TTL != c.eopts.TTL {
-		warn = append(warn, fmt.Sprintf("ttl: %v takes effect when the agent restarts; the lease keeps %v", s.TTL, c.eopts.TTL))
-		s.TTL = c.eopts.TTL
-		s.LoopWait = min(s.LoopWait, max(s.TTL/2, MinLoopWait))
+	if cur := c.eopts(); s.TTL != cur.TTL {
+		if err := c.applyTTL(s.TTL, s.DemoteLead); err != nil {
+			warn = append(warn, fmt.Sprintf("ttl: %v cannot be applied, keeping %v: %v", s.TTL, cur.TTL, err))
+			s.TTL = cur.TTL
+			s.LoopWait = min(s.LoopWait, max(s.TTL/2, MinLoopWait))
+		}
 	}
 	joined := fmt.Sprint(warn)
 	if joined != c.b.configWarnings {
@@ -140,4 +146,29 @@ func (c *Controller) effectiveSettings(s Settings, cfg *dcs.ClusterConfig) Setti
 		}
 	}
 	return s
+}
+
+// applyTTL switches the election to ttl, the other timings derived from it
+// where ControllerOptions.Election left them zero; c.mu held.
+func (c *Controller) applyTTL(ttl, lead time.Duration) error {
+	cur := c.eopts()
+	e := c.ebase
+	e.TTL = ttl
+	e = e.WithDefaults()
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if err := e.CheckRideThrough(lead); err != nil {
+		return err
+	}
+	if c.cand != nil {
+		if err := c.cand.Reconfigure(e); err != nil {
+			return err
+		}
+		e = c.cand.Options()
+	}
+	c.eo.Store(&e)
+	c.log.Info("failover: ttl changed: the lease moves to one with the new ttl", "from", cur.TTL, "to", ttl,
+		"keepalive", e.KeepAliveInterval, "request_timeout", e.RequestTimeout, "margin", e.Margin)
+	return nil
 }
