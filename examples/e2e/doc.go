@@ -38,6 +38,14 @@
 // writes at once, and the old primary must rejoin as a replica once its
 // agent is back.
 //
+// TestFailsafe (issue 14) runs failsafe mode: etcd's quorum lost for 2 ttl
+// and for 30 s with failsafe_mode on (the primary keeps taking writes, no
+// node is demoted, promoted or restarted) and off (the primary stops
+// before its lease could expire, the cluster takes writes again once etcd
+// has its quorum); only the primary cut off from etcd (the replicas
+// confirm it and do not race; it takes the expired key again when the cut
+// heals); only the replicas cut off (nothing happens).
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same
