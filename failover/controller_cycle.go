@@ -20,6 +20,7 @@ import (
 type book struct {
 	term        *election.Term
 	fencedTerm  *election.Term // the term already fenced (or released)
+	unresigned  *election.Term // given up, but its key's delete was not confirmed
 	acquireCode string         // the decision code that won the term
 
 	cluster     *dcs.Cluster
@@ -94,6 +95,9 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	next := start.Add(s.LoopWait)
 	var dec Decision
 	again := false
+	if ok && obs.Cluster != nil {
+		c.retryResign(ctx, obs.Cluster)
+	}
 	if ok {
 		c.failsafeStep(ctx, &obs, s)
 		dec = Decide(obs)

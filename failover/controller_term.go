@@ -62,7 +62,10 @@ func (c *Controller) giveUpKey(ctx context.Context, t *election.Term, why string
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.eopts().RequestTimeout)
 	defer cancel()
 	if err := t.Resign(rctx); err != nil {
-		c.log.Warn("failover: giving up the leader key: delete not confirmed, the lease was abandoned and expires within ttl", "why", why, "err", err)
+		c.log.Warn("failover: giving up the leader key: delete not confirmed, the lease was abandoned and expires within ttl; the delete is tried again when the DCS answers", "why", why, "err", err)
+		c.mu.Lock()
+		c.b.unresigned = t
+		c.mu.Unlock()
 	} else {
 		c.log.Info("failover: gave up the leader key", "why", why)
 	}
@@ -293,4 +296,33 @@ func (c *Controller) anyReceived(ctx context.Context, cl *dcs.Cluster, lsn int64
 		}
 	}
 	return false
+}
+
+// retryResign deletes the leader key of a term given up while the DCS was
+// unreachable, once a snapshot shows it still there: otherwise it would
+// stay until its abandoned lease expired (etcd extends every lease when
+// its quorum returns), and the race would wait for it.
+func (c *Controller) retryResign(ctx context.Context, cl *dcs.Cluster) {
+	c.mu.Lock()
+	t := c.b.unresigned
+	c.mu.Unlock()
+	if t == nil || cl == nil {
+		return
+	}
+	if l := cl.Leader; l == nil || l.Name != c.o.Name || l.Revision != t.Token() {
+		c.mu.Lock()
+		c.b.unresigned = nil
+		c.mu.Unlock()
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout)
+	defer cancel()
+	if err := t.Resign(rctx); err != nil {
+		c.log.Warn("failover: deleting the leader key of a term given up failed again", "revision", t.Token(), "err", err)
+		return
+	}
+	c.log.Info("failover: deleted the leader key of a term given up while the DCS was unreachable", "revision", t.Token())
+	c.mu.Lock()
+	c.b.unresigned = nil
+	c.mu.Unlock()
 }
