@@ -13,6 +13,8 @@
 //	clock        real and virtual time, so timing logic runs under simulation
 //	fence        a fence keeper process that stops a primary's postmaster at its
 //	             term's deadline when the agent is frozen, wedged or dead
+//	watchdog     the Linux watchdog device, which resets a primary's host when
+//	             the agent or the whole host freezes
 //	election     lease-based leader election: a term with a fencing token and a
 //	             local safety deadline
 //	pg           control of one PostgreSQL instance: bootstrap, start/stop,
@@ -25,8 +27,8 @@
 //	             in step with the cluster
 //
 // Imports only point down: dcs imports nothing of pgha's; pg does not import
-// dcs; failover is the only package that knows dcs, election and pg;
-// healthapi and haproxycfg read cluster state through dcs types.
+// dcs; failover is the only package that knows dcs, election, pg and
+// watchdog; healthapi and haproxycfg read cluster state through dcs types.
 //
 // examples/agent assembles these into a node agent configured with
 // Patroni's patroni.yml keys, examples/ctl is the operator CLI, and

@@ -126,3 +126,7 @@ const (
 	// the primary took the expired leader key again.
 	CodeFailsafeReacquire Code = "failsafe_reacquire"
 )
+
+// CodeWatchdogFailed: watchdog.mode is required and the watchdog could not
+// be armed on this node: it does not race (it would not promote).
+const CodeWatchdogFailed Code = "watchdog_failed"

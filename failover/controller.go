@@ -120,6 +120,11 @@ type ControllerOptions struct {
 	// HTTPClient queries peers' APIs; default a client without proxy.
 	// Each query is bounded by Settings.PeerQueryTimeout.
 	HTTPClient *http.Client
+	// Watchdog, when set, is armed before this node promotes and petted
+	// while its term is valid (see [Watchdog]); nil runs without one.
+	// Exit mode ExitAbandon leaves it armed, so that a host whose agent is
+	// gone is reset.
+	Watchdog Watchdog
 	// PeerAuth is the basic authentication sent with POST /failsafe to
 	// the other members (their restapi.authentication); nil sends none.
 	PeerAuth *healthapi.BasicAuth

@@ -54,6 +54,9 @@ type book struct {
 	// failsafeWritten is the failsafe key as this node last wrote (or
 	// found) it while leading.
 	failsafeWritten dcs.Failsafe
+	// watchdogFailedAt: watchdog.mode is required and arming failed then;
+	// the node stays out of races for a ttl, then may try again.
+	watchdogFailedAt time.Time
 
 	memberValue  []byte
 	memberLease  dcs.LeaseID
@@ -222,6 +225,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		BootstrapOwner:   b.bootstrapOwner,
 		FailsafeLeader:   b.failsafeLeader,
 		FailsafeUntil:    b.failsafeUntil,
+		WatchdogFailed:   c.watchdogFailed(after),
 		Settings:         s,
 	}, true
 }

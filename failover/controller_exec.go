@@ -285,6 +285,9 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	pctx, cancel2 := context.WithTimeout(pctx, c.o.StartTimeout)
 	defer cancel2()
 	switchLSN := max(obs.Local.ReceiveLSN, obs.Local.ReplayLSN)
+	if err := c.armWatchdog(); err != nil {
+		return c.refuseWithoutWatchdog(ctx, err)
+	}
 	if err := c.prepareSyncPromotion(pctx, t, obs.Settings, obs.Cluster); err != nil {
 		return err
 	}

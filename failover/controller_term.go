@@ -102,6 +102,23 @@ func (c *Controller) fenceAt(t *election.Term) time.Time {
 	return t.Deadline().Add(-c.o.Settings.DemoteLead)
 }
 
+// MaxGuardInterval bounds the period at which a held term's guard re-arms
+// the out-of-agent fence and pets the watchdog (half a keepalive interval,
+// at most this): a watchdog armed with [WatchdogTimeout] of the shortest
+// ttl must be petted well within its timeout whatever the ttl.
+const MaxGuardInterval = 500 * time.Millisecond
+
+// WatchdogTimeout is the longest watchdog timeout that resets a frozen
+// primary's host before its lease can expire on the DCS, in whole seconds:
+// a term's deadline lies at least TTL − Margin − KeepAliveInterval ahead
+// right before a renewal, and the device, petted then, must fire before
+// it. For the shortest ttl the config key accepts (MinConfigTTL, 4 s) it is
+// 2 s, which is safe for any ttl the cluster may switch to while running.
+func WatchdogTimeout(e election.Options) time.Duration {
+	e = e.WithDefaults()
+	return (e.TTL - e.Margin - e.KeepAliveInterval).Truncate(time.Second)
+}
+
 // guardTerm makes the node stop acting as primary before its term's
 // deadline, whatever the loop is doing (it may be blocked on a slow
 // PostgreSQL or DCS call): at deadline − DemoteLead, or when the term
@@ -112,11 +129,15 @@ func (c *Controller) fenceAt(t *election.Term) time.Time {
 func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	defer c.wg.Done()
 	lead := c.o.Settings.DemoteLead
-	rearm := max(c.eopts().KeepAliveInterval/2, 10*time.Millisecond)
+	rearm := max(min(c.eopts().KeepAliveInterval/2, MaxGuardInterval), 10*time.Millisecond)
 	timer := c.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		c.armFence(t)
+		if !c.guardWatchdog(t) {
+			c.fence(ctx, t, "watchdog.mode is required and the watchdog could not be armed")
+			return
+		}
 		d := c.fenceAt(t).Sub(c.clk.Now())
 		if d <= 0 {
 			c.fence(ctx, t, fmt.Sprintf("term deadline %s is within demote_lead %v and the lease was not renewed",
@@ -164,6 +185,7 @@ func (c *Controller) armFence(t *election.Term) {
 // disarmFence cancels the out-of-agent fence once the server is confirmed
 // not to run as primary.
 func (c *Controller) disarmFence() {
+	c.disableWatchdog()
 	if f, ok := c.inst.(pg.DeadlineFencer); ok {
 		if err := f.DisarmFence(); err != nil {
 			c.log.Warn("failover: disarming the out-of-agent fence failed", "err", err)

@@ -12,6 +12,9 @@ func (d *decider) race() Decision {
 	if dec, ok := d.failsafeHold(); ok {
 		return dec
 	}
+	if d.obs.WatchdogFailed {
+		return decision(ActionWait, CodeWatchdogFailed, "no leader, but the watchdog is required and could not be armed here: not racing")
+	}
 	f := d.c.Failover
 	if f.IsZero() {
 		f = nil

@@ -31,12 +31,18 @@ type fsNode struct {
 	// out of the primary's reach.
 	refuse atomic.Bool
 	events eventLog
+	stop   func()
 }
 
 // fsCluster starts n members with failsafe mode on the memory DCS, the
 // first one bootstrapping, and waits until it leads with the others
 // replicas and the failsafe key lists everyone.
 func fsCluster(t *testing.T, n int, failsafe bool) (nodes []*fsNode, observer dcs.Store) {
+	return fsClusterWith(t, n, failsafe, nil)
+}
+
+// fsClusterWith is fsCluster with custom changes each member's options.
+func fsClusterWith(t *testing.T, n int, failsafe bool, custom func(i int, o *failover.ControllerOptions)) (nodes []*fsNode, observer dcs.Store) {
 	t.Helper()
 	mc := memory.NewCluster(memory.ClusterOptions{Logger: quiet()})
 	t.Cleanup(func() { _ = mc.Close() })
@@ -61,7 +67,11 @@ func fsCluster(t *testing.T, n int, failsafe bool) (nodes []*fsNode, observer dc
 		if i > 0 {
 			o.Bootstrap = nil
 		}
-		c, _ := runController(t, o)
+		if custom != nil {
+			custom(i, &o)
+		}
+		c, stop := runController(t, o)
+		nd.stop = stop
 		nd.ctrl = c
 		hh, err := healthapi.New(healthapi.Options{Source: c, Manager: c, AllowUnauthenticated: true, Logger: quiet()})
 		if err != nil {

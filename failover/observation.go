@@ -168,6 +168,10 @@ type Observation struct {
 	// race for the leader key.
 	FailsafeLeader string
 	FailsafeUntil  time.Time
+	// WatchdogFailed is set when watchdog.mode is required and this node
+	// could not arm the watchdog: it would not promote, so it does not
+	// race.
+	WatchdogFailed bool
 	// Settings are the effective settings (see Settings.WithConfig).
 	Settings Settings
 }

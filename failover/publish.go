@@ -225,6 +225,7 @@ func (c *Controller) publishState() {
 		LoopDuration:     b.loopHist.snapshot(),
 		SyncDegraded:     b.syncStatus.Degraded,
 		SyncBlocking:     b.syncStatus.Blocking,
+		WatchdogFailed:   c.watchdogFailed(now),
 	}
 	if ns.Role == "" {
 		ns.Role = dcs.RoleUninitialized

@@ -73,7 +73,7 @@ func (a *agent) run(ctx context.Context, hup <-chan os.Signal) error {
 	}()
 	cfg := a.running
 	dynamic := readDynamicConfig(ctx, a.comp.store, a.log)
-	ctrl, err := failover.NewController(controllerOptions(cfg, a.comp.store, a.comp.inst, dynamic, a.log, a.onEvent))
+	ctrl, err := failover.NewController(controllerOptions(cfg, a.comp.store, a.comp.inst, a.comp.wd, dynamic, a.log, a.onEvent))
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func TestAssembly(t *testing.T) {
 			Postgresql: &dcs.PostgresqlConfig{UsePgRewind: &rewind}}, def.TTL, def.PrimaryStartTimeout, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := controllerOptions(cfg, store, inst, tc.dynamic, logger, nil)
+			o := controllerOptions(cfg, store, inst, nil, tc.dynamic, logger, nil)
 			if o.Name != "node1" || o.Scope != "demo" {
 				t.Errorf("name/scope %q/%q", o.Name, o.Scope)
 			}

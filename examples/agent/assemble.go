@@ -14,6 +14,7 @@ import (
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/watchdog"
 )
 
 // version is published in member keys and GET /patroni.
@@ -29,7 +30,7 @@ const dcsReadTimeout = 5 * time.Second
 // are pgha's defaults, which the loop overlays with the key every cycle,
 // so a value removed from the key falls back to pgha's default, not to
 // this node's bootstrap.dcs, even on the node that bootstrapped.
-func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dynamic *dcs.ClusterConfig,
+func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, wd failover.Watchdog, dynamic *dcs.ClusterConfig,
 	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
 	boot := cfg.ClusterConfig()
 	settings := failover.DefaultSettings().WithConfig(dynamic)
@@ -60,6 +61,7 @@ func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, dy
 		Bootstrap:       &bo,
 		ExitMode:        failover.ExitHandOver,
 		PeerAuth:        peerAuth,
+		Watchdog:        wd,
 		Logger:          logger,
 		OnEvent:         onEvent,
 	}
@@ -102,6 +104,8 @@ func readDynamicConfig(ctx context.Context, store dcs.Store, logger *slog.Logger
 type components struct {
 	store dcs.Store
 	inst  *pg.Local
+	// wd is the watchdog a primary arms; nil with watchdog.mode off.
+	wd failover.Watchdog
 }
 
 // newComponents connects the DCS client and checks the PostgreSQL setup;
@@ -122,11 +126,23 @@ func newComponents(cfg *config.Config, logger *slog.Logger, logOut io.Writer) (*
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}
+	wcfg, err := cfg.WatchdogConfig()
+	if err != nil {
+		return nil, err
+	}
+	var wd failover.Watchdog
+	if wcfg.Mode != watchdog.ModeOff {
+		w, err := watchdog.New(wcfg)
+		if err != nil {
+			return nil, fmt.Errorf("watchdog: %w", err)
+		}
+		wd = w
+	}
 	store, err := cfg.NewStore(logger)
 	if err != nil {
 		return nil, fmt.Errorf("dcs: %w", err)
 	}
-	return &components{store: store, inst: inst}, nil
+	return &components{store: store, inst: inst, wd: wd}, nil
 }
 
 // close releases the DCS client.

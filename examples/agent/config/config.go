@@ -230,8 +230,8 @@ type ReplicaMethod struct {
 // (booleans, integers); custom tags are kept as they are.
 type Tags = dcs.Tags
 
-// Watchdog is parsed so a configuration that asks for one is not silently
-// accepted: pgha has no watchdog support.
+// Watchdog is Patroni's watchdog section: mode (off, automatic, the
+// default, or required) and device; see [Config.WatchdogConfig].
 type Watchdog struct {
 	Mode         string   `yaml:"mode"`
 	Device       string   `yaml:"device"`

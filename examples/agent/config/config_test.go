@@ -29,7 +29,7 @@ func TestLoadPatroniSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"postgresql.callbacks", "postgresql.pgpass", "watchdog.mode"}
+	want := []string{"postgresql.callbacks", "postgresql.pgpass", "watchdog.safety_margin"}
 	if got := warningPaths(warnings); !slices.Equal(got, want) {
 		t.Fatalf("warnings %v, want %v:\n%v", got, want, warnings)
 	}
@@ -215,7 +215,7 @@ func TestBadInput(t *testing.T) {
 		{name: "hba newline", doc: "bootstrap:\n  dcs:\n    postgresql:\n      pg_hba: [\"host all all\\nlocal all\"]\n", field: "bootstrap.dcs.postgresql.pg_hba[0]"},
 		{name: "initdb reserved", doc: "bootstrap:\n  initdb: [{pgdata: /x}]\n", field: "bootstrap.initdb[0]"},
 		{name: "contradicting tags", doc: "tags:\n  nofailover: true\n  failover_priority: 2\n", field: "tags.failover_priority"},
-		{name: "watchdog required", doc: "watchdog:\n  mode: required\n", field: "watchdog.mode"},
+		{name: "watchdog mode unknown", doc: "watchdog:\n  mode: requried\n", field: "watchdog.mode"},
 		{name: "replica method missing", whole: true, field: "postgresql.create_replica_methods[1]",
 			doc: strings.Replace(minimal, "  bin_dir:", "  create_replica_methods: [basebackup, wal_g]\n  bin_dir:", 1)},
 		{name: "verify_client", doc: "restapi:\n  verify_client: always\n", field: "restapi"},

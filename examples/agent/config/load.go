@@ -96,10 +96,8 @@ func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err erro
 func (c *Config) semanticWarnings() []Warning {
 	var w []Warning
 	add := func(path, msg string) { w = append(w, Warning{Path: path, Where: c.where[path], Msg: msg}) }
-	if c.Watchdog.Mode != "" && !strings.EqualFold(c.Watchdog.Mode, "off") {
-		add("watchdog.mode", "pgha has no watchdog support; mode "+quoteShort(c.Watchdog.Mode)+" is not applied")
-	} else if c.Watchdog.Device != "" {
-		add("watchdog.device", "pgha has no watchdog support")
+	if c.Watchdog.SafetyMargin != nil {
+		add("watchdog.safety_margin", "not applied: pgha arms the watchdog with a 2 s timeout, which resets a frozen primary's host before its lease can expire for any ttl the cluster may use")
 	}
 	if c.Postgres.PgPass != "" {
 		add("postgresql.pgpass", "not needed: pgha passes passwords to PostgreSQL tools directly")

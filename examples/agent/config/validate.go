@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/watchdog"
 )
 
 // checker collects field errors, pointing each at where the value came
@@ -46,11 +47,7 @@ func (c *Config) Validate() error {
 	c.checkBootstrap(k)
 	c.checkPostgres(k)
 	c.checkTags(k)
-	switch strings.ToLower(c.Watchdog.Mode) {
-	case "", "off", "automatic":
-	case "required":
-		k.bad("watchdog.mode", "required cannot be met: pgha has no watchdog support")
-	default:
+	if _, err := watchdog.ParseMode(c.Watchdog.Mode); err != nil {
 		k.bad("watchdog.mode", "want off, automatic or required, got %s", quoteShort(c.Watchdog.Mode))
 	}
 	return k.err()

@@ -65,6 +65,10 @@ func (c *Cluster) nodeConfig(n *Node) map[string]any {
 			},
 		},
 		"tags": n.configTags(),
+		// A local cluster kills and freezes its agents on purpose: with a
+		// watchdog device on the machine (Patroni's default mode,
+		// automatic, would arm it) that would reset the whole host.
+		"watchdog": map[string]any{"mode": "off"},
 	}
 }
 
