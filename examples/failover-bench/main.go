@@ -18,6 +18,10 @@
 //	agent-kill         SIGKILL the primary's agent only; start it again 3 ttl later
 //	agent-stop-quorum  agent-stop with synchronous_mode quorum
 //	agent-kill-quorum  agent-kill with synchronous_mode quorum
+//	etcd-quorum-loss   kill etcd's raft leader and one other member (no quorum) for 2 ttl, then restart them; failsafe_mode off
+//	etcd-quorum-loss-failsafe      the same with failsafe_mode on
+//	etcd-quorum-loss-30s           the same for 30 s, failsafe_mode off
+//	etcd-quorum-loss-30s-failsafe  the same for 30 s, failsafe_mode on
 //
 // etcd-raft-leader and etcd-primary-member need no failover: besides the
 // writer through HAProxy they run a writer directly on every node and
@@ -29,6 +33,16 @@
 // and report, besides the write outage, lost writes and two-writer
 // moments, the time from the fault to the old primary's postmaster being
 // gone (stopped by the agent's fence keeper) and to the new leader key.
+// The etcd-quorum-loss* scenarios (localcluster.RunQuorumLoss) record the
+// same way and report the longest write gap through HAProxy and directly
+// from the kill until 2 ttl after etcd has its quorum back, the time from
+// the quorum's return to the first write acknowledged through HAProxy and
+// directly (failsafe off: the goal is ttl + 1 s), lost writes, two-writer
+// moments, demotions, promotions, leader key changes and new timelines
+// (with failsafe_mode on all of them must be 0). The failsafe scenarios
+// set failsafe_mode in the config key (PATCH /config) and wait until the
+// leader's failsafe key lists every node before each fault; the others
+// remove it (pgha's default, off).
 //
 // and prints the median, minimum and maximum of the write unavailability
 // through HAProxy (last acknowledged write before the fault to the first

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
 func TestSummarize(t *testing.T) {
@@ -66,6 +68,9 @@ func TestParseFlags(t *testing.T) {
 			return o.etcdTiming == "fast" && strings.Join(o.scenarios, ",") == "etcd-primary-member"
 		}},
 		{[]string{"-etcd-timing", "slow"}, "-etcd-timing must be", nil},
+		{[]string{"-scenarios", "etcd-quorum-loss,etcd-quorum-loss-failsafe,etcd-quorum-loss-30s,etcd-quorum-loss-30s-failsafe", "-idle", "0"}, "", func(o options) bool {
+			return len(o.scenarios) == 4 && o.idle == 0
+		}},
 		{[]string{"-n", "5", "-scenarios", "switchover, node-crash,switchover"}, "", func(o options) bool {
 			return o.reps == 5 && strings.Join(o.scenarios, ",") == "switchover,node-crash"
 		}},
@@ -143,5 +148,104 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())
 		}
+	}
+}
+
+func TestQuorumLossScenarios(t *testing.T) {
+	want := map[string]bool{ // name: failsafe on
+		"etcd-quorum-loss": false, "etcd-quorum-loss-failsafe": true,
+		"etcd-quorum-loss-30s": false, "etcd-quorum-loss-30s-failsafe": true,
+	}
+	seen := 0
+	for _, sc := range scenarios() {
+		on, ok := want[sc.Name]
+		if !ok {
+			continue
+		}
+		seen++
+		// Every one sets failsafe_mode itself, so the order they run in
+		// does not matter; the failsafe ones switch it off again.
+		if sc.setup == nil || sc.run == nil || (sc.teardown != nil) != on {
+			t.Errorf("%s: setup %v, teardown %v, run %v", sc.Name, sc.setup != nil, sc.teardown != nil, sc.run != nil)
+		}
+		if !(ScenarioResult{Name: sc.Name}).quorumLoss() {
+			t.Errorf("%s is not reported as a quorum loss scenario", sc.Name)
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of the %d quorum loss scenarios listed", seen, len(want))
+	}
+}
+
+func TestQuorumLossReport(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ack := func(s float64, node string) localcluster.Ack {
+		return localcluster.Ack{Sent: at(s - 0.01), At: at(s), Node: node}
+	}
+	// Failsafe off: the old primary fenced, node2 took over 6.5 s after
+	// the quorum came back at 12.
+	off := localcluster.QuorumLossRun{
+		Leader: "node1", LeaderAfter: "node2", Timeline: 1, TimelineAfter: 2, Killed: []int{0, 1},
+		FaultAt: at(0), RestartAt: at(12), QuorumAt: at(12.5), Until: at(24.5), HealthyAt: at(26),
+		FirstProxy: ack(19.5, "node2"), FirstDirect: ack(19, "node2"),
+		Analysis: localcluster.Analysis{
+			ProxyGap: localcluster.Gap{LastBefore: at(4), FirstAfter: at(19)}, DirectGap: localcluster.Gap{LastBefore: at(4.2), FirstAfter: at(19)},
+			Disruptions: []localcluster.Disruption{{At: at(5), Node: "node1", Kind: localcluster.Demoted}, {At: at(18), Node: "node2", Kind: localcluster.Promoted},
+				{At: at(18), Node: "node2", Kind: localcluster.NewTimeline}},
+			LeaderChanges: []localcluster.LeaderEvent{{At: at(13), Name: ""}, {At: at(18), Name: "node2"}},
+		},
+		LeaderEvents: []localcluster.LeaderEvent{{At: at(13), Name: ""}, {At: at(13.1), Name: "node1"}, {At: at(13.2), Name: ""}, {At: at(18), Name: "node2"}},
+		OldLastAck:   ack(4, "node1"),
+		Verify:       localcluster.VerifyResult{Acked: 3000},
+	}
+	// Failsafe on: nothing happened.
+	on := localcluster.QuorumLossRun{
+		Leader: "node1", LeaderAfter: "node1", Timeline: 1, TimelineAfter: 1, Killed: []int{2, 0},
+		FaultAt: at(0), QuorumAt: at(12.4), Until: at(24.4), HealthyAt: at(12.6),
+		FirstProxy: ack(12.42, "node1"), FirstDirect: ack(12.41, "node1"), FailsafeActive: at(4.6), FailsafeInactive: at(13),
+		Analysis: localcluster.Analysis{ProxyGap: localcluster.Gap{LastBefore: at(3), FirstAfter: at(3.1)}, DirectGap: localcluster.Gap{LastBefore: at(3), FirstAfter: at(3.05)}},
+		Verify:   localcluster.VerifyResult{Acked: 5000},
+	}
+	var sr []ScenarioResult
+	for _, c := range []struct {
+		name     string
+		run      localcluster.QuorumLossRun
+		failsafe bool
+	}{{"etcd-quorum-loss", off, false}, {"etcd-quorum-loss-failsafe", on, true}} {
+		rep := newRep()
+		rep.quorumLoss, rep.Leader = true, c.run.Leader
+		rep.Detail = quorumLossDetail(c.run, c.failsafe)
+		fillQuorumLoss(&rep, c.run)
+		r := ScenarioResult{Name: c.name, Reps: []Rep{rep}}
+		summarizeScenario(&r)
+		sr = append(sr, r)
+	}
+	if s := sr[0]; s.QuorumToProxyWrite.Median != 7 || s.QuorumToDirectWrite.Median != 6.5 || s.Unavailable.Median != 15 ||
+		s.LeaderChanges != 1 || s.Demotions != 1 || s.Promotions != 1 || s.TimelineChanges != 1 || s.NewLeader.Median != 18 {
+		t.Errorf("failsafe off summary = %+v", s)
+	}
+	if s := sr[1]; s.LeaderChanges != 0 || s.Demotions != 0 || s.Promotions != 0 || s.TimelineChanges != 0 || s.NewLeader.N != 0 || s.DemotionCount.Max != 0 {
+		t.Errorf("failsafe on summary = %+v", s)
+	}
+
+	var txt bytes.Buffer
+	if err := writeText(&txt, Result{Machine: machine(), Settings: Settings{Repetitions: 1}, Scenarios: sr}); err != nil {
+		t.Fatalf("writeText: %v", err)
+	}
+	for _, want := range []string{"write gap via HAProxy, outage + 2 ttl (s)", "quorum back -> first write via HAProxy (s)", "7.000", "promotions per run",
+		"runs with leader key change / demotion / promotion / new timeline / error", "1/1/1/1/0", "0/0/0/0/0",
+		"etcd-quorum-loss #1: write gap 15.000 s via HAProxy, 14.800 s direct; quorum back -> first write 7.000 s via HAProxy, 6.500 s direct; leader node1, failover to node2",
+		"last write by node1 before quorum 4.000 s after the kill",
+		"leader key after the kill: deleted 13.000 s, node1 13.100 s, deleted 13.200 s, node2 18.000 s",
+		"etcd-quorum-loss-failsafe #1: write gap 0.100 s via HAProxy",
+		"failsafe active 4.600 s after the kill, inactive 0.600 s after quorum"} {
+		if !strings.Contains(txt.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, txt.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := writeJSON(&js, Result{Scenarios: sr}); err != nil || !strings.Contains(js.String(), `"quorum_to_first_write_proxy_s"`) {
+		t.Errorf("JSON (%v) lacks the quorum figures:\n%s", err, js.String())
 	}
 }

@@ -54,10 +54,15 @@ type ScenarioResult struct {
 	TwoWriters        jsonSummary `json:"two_writer_moments"`
 	// Only the agent fault scenarios measure this.
 	OldStopped jsonSummary `json:"old_primary_stopped_s"`
+	// Only the quorum loss scenarios measure these.
+	QuorumToProxyWrite  jsonSummary `json:"quorum_to_first_write_proxy_s"`
+	QuorumToDirectWrite jsonSummary `json:"quorum_to_first_write_direct_s"`
+	PromotionCount      jsonSummary `json:"promotions_per_run"`
 	// Runs with a leader change (a false failover in a scenario that
-	// needs none), a demotion, a new timeline, an error.
+	// needs none), a demotion, a promotion, a new timeline, an error.
 	LeaderChanges   int `json:"leader_changes"`
 	Demotions       int `json:"demotions"`
+	Promotions      int `json:"promotions"`
 	TimelineChanges int `json:"timeline_changes"`
 	Errors          int `json:"errors"`
 }
@@ -85,8 +90,8 @@ type Result struct {
 // summarizeScenario fills the summaries from the repetitions; failed
 // repetitions count in Errors and not in the figures.
 func summarizeScenario(sr *ScenarioResult) {
-	var unav, leader, expiry, lost, direct, demotions, two, stopped []float64
-	sr.LeaderChanges, sr.Demotions, sr.TimelineChanges, sr.Errors = 0, 0, 0, 0
+	var unav, leader, expiry, lost, direct, demotions, two, stopped, qProxy, qDirect, promotions []float64
+	sr.LeaderChanges, sr.Demotions, sr.Promotions, sr.TimelineChanges, sr.Errors = 0, 0, 0, 0, 0
 	for _, r := range sr.Reps {
 		if r.Error != "" {
 			sr.Errors++
@@ -100,6 +105,12 @@ func summarizeScenario(sr *ScenarioResult) {
 		demotions = append(demotions, float64(r.Demotions))
 		two = append(two, float64(r.TwoWriters))
 		stopped = append(stopped, float64(r.OldStopped))
+		qProxy = append(qProxy, float64(r.QuorumToProxyWrite))
+		qDirect = append(qDirect, float64(r.QuorumToDirectWrite))
+		promotions = append(promotions, float64(r.Promotions))
+		if r.Promotions > 0 {
+			sr.Promotions++
+		}
 		if r.LeaderChanged {
 			sr.LeaderChanges++
 		}
@@ -118,6 +129,9 @@ func summarizeScenario(sr *ScenarioResult) {
 	sr.DemotionCount = toJSON(summarize(demotions))
 	sr.TwoWriters = toJSON(summarize(two))
 	sr.OldStopped = toJSON(summarize(stopped))
+	sr.QuorumToProxyWrite = toJSON(summarize(qProxy))
+	sr.QuorumToDirectWrite = toJSON(summarize(qDirect))
+	sr.PromotionCount = toJSON(summarize(promotions))
 }
 
 // writeJSON writes r as indented JSON.
@@ -142,6 +156,22 @@ func writeText(w io.Writer, r Result) error {
 			fmtNum(s.Median, digits), fmtNum(s.Min, digits), fmtNum(s.Max, digits), s.N)
 	}
 	for _, sr := range r.Scenarios {
+		if sr.quorumLoss() {
+			// The gaps are measured from the kill until 2 ttl after the
+			// quorum returned.
+			row(sr.Name, "write gap via HAProxy, outage + 2 ttl (s)", sr.Unavailable, 3)
+			row("", "write gap direct, outage + 2 ttl (s)", sr.DirectUnavailable, 3)
+			row("", "quorum back -> first write via HAProxy (s)", sr.QuorumToProxyWrite, 3)
+			row("", "quorum back -> first write direct (s)", sr.QuorumToDirectWrite, 3)
+			row("", "kill -> another leader in DCS (s)", sr.NewLeader, 3)
+			row("", "acknowledged writes lost", sr.Lost, 0)
+			row("", "two-writer moments per run", sr.TwoWriters, 1)
+			row("", "demotions per run", sr.DemotionCount, 1)
+			row("", "promotions per run", sr.PromotionCount, 1)
+			fmt.Fprintf(tw, "\truns with leader key change / demotion / promotion / new timeline / error\t%8s\t\t\t%3d\n",
+				fmt.Sprintf("%d/%d/%d/%d/%d", sr.LeaderChanges, sr.Demotions, sr.Promotions, sr.TimelineChanges, sr.Errors), len(sr.Reps))
+			continue
+		}
 		if sr.agentFault() {
 			row(sr.Name, "write unavailability via HAProxy (s)", sr.Unavailable, 3)
 			row("", "write unavailability direct (s)", sr.DirectUnavailable, 3)
@@ -187,7 +217,7 @@ func writeText(w io.Writer, r Result) error {
 	}
 	for _, sr := range r.Scenarios {
 		for i, rep := range sr.Reps {
-			if sr.agentFault() && rep.Error == "" {
+			if (sr.agentFault() || sr.quorumLoss()) && rep.Error == "" {
 				fmt.Fprintf(w, "%s #%d: %s\n", sr.Name, i+1, repLine(rep))
 				continue
 			}
@@ -235,6 +265,12 @@ func (sr ScenarioResult) agentFault() bool { return strings.HasPrefix(sr.Name, "
 
 // repLine summarizes one repetition for the progress output.
 func repLine(rep Rep) string {
+	if rep.quorumLoss {
+		return fmt.Sprintf("write gap %s s via HAProxy, %s s direct; quorum back -> first write %s s via HAProxy, %s s direct; leader %s, failover to %s, leader key changed %v, demotions %s, promotions %s, new timeline %v, two-writer moments %s, lost %d of %d; %s",
+			fmtNum(rep.Unavailable, 3), fmtNum(rep.DirectUnavailable, 3), fmtNum(rep.QuorumToProxyWrite, 3), fmtNum(rep.QuorumToDirectWrite, 3),
+			rep.Leader, orDash(rep.NewLeaderName), rep.LeaderChanged, fmtNum(rep.Demotions, 0), fmtNum(rep.Promotions, 0),
+			rep.TimelineChanged, fmtNum(rep.TwoWriters, 0), rep.Lost, rep.Acked, rep.Detail)
+	}
 	if !math.IsNaN(float64(rep.OldStopped)) {
 		return fmt.Sprintf("old primary stopped %s s, new leader %s s (%s -> %s); unavailable %s s via HAProxy, %s s direct; two-writer moments %s, lost %d of %d; %s",
 			fmtNum(rep.OldStopped, 3), fmtNum(rep.NewLeader, 3), rep.Leader, orDash(rep.NewLeaderName),

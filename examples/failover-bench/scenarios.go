@@ -60,6 +60,18 @@ type Rep struct {
 	// fence keeper); NaN (null) in the other scenarios.
 	OldStopped num `json:"old_primary_stopped_s"`
 
+	// The etcd quorum loss scenarios (quorumLossScenarios) measure, from
+	// etcd's quorum coming back, the first write sent after it and
+	// acknowledged through HAProxy (QuorumToProxyWrite) and directly by
+	// any node (QuorumToDirectWrite), and count the replicas promoted
+	// (Promotions); NaN (null) in the other scenarios.
+	QuorumToProxyWrite  num `json:"quorum_to_first_write_proxy_s"`
+	QuorumToDirectWrite num `json:"quorum_to_first_write_direct_s"`
+	Promotions          num `json:"promotions"`
+	// quorumLoss marks a repetition of a quorum loss scenario, for its
+	// progress line.
+	quorumLoss bool
+
 	// Error says why the repetition did not complete.
 	Error string `json:"error,omitempty"`
 }
@@ -67,7 +79,8 @@ type Rep struct {
 // newRep returns a Rep with every time "not measured".
 func newRep() Rep {
 	nan := num(math.NaN())
-	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan, OldStopped: nan}
+	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan, OldStopped: nan,
+		QuorumToProxyWrite: nan, QuorumToDirectWrite: nan, Promotions: nan}
 }
 
 // scenario is one kind of fault with how to run it once and restore
@@ -82,7 +95,7 @@ type scenario struct {
 
 // scenarios are all scenarios, in the order they run.
 func scenarios() []scenario {
-	return append([]scenario{
+	list := append([]scenario{
 		{
 			Name:        "node-crash",
 			Description: "SIGKILL the primary's agent and postmaster; restart the node afterwards",
@@ -124,6 +137,7 @@ func scenarios() []scenario {
 			run: runEtcdFault(localcluster.EtcdPrimaryMemberFault),
 		},
 	}, agentScenarios()...)
+	return append(list, quorumLossScenarios()...)
 }
 
 // runEtcdFault kills an etcd member as fault f says, on a cluster that
