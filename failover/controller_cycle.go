@@ -210,7 +210,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	local := c.localStatus(st, after)
 	var t Term
 	if tm := b.term; tm != nil && tm.Valid(after) {
-		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Failsafe: tm.Extended()}
+		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Acquired: tm.Acquired(), Failsafe: tm.Extended()}
 	}
 	return Observation{
 		Now:              after,

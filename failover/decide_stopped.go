@@ -46,6 +46,21 @@ func (d *decider) crashedSince() time.Time {
 	return d.now
 }
 
+// leaderDownSince is when primary_start_timeout starts counting for the
+// term holder's server: the outage's start, or the term's acquisition when
+// that is later. A primary fenced while the DCS was out of reach and
+// reclaiming its key once the DCS answers (nobody else was promoted) has
+// had its server down for as long as the outage lasted, but that is no
+// reason to fail over now: it gets the full primary_start_timeout to start
+// in place.
+func (d *decider) leaderDownSince() time.Time {
+	since := d.crashedSince()
+	if a := d.obs.Term.Acquired; a.After(since) {
+		return a
+	}
+	return since
+}
+
 // starting: a server that is starting is left alone, except a leader's
 // that takes longer than primary_start_timeout while a replica could take
 // over.
@@ -53,7 +68,7 @@ func (d *decider) starting() Decision {
 	if !d.holding {
 		return decision(ActionWait, CodeStarting, "PostgreSQL is starting")
 	}
-	since := d.crashedSince()
+	since := d.leaderDownSince()
 	bound := since.Add(d.s.PrimaryStartTimeout)
 	if !d.now.Before(bound) && !d.c.IsPaused() {
 		if res := d.selectCandidates(false, "", false, d.me); res.Chosen != "" {
@@ -77,7 +92,7 @@ func (d *decider) leaderNotRunning() Decision {
 	if d.c.IsPaused() {
 		return decision(ActionRelease, CodePausedRelease, "paused and PostgreSQL is %s: releasing the term (no automatic start while paused)", d.l.State)
 	}
-	since := d.crashedSince()
+	since := d.leaderDownSince()
 	bound := since.Add(d.s.PrimaryStartTimeout)
 	startAs := RoleReplica
 	if d.l.WasPrimary {

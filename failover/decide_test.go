@@ -253,6 +253,17 @@ func TestDecide(t *testing.T) {
 			o.Local.DownSince = t0.Add(-301 * time.Second)
 			return o
 		}, ActionRelease, CodeCrashRelease, "b can take over", nil},
+		{"fenced during a DCS outage, key reclaimed: the timeout counts from the reclaim", func() Observation {
+			o := crashedLeaderObs(0)
+			o.Local.State, o.Local.CrashedAt = PGStopped, time.Time{}
+			o.Local.DownSince = t0.Add(-301 * time.Second)
+			o.Term.Acquired = t0.Add(-time.Second)
+			return o
+		}, ActionStart, CodeRestartPrimary, "down since " + t0.Add(-time.Second).Format(time.RFC3339Nano), func(t *testing.T, d Decision) {
+			if d.StartAs != RolePrimary {
+				t.Errorf("StartAs %q", d.StartAs)
+			}
+		}},
 		{"crashed primary with no eligible replica restarts anyway", func() Observation {
 			o := crashedLeaderObs(400 * time.Second)
 			o.Cluster.Member("b").Tags = dcs.Tags{"nofailover": true}

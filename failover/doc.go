@@ -91,8 +91,9 @@
 //  4. Server not running: starting → wait, but a leader starting beyond
 //     primary_start_timeout demotes and releases when a replica can take
 //     over. A leader's crashed server is restarted in place until
-//     primary_start_timeout after the crash (0: at once), then the term is
-//     released if a replica is eligible. Non-leaders: paused → leave it;
+//     primary_start_timeout after the crash, or after the term was won
+//     when that is later (0: at once), then the term is released if a
+//     replica is eligible. Non-leaders: paused → leave it;
 //     leader elsewhere → divergence check (former primary or other
 //     timeline), rewind or re-clone if diverged, then start as its replica;
 //     no leader → start as a replica to take part in the race. A failed

@@ -187,7 +187,7 @@ func (c *Controller) failsafeStep(ctx context.Context, obs *Observation, s Setti
 		c.failsafeRound(ctx, t)
 	}
 	if tm := c.heldTerm(); tm != nil {
-		obs.Term = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Failsafe: tm.Extended()}
+		obs.Term = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Acquired: tm.Acquired(), Failsafe: tm.Extended()}
 	}
 }
 

@@ -126,6 +126,9 @@ type Term struct {
 	// Deadline is the local instant before which the node must have
 	// stopped acting as primary.
 	Deadline time.Time
+	// Acquired is when the term was won (or its key adopted); zero when
+	// unknown.
+	Acquired time.Time
 	// Failsafe is set when the deadline rests on the members' failsafe
 	// confirmations rather than on the lease: the leader key may have
 	// expired meanwhile, and the Controller creates it again.
