@@ -1,6 +1,8 @@
 package failover_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -211,5 +213,30 @@ func TestFailsafeNeedsEveryMember(t *testing.T) {
 				t.Errorf("%s stopped %v after the cut, when its leader key had already expired", p.name, stoppedAt.Sub(cutAt))
 			}
 		})
+	}
+}
+
+// TestAcceptFailsafeRefusals: a member that runs as primary refuses to
+// confirm another (Running as a leader), and so does one whose fresh DCS
+// view names a leader other than the caller; the leader's own confirmation
+// request to a replica is accepted and answered with its WAL position.
+func TestAcceptFailsafeRefusals(t *testing.T) {
+	nodes, _ := fsCluster(t, 2, true)
+	p, r := nodes[0], nodes[1]
+	ctx := t.Context()
+	ask := func(to *fsNode, from string) (int64, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return healthapi.PostFailsafe(ctx, nil, to.srv.URL+"/patroni", nil, healthapi.FailsafeRequest{Name: from, APIURL: "http://127.0.0.1:1/patroni"})
+	}
+	if _, err := ask(p, r.name); !errors.Is(err, healthapi.ErrRunningAsLeader) {
+		t.Errorf("the primary confirmed %s: %v", r.name, err)
+	}
+	if _, err := ask(r, "n9"); !errors.Is(err, healthapi.ErrFailsafeRefused) {
+		t.Errorf("a replica following %s confirmed n9: %v", p.name, err)
+	}
+	lsn, err := ask(r, p.name)
+	if err != nil || lsn <= 0 {
+		t.Errorf("a replica refused its own leader: lsn %d, %v", lsn, err)
 	}
 }
