@@ -73,13 +73,25 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		c.b.lastStartAttempt = c.clk.Now()
 		c.mu.Unlock()
 		if dec.StartAs == RolePrimary {
-			return c.inst.Start(sctx)
+			if err := c.inst.Start(sctx); err != nil {
+				return err
+			}
+			c.emit(EventStarted, "as primary, in place ("+string(dec.Code)+")")
+			return nil
 		}
-		return c.follow(sctx, cl, dec.Target)
+		if err := c.follow(sctx, cl, dec.Target); err != nil {
+			return err
+		}
+		c.emit(EventStarted, "as replica"+upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
+		return nil
 	case ActionFollow:
 		sctx, cancel := slow(1)
 		defer cancel()
-		return c.follow(sctx, cl, dec.Target)
+		if err := c.follow(sctx, cl, dec.Target); err != nil {
+			return err
+		}
+		c.emit(EventFollowing, "replica"+upstreamNote(dec.Target))
+		return nil
 	case ActionCheckDivergence:
 		up, err := upstreamOf(cl, dec.Target)
 		if err != nil {
@@ -115,11 +127,20 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		c.mu.Lock()
 		c.b.divergence, c.b.divergenceLeader = DivergenceNone, dec.Target
 		c.mu.Unlock()
+		c.emit(EventRewound, "from "+dec.Target)
 		return nil
 	case ActionClone:
 		return c.clone(ctx, cl, dec)
 	}
 	return fmt.Errorf("failover: action %v not supported", dec.Action)
+}
+
+// upstreamNote names the upstream a replica follows, for an event.
+func upstreamNote(target string) string {
+	if target == "" {
+		return " without upstream"
+	}
+	return " of " + target
 }
 
 // upstreamOf returns how to reach member name's PostgreSQL (its conn_url).
@@ -542,6 +563,7 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
 	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
 	c.mu.Unlock()
+	c.emit(EventCloned, "from "+dec.Target)
 	return nil
 }
 

@@ -5,7 +5,8 @@ import "time"
 // EventKind names a role change of the local node.
 type EventKind string
 
-// Event kinds, in the order a failover produces them.
+// Event kinds: a failover's, in the order it produces them, then a
+// replica's life and failsafe mode.
 const (
 	// EventBootstrapped: this node initialized a new cluster.
 	EventBootstrapped EventKind = "bootstrapped"
@@ -21,6 +22,18 @@ const (
 	EventDemoted EventKind = "demoted"
 	// EventReleased: this node resigned its term.
 	EventReleased EventKind = "released"
+	// EventStarted: the local server was started, as a replica (of the
+	// member named in Detail, or without upstream) or as a primary in
+	// place.
+	EventStarted EventKind = "started"
+	// EventCloned: the local data directory was cloned from a member.
+	EventCloned EventKind = "cloned"
+	// EventFollowing: the running replica was pointed at another
+	// upstream.
+	EventFollowing EventKind = "following"
+	// EventRewound: the local data was rewound (pg_rewind) to follow the
+	// leader.
+	EventRewound EventKind = "rewound"
 	// EventFailsafe: the DCS is unreachable and every member confirmed
 	// this primary as leader: it keeps its term in failsafe mode.
 	EventFailsafe EventKind = "failsafe"
