@@ -93,39 +93,13 @@ func (h *harness) setFailsafe(t *testing.T, leader string, on bool) {
 // every node and serves it on GET /failsafe.
 func (h *harness) waitFailsafeKey(t *testing.T, leader string) {
 	t.Helper()
-	var want []string
-	for _, n := range h.c.Nodes() {
-		want = append(want, n.Name())
-	}
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
 	start := time.Now()
-	var served []string
-	err := localcluster.Poll(ctx, 100*time.Millisecond, func() error {
-		snap, err := h.c.Snapshot(ctx)
-		if err != nil {
-			return err
-		}
-		if got := slices.Sorted(maps.Keys(snap.Failsafe)); !slices.Equal(got, want) {
-			return fmt.Errorf("failsafe key lists %v, want %v", got, want)
-		}
-		code, body, err := apiGet(ctx, h.c.Node(leader), "/failsafe")
-		if err != nil || code != http.StatusOK {
-			return fmt.Errorf("GET /failsafe on %s: %d %v", leader, code, err)
-		}
-		var f map[string]string
-		if err := json.Unmarshal(body, &f); err != nil {
-			return fmt.Errorf("GET /failsafe on %s: %w: %s", leader, err, body)
-		}
-		if served = slices.Sorted(maps.Keys(f)); !slices.Equal(served, want) {
-			return fmt.Errorf("GET /failsafe on %s lists %v, want %v", leader, served, want)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := h.c.WaitFailsafeKey(ctx, leader); err != nil {
 		t.Fatalf("failsafe key: %v", err)
 	}
-	t.Logf("failsafe key written by %s lists %v (GET /failsafe answers 200 with them) after %s", leader, served, ms(time.Since(start)))
+	t.Logf("failsafe key written by %s lists every node (GET /failsafe answers 200 with them) after %s", leader, ms(time.Since(start)))
 }
 
 // testFailsafeQuorumLoss kills two of the three etcd members for hold with
@@ -412,11 +386,7 @@ func (h *harness) loseEtcdQuorum(t *testing.T) ([]int, time.Time) {
 	e := h.c.Etcd()
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	lead, err := e.WaitLeader(ctx)
-	if err != nil {
-		t.Fatalf("etcd leader: %v", err)
-	}
-	killed := []int{lead, (lead + 1) % e.Size()}
+	killed, at, err := e.LoseQuorum(ctx, 2)
 	t.Cleanup(func() {
 		for _, i := range killed {
 			if !e.Running(i) {
@@ -424,11 +394,8 @@ func (h *harness) loseEtcdQuorum(t *testing.T) ([]int, time.Time) {
 			}
 		}
 	})
-	at := time.Now()
-	for _, i := range killed {
-		if err := e.Kill(i); err != nil {
-			t.Fatalf("kill etcd member %d: %v", i, err)
-		}
+	if err != nil {
+		t.Fatalf("lose etcd's quorum: %v", err)
 	}
 	return killed, at
 }
@@ -437,23 +404,11 @@ func (h *harness) loseEtcdQuorum(t *testing.T) ([]int, time.Time) {
 // the first restart began and when etcd had a quorum (a raft leader) again.
 func (h *harness) restoreEtcd(t *testing.T, killed []int) (restartAt, quorumAt time.Time) {
 	t.Helper()
-	e := h.c.Etcd()
 	ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
 	defer cancel()
-	restartAt = time.Now()
-	// The first restart brings the quorum back and waits until the member
-	// serves.
-	if err := e.Restart(ctx, killed[0]); err != nil {
-		t.Fatalf("restart etcd member %d: %v", killed[0], err)
-	}
-	if _, err := e.WaitLeader(ctx); err != nil {
-		t.Fatalf("etcd leader after restarting member %d: %v", killed[0], err)
-	}
-	quorumAt = time.Now()
-	for _, i := range killed[1:] {
-		if err := e.Restart(ctx, i); err != nil {
-			t.Fatalf("restart etcd member %d: %v", i, err)
-		}
+	restartAt, quorumAt, err := h.c.Etcd().RestoreQuorum(ctx, killed)
+	if err != nil {
+		t.Fatalf("restore etcd's quorum: %v", err)
 	}
 	return restartAt, quorumAt
 }
