@@ -43,11 +43,48 @@ var itParams = map[string]string{
 	"wal_retrieve_retry_interval":  "500ms",
 }
 
-func itLogger(t testing.TB) *slog.Logger {
+func itLogger(t testing.TB, tail *logTail) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// tailLines is how many lines a failed test prints of its components'
+// logs.
+const tailLines = 300
+
+// logTail keeps the last lines the test cluster's components logged and
+// prints them when the test fails: a CI failure then says what the
+// Controllers decided without a -v run.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// newLogTail returns a tail printed by t.Cleanup if t failed.
+func newLogTail(t testing.TB) *logTail {
+	l := &logTail{}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		lines := l.lines[max(0, len(l.lines)-tailLines):]
+		t.Logf("last %d log lines of the test cluster:\n%s", len(lines), strings.Join(lines, "\n"))
+	})
+	return l
+}
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, strings.TrimRight(string(p), "\n"))
+	if len(l.lines) > 2*tailLines {
+		l.lines = append([]string(nil), l.lines[len(l.lines)-tailLines:]...)
+	}
+	return len(p), nil
 }
 
 // recorder collects every node's events, for ordering assertions.
@@ -98,6 +135,7 @@ type itCluster struct {
 	nodes    []*node
 	rec      *recorder
 	settings failover.Settings
+	logs     *logTail
 }
 
 func newITCluster(t testing.TB, n int) *itCluster {
@@ -109,7 +147,7 @@ func newITCluster(t testing.TB, n int) *itCluster {
 func newITClusterWith(t testing.TB, n int, edit func(*failover.Settings)) *itCluster {
 	t.Helper()
 	ec := testutil.StartEtcd(t, 3)
-	c := &itCluster{t: t, etcd: ec, rec: &recorder{}, settings: failover.DefaultSettings()}
+	c := &itCluster{t: t, etcd: ec, rec: &recorder{}, settings: failover.DefaultSettings(), logs: newLogTail(t)}
 	c.settings.UsePgRewind = true
 	// pg_rewind of a crashed former primary can fail; re-clone then, as
 	// Patroni's remove_data_directory_on_rewind_failure.
@@ -126,7 +164,7 @@ func newITClusterWith(t testing.TB, n int, edit func(*failover.Settings)) *itClu
 		inst, err := pg.NewLocal(pg.LocalConfig{
 			Name: name, Scope: itScope, BinDir: bin, DataDir: filepath.Join(dir, "data"), Port: ports[0], SocketDir: dir,
 			Superuser: pg.Credentials{Password: suPassword}, Replication: pg.Credentials{Password: "repl-secret"},
-			Parameters: itParams, Logger: itLogger(t).With("pg", name),
+			Parameters: itParams, Logger: itLogger(t, c.logs).With("pg", name),
 		})
 		if err != nil {
 			t.Fatalf("NewLocal(%s): %v", name, err)
@@ -168,7 +206,7 @@ func (c *itCluster) start(nd *node) {
 		APIURL:    fmt.Sprintf("http://127.0.0.1:%d/patroni", nd.apiPort),
 		Settings:  c.settings,
 		Bootstrap: &pg.BootstrapOptions{NoSync: true},
-		Logger:    itLogger(c.t).With("ctl", nd.name),
+		Logger:    itLogger(c.t, c.logs).With("ctl", nd.name),
 		OnEvent:   c.rec.add,
 		ExitMode:  failover.ExitAbandon,
 	})
