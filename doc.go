@@ -19,6 +19,8 @@
 //	             local safety deadline
 //	pg           control of one PostgreSQL instance: bootstrap, start/stop,
 //	             promote, follow, clone, rewind, status
+//	pg/pgtest    a simulated pg.Instance (WAL, timelines, crash, promotion,
+//	             rewind, synchronous commit) for testing without PostgreSQL
 //	failover     the HA loop: the pure decision function, candidate selection,
 //	             synchronous replication planning and the Controller that runs
 //	             them against a Store, an election and a pg.Instance
