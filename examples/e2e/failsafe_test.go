@@ -2,14 +2,12 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -503,107 +501,6 @@ func logOutageGaps(t *testing.T, rec localcluster.Recording, from, until time.Ti
 	direct, _ := localcluster.LongestGap(localcluster.MergeAcks(rec.Direct), from, until)
 	t.Logf("longest write gap during the %s outage: %s through HAProxy (from %s), %s directly (from %s)",
 		ms(until.Sub(from)), ms(proxy.Duration()), since(from, proxy.LastBefore), ms(direct.Duration()), since(from, direct.LastBefore))
-}
-
-// statusSample is one probe of a node: GET /primary's status (0 when the
-// request failed), failsafe_mode_is_active in GET /patroni (PatroniOK
-// false when that failed) and the postmaster's pid (0 when none runs).
-type statusSample struct {
-	At         time.Time
-	Primary    int
-	PatroniOK  bool
-	Failsafe   bool
-	Postmaster int
-}
-
-// statusProbe probes one node every 100 ms until Stop, for what its REST
-// API said during a fault: whether failsafe mode kept it primary, when it
-// fenced.
-type statusProbe struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu   sync.Mutex
-	list []statusSample
-}
-
-// probeStatus starts probing node name; it is stopped at the end of the
-// test at the latest.
-func (h *harness) probeStatus(t *testing.T, name string) *statusProbe {
-	t.Helper()
-	n := h.c.Node(name)
-	if n == nil {
-		t.Fatalf("unknown node %s", name)
-	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	p := &statusProbe{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			s := statusSample{At: time.Now(), Primary: h.c.PrimaryStatus(ctx, name)}
-			var doc struct {
-				Failsafe bool `json:"failsafe_mode_is_active"`
-			}
-			if code, body, err := apiGet(ctx, n, "/patroni"); err == nil && (code == http.StatusOK || code == http.StatusServiceUnavailable) {
-				s.PatroniOK = json.Unmarshal(body, &doc) == nil
-				s.Failsafe = doc.Failsafe
-			}
-			s.Postmaster, _ = n.PostmasterPID()
-			if ctx.Err() != nil {
-				return
-			}
-			p.mu.Lock()
-			p.list = append(p.list, s)
-			p.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(p.Stop)
-	return p
-}
-
-// Stop ends the probing; it is idempotent.
-func (p *statusProbe) Stop() {
-	p.cancel()
-	<-p.done
-}
-
-// samples returns a copy of the probes so far.
-func (p *statusProbe) samples() []statusSample {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Clone(p.list)
-}
-
-// first returns the first probe after at that match accepts.
-func (p *statusProbe) first(at time.Time, match func(statusSample) bool) (statusSample, bool) {
-	for _, s := range p.samples() {
-		if s.At.After(at) && match(s) {
-			return s, true
-		}
-	}
-	return statusSample{}, false
-}
-
-// count returns the number of probes within (from, until) and how many
-// of them match accepts.
-func (p *statusProbe) count(from, until time.Time, match func(statusSample) bool) (probes, matched int) {
-	for _, s := range p.samples() {
-		if !s.At.After(from) || !s.At.Before(until) {
-			continue
-		}
-		probes++
-		if match(s) {
-			matched++
-		}
-	}
-	return probes, matched
 }
 
 // apiClient reads the nodes' REST APIs (loopback: no proxy).

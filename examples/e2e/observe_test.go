@@ -2,7 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,73 +33,36 @@ func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 // process. It records what it saw, for a "no demotion" assertion that also
 // covers the moments while the fault is being injected.
 type primaryProbe struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu       sync.Mutex
-	probes   int
-	notOK    int
-	firstBad string
+	*statusProbe
+	pid int
 }
 
 // probePrimary starts probing node name whose postmaster runs as pid.
 func (h *harness) probePrimary(t *testing.T, name string, pid int) *primaryProbe {
 	t.Helper()
-	n := h.c.Node(name)
-	if n == nil {
-		t.Fatalf("unknown node %s", name)
-	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	p := &primaryProbe{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			code := h.c.PrimaryStatus(ctx, name)
-			now, err := n.PostmasterPID()
-			if ctx.Err() != nil {
-				return
-			}
-			p.mu.Lock()
-			p.probes++
-			bad := ""
-			switch {
-			case err != nil || now != pid:
-				bad = fmt.Sprintf("postmaster pid %d -> %d (%v)", pid, now, err)
-			case code != 200:
-				bad = fmt.Sprintf("GET /primary answered %d", code)
-			}
-			if bad != "" {
-				p.notOK++
-				if p.firstBad == "" {
-					p.firstBad = time.Now().Format("15:04:05.000") + ": " + bad
-				}
-			}
-			p.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(p.Stop)
-	return p
-}
-
-// Stop ends the probing; it is idempotent.
-func (p *primaryProbe) Stop() {
-	p.cancel()
-	<-p.done
+	return &primaryProbe{statusProbe: h.probeStatus(t, name), pid: pid}
 }
 
 // Result returns the number of probes, how many failed and the first
 // failure.
 func (p *primaryProbe) Result() (probes, notOK int, first string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.probes, p.notOK, p.firstBad
+	for _, s := range p.samples() {
+		probes++
+		bad := ""
+		switch {
+		case s.Postmaster != p.pid:
+			bad = fmt.Sprintf("postmaster pid %d -> %d", p.pid, s.Postmaster)
+		case s.Primary != 200:
+			bad = fmt.Sprintf("GET /primary answered %d", s.Primary)
+		}
+		if bad != "" {
+			notOK++
+			if first == "" {
+				first = s.At.Format("15:04:05.000") + ": " + bad
+			}
+		}
+	}
+	return probes, notOK, first
 }
 
 // since formats at - from for the test log, "not seen" when at is zero.
@@ -212,4 +178,105 @@ func (h *harness) judge(t *testing.T, obs *localcluster.Observer, leader string,
 	t.Logf("writes: %d acknowledged, %d found on %s, %d lost", res.Acked, res.Found, res.Primary, res.Lost)
 	checkNothingLost(t, res)
 	return rec
+}
+
+// statusSample is one probe of a node: GET /primary's status (0 when the
+// request failed), failsafe_mode_is_active in GET /patroni (PatroniOK
+// false when that failed) and the postmaster's pid (0 when none runs).
+type statusSample struct {
+	At         time.Time
+	Primary    int
+	PatroniOK  bool
+	Failsafe   bool
+	Postmaster int
+}
+
+// statusProbe probes one node every 100 ms until Stop, for what its REST
+// API said during a fault: whether failsafe mode kept it primary, when it
+// fenced.
+type statusProbe struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu   sync.Mutex
+	list []statusSample
+}
+
+// probeStatus starts probing node name; it is stopped at the end of the
+// test at the latest.
+func (h *harness) probeStatus(t *testing.T, name string) *statusProbe {
+	t.Helper()
+	n := h.c.Node(name)
+	if n == nil {
+		t.Fatalf("unknown node %s", name)
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	p := &statusProbe{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			s := statusSample{At: time.Now(), Primary: h.c.PrimaryStatus(ctx, name)}
+			var doc struct {
+				Failsafe bool `json:"failsafe_mode_is_active"`
+			}
+			if code, body, err := apiGet(ctx, n, "/patroni"); err == nil && (code == http.StatusOK || code == http.StatusServiceUnavailable) {
+				s.PatroniOK = json.Unmarshal(body, &doc) == nil
+				s.Failsafe = doc.Failsafe
+			}
+			s.Postmaster, _ = n.PostmasterPID()
+			if ctx.Err() != nil {
+				return
+			}
+			p.mu.Lock()
+			p.list = append(p.list, s)
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Stop ends the probing; it is idempotent.
+func (p *statusProbe) Stop() {
+	p.cancel()
+	<-p.done
+}
+
+// samples returns a copy of the probes so far.
+func (p *statusProbe) samples() []statusSample {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.list)
+}
+
+// first returns the first probe after at that match accepts.
+func (p *statusProbe) first(at time.Time, match func(statusSample) bool) (statusSample, bool) {
+	for _, s := range p.samples() {
+		if s.At.After(at) && match(s) {
+			return s, true
+		}
+	}
+	return statusSample{}, false
+}
+
+// count returns the number of probes within (from, until) and how many
+// of them match accepts.
+func (p *statusProbe) count(from, until time.Time, match func(statusSample) bool) (probes, matched int) {
+	for _, s := range p.samples() {
+		if !s.At.After(from) || !s.At.Before(until) {
+			continue
+		}
+		probes++
+		if match(s) {
+			matched++
+		}
+	}
+	return probes, matched
 }
