@@ -24,6 +24,8 @@
 //	failover     the HA loop: the pure decision function, candidate selection,
 //	             synchronous replication planning and the Controller that runs
 //	             them against a Store, an election and a pg.Instance
+//	failover/failovertest  N Controllers over pg/pgtest and dcs/memory, wired in
+//	             process: an embedder's test harness
 //	healthapi    Patroni-compatible REST health and management endpoints
 //	haproxycfg   HAProxy configuration rendering and a syncer that keeps HAProxy
 //	             in step with the cluster
