@@ -41,9 +41,12 @@ type book struct {
 	following        string
 	divergence       Divergence
 	divergenceLeader string
-	rewindFailed     bool
-	bootstrapOwner   bool
-	slotsEnsured     map[string]bool
+	// divergenceTL is the leader's published timeline when divergence was
+	// last judged; a result against an older timeline says nothing.
+	divergenceTL   int64
+	rewindFailed   bool
+	bootstrapOwner bool
+	slotsEnsured   map[string]bool
 
 	configWarnings string // the last warnings logged for the config key
 
@@ -195,6 +198,15 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 			if cl.Leader.Revision != b.leaderRev {
 				b.leaderRev = cl.Leader.Revision
 				b.divergence, b.divergenceLeader, b.rewindFailed = DivergenceUnknown, "", false
+			}
+		}
+		// A divergence check made while the new leader was still being
+		// promoted (same timeline, "not diverged") is void once it runs on
+		// its new timeline: the local WAL may go past the switch point, and
+		// the replica would wait for a stream that never comes.
+		if b.divergenceLeader != "" && b.divergence != DivergenceUnknown {
+			if m := cl.Member(b.divergenceLeader); m != nil && m.Timeline != nil && *m.Timeline != b.divergenceTL {
+				b.divergence, b.divergenceLeader = DivergenceUnknown, ""
 			}
 		}
 	}

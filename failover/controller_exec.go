@@ -105,7 +105,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		}
 		c.log.Info("failover: divergence checked", "leader", dec.Target, "diverged", d.Diverged, "why", d.Reason)
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader = DivergenceNone, dec.Target
+		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
 		if d.Diverged {
 			c.b.divergence = DivergenceDiverged
 		}
@@ -125,7 +125,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			return fmt.Errorf("failover: rewind from %s: %w", dec.Target, err)
 		}
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader = DivergenceNone, dec.Target
+		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
 		c.mu.Unlock()
 		c.emit(EventRewound, "from "+dec.Target)
 		return nil
@@ -133,6 +133,17 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		return c.clone(ctx, cl, dec)
 	}
 	return fmt.Errorf("failover: action %v not supported", dec.Action)
+}
+
+// memberTimeline is the timeline member name publishes, 0 when unknown.
+func memberTimeline(cl *dcs.Cluster, name string) int64 {
+	if cl == nil {
+		return 0
+	}
+	if m := cl.Member(name); m != nil && m.Timeline != nil {
+		return *m.Timeline
+	}
+	return 0
 }
 
 // upstreamNote names the upstream a replica follows, for an event.
@@ -561,6 +572,7 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 	}
 	c.mu.Lock()
 	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
+	c.b.divergenceTL = memberTimeline(cl, leaderName(cl))
 	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
 	c.mu.Unlock()
 	c.emit(EventCloned, "from "+dec.Target)
