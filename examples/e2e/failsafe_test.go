@@ -132,9 +132,7 @@ func testFailsafeQuorumLoss(t *testing.T, h *harness, hold time.Duration) {
 	logOutageGaps(t, rec, faultAt, quorumAt)
 	h.checkFailsafeHeld(t, probe, leader, faultAt, quorumAt)
 	checkLeaderKeyUnchanged(t, obs.LeaderWatch(), leader, faultAt)
-	if got := h.agentPIDs(); !slices.Equal(got, agents) {
-		t.Errorf("agents restarted: pids %v before the fault, %v after", agents, got)
-	}
+	h.requireAgentsKept(t, agents)
 	if t.Failed() {
 		h.logAgentWarnings(t, faultAt.Add(-time.Second))
 	}
@@ -212,9 +210,7 @@ func testQuorumLossFailsafeOff(t *testing.T, h *harness, _ *etcdCut) {
 	t.Logf("outcome: %s; writable again %s after quorum returned (%s the goal of ttl + 1 s = %s): first write sent after it acknowledged through HAProxy after %s (by %s), directly after %s (by %s)",
 		outcome, since(quorumAt, writable.At), verdict, ms(h.ttl+time.Second), since(quorumAt, proxy.At), proxy.Node, since(quorumAt, direct.At), direct.Node)
 	h.logLeaderEvents(t, obs.LeaderWatch(), faultAt)
-	if got := h.agentPIDs(); !slices.Equal(got, agents) {
-		t.Errorf("agents restarted: pids %v before the fault, %v after", agents, got)
-	}
+	h.requireAgentsKept(t, agents)
 	if t.Failed() {
 		h.logAgentWarnings(t, faultAt.Add(-time.Second))
 	}
@@ -299,9 +295,7 @@ func testFailsafePrimaryCut(t *testing.T, h *harness, cut *etcdCut) {
 		held := h.agentLog(t, n, cutAt, "code=failsafe_leader")
 		t.Logf("%s: %d POST /failsafe requests and %d decisions failsafe_leader (not racing) logged since the cut", n.Name(), len(asked), len(held))
 	}
-	if got := h.agentPIDs(); !slices.Equal(got, agents) {
-		t.Errorf("agents restarted: pids %v before the cut, %v after", agents, got)
-	}
+	h.requireAgentsKept(t, agents)
 	if t.Failed() {
 		h.logAgentWarnings(t, cutAt.Add(-time.Second))
 	}
@@ -367,9 +361,7 @@ func testFailsafeReplicasCut(t *testing.T, h *harness, cut *etcdCut) {
 	if probes, notOK := probe.count(cutAt, healAt, func(s statusSample) bool { return s.Primary != http.StatusOK }); notOK > 0 {
 		t.Errorf("GET /primary on %s did not answer 200 in %d of %d probes during the cut", leader, notOK, probes)
 	}
-	if got := h.agentPIDs(); !slices.Equal(got, agents) {
-		t.Errorf("agents restarted: pids %v before the cut, %v after", agents, got)
-	}
+	h.requireAgentsKept(t, agents)
 	if t.Failed() {
 		h.logAgentWarnings(t, cutAt.Add(-time.Second))
 	}

@@ -340,6 +340,16 @@ func (h *harness) agentPIDs() []int {
 	return pids
 }
 
+// requireAgentsKept fails the test unless the agents still run as the
+// processes agents lists (agentPIDs from before a fault): a fault that
+// needs no agent restart must not cause one.
+func (h *harness) requireAgentsKept(t *testing.T, agents []int) {
+	t.Helper()
+	if got := h.agentPIDs(); fmt.Sprint(got) != fmt.Sprint(agents) {
+		t.Errorf("agents restarted: pids %v before the fault, %v after", agents, got)
+	}
+}
+
 // waitSyncStandby waits until the sync key, written by leader, names one
 // synchronous standby (want, when set) and returns it.
 func (h *harness) waitSyncStandby(t *testing.T, leader, want string) string {

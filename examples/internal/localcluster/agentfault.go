@@ -126,10 +126,7 @@ func (c *Cluster) RunAgentFault(ctx context.Context, leader string, f AgentFault
 		return run, err
 	}
 	run.Timeline = snap.Timeline()
-	run.TTL = 6 * time.Second
-	if snap.Config != nil {
-		run.TTL = dcs.Seconds(snap.Config.TTL, run.TTL)
-	}
+	run.TTL = configTTL(snap)
 	if o.Hold <= 0 {
 		o.Hold = 3 * run.TTL
 	}

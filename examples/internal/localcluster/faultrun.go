@@ -74,10 +74,7 @@ func (c *Cluster) RunEtcdFault(ctx context.Context, leader string, f EtcdFault, 
 		return run, err
 	}
 	run.Timeline = snap.Timeline()
-	ttl := 6 * time.Second
-	if snap.Config != nil {
-		ttl = dcs.Seconds(snap.Config.TTL, ttl)
-	}
+	ttl := configTTL(snap)
 	if o.Observe <= 0 {
 		o.Observe = 2 * ttl
 	}
@@ -171,4 +168,13 @@ func (c *Cluster) waitRecorded(ctx context.Context, rec *Recorder, primary strin
 		}
 		return nil
 	})
+}
+
+// configTTL is the ttl in the cluster's config key, pgha's default 6 s
+// when unset: what a fault run is timed by.
+func configTTL(snap *dcs.Cluster) time.Duration {
+	if snap.Config == nil {
+		return 6 * time.Second
+	}
+	return dcs.Seconds(snap.Config.TTL, 6*time.Second)
 }

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/pgha/pgha/dcs"
 )
 
 // LoseQuorum kills k of the etcd members ([Etcd.Kill]): the raft leader
@@ -222,10 +220,7 @@ func (c *Cluster) RunQuorumLoss(ctx context.Context, leader string, o QuorumLoss
 		return run, err
 	}
 	run.Timeline = snap.Timeline()
-	run.TTL = 6 * time.Second
-	if snap.Config != nil {
-		run.TTL = dcs.Seconds(snap.Config.TTL, run.TTL)
-	}
+	run.TTL = configTTL(snap)
 	e := c.etcd
 	if o.Kill <= 0 {
 		o.Kill = e.Size()/2 + 1
