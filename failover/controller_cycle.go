@@ -222,7 +222,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	local := c.localStatus(st, after)
 	var t Term
 	if tm := b.term; tm != nil && tm.Valid(after) {
-		t = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Acquired: tm.Acquired(), Failsafe: tm.Extended()}
+		t = termOf(tm)
 	}
 	return Observation{
 		Now:              after,
@@ -240,6 +240,11 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		WatchdogFailed:   c.watchdogFailed(after),
 		Settings:         s,
 	}, true
+}
+
+// termOf is what Decide sees of a held election term.
+func termOf(tm *election.Term) Term {
+	return Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Acquired: tm.Acquired(), Failsafe: tm.Extended()}
 }
 
 // cachedSettings are the Controller's settings with the config key of the

@@ -89,8 +89,8 @@ func (c *Controller) wantFailsafe(obs Observation, s Settings) (*election.Term, 
 }
 
 // failsafeRound asks every target to confirm this node as leader and, when
-// all of them accept, extends t. It returns whether t was extended.
-func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) bool {
+// all of them accept, extends t.
+func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) {
 	c.mu.Lock()
 	cl, written := c.b.cluster, c.b.failsafeWritten
 	c.mu.Unlock()
@@ -132,12 +132,12 @@ func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) bool {
 		c.log.Warn("failover: failsafe: not every member confirmed this primary: it stops before its term deadline",
 			"deadline", t.Deadline().Format(time.RFC3339Nano), "confirmed", confirmed, "asked", len(targets)+len(unreachable),
 			"failures", strings.Join(parts, "; "))
-		return false
+		return
 	}
 	until := sent.Add(c.eopts().TTL - c.eopts().Margin)
 	was := t.Extended()
 	if !t.Extend(until) {
-		return t.Extended()
+		return
 	}
 	if !was {
 		c.log.Warn("failover: failsafe mode active: the DCS is unreachable and every member confirmed this primary as leader",
@@ -145,7 +145,6 @@ func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) bool {
 		c.emit(EventFailsafe, fmt.Sprintf("%d members confirmed; term extended to %s", len(targets), until.Format(time.RFC3339Nano)))
 	}
 	c.publishState()
-	return true
 }
 
 // failsafeRecover runs once the DCS answers again while the term runs on
@@ -187,7 +186,7 @@ func (c *Controller) failsafeStep(ctx context.Context, obs *Observation, s Setti
 		c.failsafeRound(ctx, t)
 	}
 	if tm := c.heldTerm(); tm != nil {
-		obs.Term = Term{Held: true, Revision: tm.Token(), Deadline: tm.Deadline(), Acquired: tm.Acquired(), Failsafe: tm.Extended()}
+		obs.Term = termOf(tm)
 	}
 }
 
