@@ -38,6 +38,27 @@ func (c *Cluster) keepAliveLocked(id dcs.LeaseID) error {
 	return nil
 }
 
+// RenewAllLeases restarts every lease's TTL from now, as etcd does when a
+// new raft leader is elected: the new leader cannot know how long ago the
+// old one last saw each keepalive, so it grants every lease its full TTL
+// again. A leader key can therefore outlive its holder's last keepalive
+// by up to a TTL plus the election time; holders that count on their
+// local deadline are unaffected, their peers just wait longer. Simulations
+// call it to inject that fault.
+func (c *Cluster) RenewAllLeases() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expireLocked()
+	now := c.clock.Now()
+	for _, l := range c.leases {
+		l.deadline = now.Add(l.ttl)
+	}
+	select { // the earliest deadline moved
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 // revokeLocked ends a lease, deleting its keys in one revision; c.mu must
 // be held. An unknown lease is ignored.
 func (c *Cluster) revokeLocked(id dcs.LeaseID) {

@@ -299,6 +299,39 @@ func TestLeaseExpiryOnFakeClock(t *testing.T) {
 	}
 }
 
+// TestRenewAllLeases: a raft leader change in etcd restarts every lease's
+// TTL; a key then outlives its holder's last keepalive by up to a TTL.
+func TestRenewAllLeases(t *testing.T) {
+	ctx := context.Background()
+	c, clk := newFake(t, memory.ClusterOptions{})
+	s := open(t, c, memory.StoreOptions{})
+	id, err := s.Grant(ctx, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, dcs.KeyLeader, []byte("a"), id, dcs.Cond{Absent: true}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(8 * time.Second)
+	c.RenewAllLeases()
+	clk.Advance(10*time.Second - time.Nanosecond)
+	c.ExpireNow()
+	if snap, _ := s.Get(ctx); len(snap.KVs) != 1 {
+		t.Fatalf("leader key gone before the renewed TTL: %+v", snap)
+	}
+	clk.Advance(time.Nanosecond)
+	c.ExpireNow()
+	if snap, _ := s.Get(ctx); len(snap.KVs) != 0 {
+		t.Fatalf("leader key outlived the renewed TTL: %+v", snap)
+	}
+	// An expired lease is not brought back.
+	clk.Advance(time.Second)
+	c.RenewAllLeases()
+	if err := s.KeepAlive(ctx, id); !errors.Is(err, dcs.ErrLeaseLost) {
+		t.Fatalf("KeepAlive after expiry and renewal = %v, want ErrLeaseLost", err)
+	}
+}
+
 // TestDeterminism runs the same scripted scenario on two fresh clusters
 // and compares everything observable: errors, revisions, lease IDs and the
 // watch trace.
