@@ -69,6 +69,7 @@ func (c *Commit) String() string {
 func (s *Server) Commit(size int) (*Commit, error) {
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
+	s.fenceDue()
 	if size < 1 {
 		return nil, fmt.Errorf("%w: commit size %d, want at least 1", pg.ErrInvalidConfig, size)
 	}

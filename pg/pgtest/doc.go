@@ -3,7 +3,9 @@
 // the in-memory part that a consensus library ships for its users' tests.
 //
 // A [Network] holds simulated servers, each a [Server] that implements
-// pg.Instance, pg.Fencer and pg.ControlDataReader and has an Inspect method
+// pg.Instance, pg.Fencer, pg.DeadlineFencer (the out-of-agent fence keeper,
+// which stops a primary at its term's deadline whatever its agent does) and
+// pg.ControlDataReader and has an Inspect method
 // that satisfies failover.DataDirInspector (pass the Server as both
 // Options.Instance and Options.DataDir). Servers find each other by
 // pg.Upstream address, so Follow, Clone, Rewind and CheckDivergence work

@@ -42,6 +42,8 @@ type Network struct {
 	nextBranch uint64
 	nextSysID  uint64
 	commits    []*Commit
+	// noKeepers makes ArmFence fail with pg.ErrFenceKeeperDisabled.
+	noKeepers bool
 }
 
 // NewNetwork returns an empty Network whose servers take their timestamps
@@ -97,6 +99,9 @@ func (n *Network) Step() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	moved := false
+	for _, s := range n.servers {
+		s.fenceDue()
+	}
 	for _, s := range n.servers {
 		if s.stream() {
 			moved = true

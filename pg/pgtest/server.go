@@ -58,6 +58,11 @@ type Server struct {
 	// Clients waiting for synchronous standbys.
 	pending []*Commit
 
+	// fenceAt is the deadline of the armed out-of-agent fence (zero:
+	// disarmed); keeperFences counts the stops it made.
+	fenceAt      time.Time
+	keeperFences int
+
 	// Faults.
 	faults    map[string]error
 	statusErr error
@@ -69,6 +74,7 @@ var (
 	_ pg.Instance          = (*Server)(nil)
 	_ pg.Fencer            = (*Server)(nil)
 	_ pg.ControlDataReader = (*Server)(nil)
+	_ pg.DeadlineFencer    = (*Server)(nil)
 )
 
 // Name returns the server's name, also its host name.
@@ -167,6 +173,7 @@ func (s *Server) Inspect() (empty, wasPrimary bool, err error) {
 func (s *Server) State() pg.ProcessState {
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
+	s.fenceDue()
 	return s.state
 }
 
@@ -595,6 +602,7 @@ func (s *Server) ShutdownCheckpoint(ctx context.Context) (pg.LSN, error) {
 
 // begin checks ctx and consumes an injected fault for method.
 func (s *Server) begin(ctx context.Context, method string) error {
+	s.fenceDue()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pgtest: %s %s: %w", s.name, method, err)
 	}
@@ -640,6 +648,8 @@ func (s *Server) wipe() {
 // run marks the server running.
 func (s *Server) run() {
 	s.state, s.started, s.streaming = pg.StateRunning, s.net.clk.Now(), false
+	// A fence is armed for one postmaster, not for the next one.
+	s.fenceAt = time.Time{}
 }
 
 func (s *Server) start() error {
@@ -696,6 +706,7 @@ func (s *Server) stop(mode pg.StopMode) {
 		}
 	}
 	s.state, s.streaming = pg.StateStopped, false
+	s.fenceAt = time.Time{}
 }
 
 func (s *Server) becomeReplica(mode pg.StopMode, cfg pg.FollowConfig, restart bool) error {
