@@ -3,6 +3,7 @@ package failover
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -105,6 +107,9 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 		c.retryResign(ctx, obs.Cluster)
 	}
 	if ok {
+		if mutation.On(ctx, mutation.IgnoreLag) {
+			obs.Settings.MaximumLagOnFailover = math.MaxInt64
+		}
 		c.failsafeStep(ctx, &obs, s)
 		dec = Decide(obs)
 		if dec.Action == ActionQueryPeers {

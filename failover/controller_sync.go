@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -69,8 +71,14 @@ func (c *Controller) manageSync(ctx context.Context, s Settings, t *election.Ter
 	cur := st.SynchronousStandbyNames
 	reps := SyncReplicasFromStatus(st.Replication)
 	flush := st.FlushLSN.Int64()
+	early := mutation.On(ctx, mutation.SyncBeforeCatchUp)
 	var plan SyncPlan
 	for range maxSyncSteps {
+		if early {
+			for i := range reps {
+				reps[i].FlushLSN = math.MaxInt64
+			}
+		}
 		plan = PlanSync(SyncInput{Settings: s, Leader: c.o.Name, Cluster: &view, Replicas: reps, CurrentGUC: cur, Epoch: ep,
 			Now: c.clk.Now(), FlushLSN: flush})
 		ep = plan.Epoch

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -56,7 +57,7 @@ func (c *Controller) dropTerm() *election.Term {
 // abandons the lease, so the key expires within ttl at the latest.
 func (c *Controller) giveUpKey(ctx context.Context, t *election.Term, why string) {
 	c.disarmFence()
-	if t == nil {
+	if t == nil || mutation.On(ctx, mutation.KeepKey) {
 		return
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.eopts().RequestTimeout)
@@ -132,8 +133,11 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	rearm := max(min(c.eopts().KeepAliveInterval/2, MaxGuardInterval), 10*time.Millisecond)
 	timer := c.clk.NewTimer(time.Hour)
 	defer timer.Stop()
+	noFence := mutation.On(ctx, mutation.NoOutOfAgentFence)
 	for {
-		c.armFence(t)
+		if !noFence {
+			c.armFence(t)
+		}
 		if !c.guardWatchdog(t) {
 			c.fence(ctx, t, "watchdog.mode is required and the watchdog could not be armed")
 			return
