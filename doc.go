@@ -27,6 +27,7 @@
 //	failover/failovertest  N Controllers over pg/pgtest and dcs/memory, wired in
 //	             process: an embedder's test harness
 //	healthapi    Patroni-compatible REST health and management endpoints
+//	healthapi/client  the typed client of those endpoints, with auth and TLS
 //	haproxycfg   HAProxy configuration rendering and a syncer that keeps HAProxy
 //	             in step with the cluster
 //
