@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // AgentIdle is one agent's resource use over the idle period: CPU seconds
@@ -23,11 +25,15 @@ type Idle struct {
 	Agents  []AgentIdle `json:"agents"`
 	RSS     Summary     `json:"rss_mb"`
 	CPU     Summary     `json:"cpu_seconds"`
+	// Etcd is the whole cluster's request rate to etcd (all agents, all
+	// members) over the same period.
+	Etcd EtcdRate `json:"etcd_requests"`
 }
 
 // measureIdle samples every running agent for d with no writer and no
 // fault: what an agent costs while nothing happens (HAProxy's health
-// checks still hit the API, as in production).
+// checks still hit the API, as in production), and counts the requests
+// the etcd members receive meanwhile (etcdRequests).
 func measureIdle(ctx context.Context, b *bench, d time.Duration) (Idle, error) {
 	if _, err := b.waitHealthy(ctx); err != nil {
 		return Idle{}, err
@@ -63,6 +69,10 @@ func measureIdle(ctx context.Context, b *bench, d time.Duration) (Idle, error) {
 		}
 		return nil
 	}
+	reqs0, err := etcdRequests(prometheus.DefaultGatherer)
+	if err != nil {
+		return Idle{}, err
+	}
 	start := time.Now()
 	end := start.Add(d)
 	tick := time.NewTicker(time.Second)
@@ -81,8 +91,12 @@ func measureIdle(ctx context.Context, b *bench, d time.Duration) (Idle, error) {
 		case <-time.After(time.Until(end)):
 		}
 	}
+	reqs1, err := etcdRequests(prometheus.DefaultGatherer)
+	if err != nil {
+		return Idle{}, err
+	}
 	elapsed := time.Since(start)
-	out := Idle{Seconds: elapsed.Seconds()}
+	out := Idle{Seconds: elapsed.Seconds(), Etcd: etcdRate(reqs0, reqs1, elapsed.Seconds())}
 	var rss, cpu []float64
 	for _, p := range probes {
 		c, err := cpuSeconds(p.pid)

@@ -48,7 +48,8 @@
 // through HAProxy (last acknowledged write before the fault to the first
 // after it), the time to the new leader key, the time from the lease's
 // expiry to the first write (node crash), and the acknowledged writes lost;
-// then the agents' CPU seconds and RSS over an idle period. The cluster
+// then the agents' CPU seconds and RSS over an idle period, and the requests
+// the etcd members received meanwhile (per second, by gRPC method). The cluster
 // runs on pgha's defaults (ttl 6 s, loop_wait 1 s, primary_start_timeout
 // 15 s; HAProxy checks as haproxycfg.DefaultOptions); the etcd members use
 // etcd's own raft timings (heartbeat 100 ms, election timeout 1 s) unless

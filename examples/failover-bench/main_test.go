@@ -122,7 +122,8 @@ func TestReport(t *testing.T) {
 		t.Errorf("agent scenario summary = %+v", agentSR)
 	}
 	r := Result{Machine: machine(), Settings: Settings{Repetitions: 2}, Scenarios: []ScenarioResult{sr, etcdSR, agentSR},
-		Idle: &Idle{Seconds: 60, Agents: []AgentIdle{{Name: "node1", CPUSeconds: 0.6, RSSMB: 20, MaxRSSMB: 21}}}}
+		Idle: &Idle{Seconds: 60, Agents: []AgentIdle{{Name: "node1", CPUSeconds: 0.6, RSSMB: 20, MaxRSSMB: 21}},
+			Etcd: EtcdRate{PerSecond: 3.5, ByMethod: map[string]float64{"LeaseKeepAlive": 3, "Range": 0.5}}}}
 
 	var js bytes.Buffer
 	if err := writeJSON(&js, r); err != nil {
@@ -144,6 +145,7 @@ func TestReport(t *testing.T) {
 		"write unavailability direct (s)", "two-writer moments per run", "1/1/1/0",
 		"etcd-primary-member #2: unavailable 7.500 s via HAProxy, 7.250 s direct; false failover true (node1 -> node2), demotions 1",
 		"old primary stopped (s)", "runs with failover / error",
+		"etcd requests of the idle cluster: 3.50/s (LeaseKeepAlive 3.00, Range 0.50)",
 		"agent-stop #1: old primary stopped 4.300 s, new leader 6.100 s (node1 -> node3); unavailable 3.900 s via HAProxy, 1.800 s direct; two-writer moments 0, lost 0 of 2700"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())

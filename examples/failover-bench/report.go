@@ -240,6 +240,7 @@ func writeText(w io.Writer, r Result) error {
 		}
 		fmt.Fprintf(w, "median (min-max) over agents: CPU %.2f s (%.2f-%.2f), RSS %.1f MB (%.1f-%.1f)\n",
 			r.Idle.CPU.Median, r.Idle.CPU.Min, r.Idle.CPU.Max, r.Idle.RSS.Median, r.Idle.RSS.Min, r.Idle.RSS.Max)
+		fmt.Fprintf(w, "etcd requests of the idle cluster: %s\n", r.Idle.Etcd)
 	}
 	return nil
 }
