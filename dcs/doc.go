@@ -27,6 +27,8 @@
 // values into bytes with each type's Encode method. Parsing is tolerant: an
 // undecodable value is recorded in [Cluster.Problems] and the key is treated
 // as absent, so one bad key never hides the rest of the cluster.
+// A watcher keeps its own view current with [Snapshot.Apply]: the snapshot
+// it started its watch from, with every [WatchResponse] applied in order.
 //
 // Callers branch on the sentinel errors [ErrConflict], [ErrUnavailable],
 // [ErrNotFound] and [ErrLeaseLost] with errors.Is.
