@@ -155,7 +155,9 @@ func (c *Client) Reinitialize(ctx context.Context, req ReinitializeRequest) (Rep
 }
 
 // action sends one management request and turns the answer into a Reply
-// or an *HTTPError.
+// or an *HTTPError. An answer cut short after its status still counts,
+// with the message that could be read, as patronictl does: the member got
+// the request, and saying otherwise would invite sending it again.
 func (c *Client) action(ctx context.Context, method, endpoint string, body any) (Reply, error) {
 	target := c.URL(endpoint)
 	a, err := c.do(ctx, method, target, body, MaxMessageBytes)

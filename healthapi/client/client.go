@@ -60,7 +60,8 @@ const (
 // Sentinel errors; see the package documentation.
 var (
 	// ErrUnreachable is wrapped by every error of a request that got no
-	// HTTP answer.
+	// HTTP answer. An answer cut short after its status is not one: the
+	// request reached the member.
 	ErrUnreachable = errors.New("healthapi/client: member unreachable")
 	// ErrUnauthorized matches an [*HTTPError] with status 401: the member
 	// wants (other) basic-auth credentials.
@@ -188,6 +189,9 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
+	// readErr is set when the body could not be read to its end; body
+	// holds what was read.
+	readErr error
 }
 
 // message returns the body as text for messages: trimmed, cut at
@@ -202,7 +206,8 @@ func (a answer) message() string {
 
 // do sends one request and reads up to limit bytes of the answer. body, when
 // not nil, is sent as JSON. A request that got no answer returns an error
-// wrapping ErrUnreachable.
+// wrapping ErrUnreachable; one whose answer could not be read to its end
+// returns the answer with readErr set.
 func (c *Client) do(ctx context.Context, method, target string, body any, limit int64) (answer, error) {
 	var rd io.Reader
 	if body != nil {
@@ -225,13 +230,15 @@ func (c *Client) do(ctx context.Context, method, target string, body any, limit 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The *url.Error names the method and URL.
-		return answer{}, fmt.Errorf("healthapi/client: %w: %w", ErrUnreachable, err)
+		return answer{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	a := answer{status: resp.StatusCode, header: resp.Header, body: b}
 	if err != nil {
-		return a, fmt.Errorf("healthapi/client: %s %s: HTTP %d: reading the answer: %w: %w", method, target, resp.StatusCode, ErrUnreachable, err)
+		// The member answered: the request reached it, whatever became of
+		// the rest of the answer.
+		a.readErr = fmt.Errorf("healthapi/client: %s %s: HTTP %d: reading the answer: %w", method, target, resp.StatusCode, err)
 	}
 	return a, nil
 }
@@ -247,6 +254,9 @@ func (c *Client) getJSON(ctx context.Context, target string, v any, ok ...int) e
 	a, err := c.do(ctx, http.MethodGet, target, nil, MaxDocumentBytes)
 	if err != nil {
 		return err
+	}
+	if a.readErr != nil {
+		return a.readErr
 	}
 	good := false
 	for _, s := range ok {

@@ -374,3 +374,22 @@ func TestTLS(t *testing.T) {
 		t.Errorf("Patroni over TLS without the CA = %v, want ErrUnreachable", err)
 	}
 }
+
+// TestCutAnswer: an answer cut short after its status reached the member,
+// so it is not ErrUnreachable; an action keeps what it could read.
+func TestCutAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("Successfully"))
+	}))
+	defer srv.Close()
+	c, _ := client.New(srv.URL+"/patroni", client.Options{HTTP: srv.Client()})
+	ctx := context.Background()
+	if r, err := c.Switchover(ctx, client.SwitchoverRequest{Leader: "n1"}); err != nil || r.StatusCode != 200 || r.Message != "Successfully" {
+		t.Errorf("Switchover cut short = %+v, %v", r, err)
+	}
+	if _, err := c.Patroni(ctx); err == nil || errors.Is(err, client.ErrUnreachable) || !strings.Contains(err.Error(), "reading the answer") {
+		t.Errorf("Patroni cut short = %v, want a read error that is not ErrUnreachable", err)
+	}
+}

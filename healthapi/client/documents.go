@@ -234,6 +234,9 @@ func (c *Client) writeConfig(ctx context.Context, method string, body any) (json
 	if err != nil {
 		return nil, err
 	}
+	if a.status == http.StatusOK && a.readErr != nil {
+		return nil, a.readErr
+	}
 	if a.status != http.StatusOK {
 		return nil, httpError(method, target, a)
 	}
