@@ -2,31 +2,12 @@ package failover
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi/client"
 )
-
-// maxPeerBody bounds a peer's status document.
-const maxPeerBody = 1 << 20
-
-// peerDoc is the part of a peer's GET /patroni document the race reads.
-type peerDoc struct {
-	State            string `json:"state"`
-	Role             string `json:"role"`
-	Timeline         int64  `json:"timeline"`
-	ReplicationState string `json:"replication_state"`
-	XLog             struct {
-		Location         *int64 `json:"location"`
-		ReceivedLocation *int64 `json:"received_location"`
-		ReplayedLocation *int64 `json:"replayed_location"`
-	} `json:"xlog"`
-}
 
 // queryPeers asks every other member with an API URL for its position,
 // all in parallel, each bounded by timeout, no retries. A peer that fails
@@ -83,25 +64,15 @@ func (c *Controller) queryPeer(ctx context.Context, m *dcs.Member, timeout time.
 	return p
 }
 
-func (c *Controller) fetchPeer(ctx context.Context, apiURL string, timeout time.Duration) (peerDoc, error) {
-	var doc peerDoc
+// fetchPeer GETs the member's status document (its api_url itself, as
+// Patroni's peers do), bounded by timeout and without authentication:
+// GET /patroni is not protected. Both 200 and 503 carry the document.
+func (c *Controller) fetchPeer(ctx context.Context, apiURL string, timeout time.Duration) (*client.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL, nil)
+	api, err := client.New(apiURL, client.Options{HTTP: c.http})
 	if err != nil {
-		return doc, fmt.Errorf("peer query %s: %w", apiURL, err)
+		return nil, err
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return doc, fmt.Errorf("peer query: %w", err)
-	}
-	defer resp.Body.Close()
-	// Patroni answers 200 or 503 with the same document.
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
-		return doc, fmt.Errorf("peer query %s: HTTP %d", apiURL, resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPeerBody)).Decode(&doc); err != nil {
-		return doc, fmt.Errorf("peer query %s: decoding: %w", apiURL, err)
-	}
-	return doc, nil
+	return api.Patroni(ctx)
 }
