@@ -1,25 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/healthapi/client"
 )
 
 // Timeouts of REST calls. A switchover answers only when it is over, and
 // the agents bound it by their own action timeout (60 s by default).
-const (
-	actionTimeout = 90 * time.Second
-	maxReplyBytes = 64 << 10
-)
+const actionTimeout = 90 * time.Second
 
 // unreachableError means the request did not get an HTTP answer at all:
 // the caller may fall back to the DCS.
@@ -28,21 +22,18 @@ type unreachableError struct{ err error }
 func (e *unreachableError) Error() string { return "REST API unreachable: " + e.err.Error() }
 func (e *unreachableError) Unwrap() error { return e.err }
 
-// endpointURL turns a member's api_url (".../patroni") into the URL of
-// endpoint on the same server.
-func endpointURL(m *dcs.Member, endpoint string) (string, error) {
-	u, err := url.Parse(m.APIURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("member %s has no usable api_url (%.60q)", m.Name, m.APIURL)
+// api returns the REST client of member m, with the configured HTTP
+// client and basic auth.
+func (a *App) api(m *dcs.Member) (*client.Client, error) {
+	var auth *healthapi.BasicAuth
+	if a.Auth.Username != "" {
+		auth = &healthapi.BasicAuth{Username: a.Auth.Username, Password: a.Auth.Password}
 	}
-	p := u.Path
-	if i := strings.LastIndex(p, "/"); i >= 0 {
-		p = p[:i]
-	} else {
-		p = ""
+	c, err := client.New(m.APIURL, client.Options{HTTP: a.HTTP, Auth: auth})
+	if err != nil {
+		return nil, fmt.Errorf("member %s has no usable api_url (%.60q)", m.Name, m.APIURL)
 	}
-	u.Path, u.RawPath, u.RawQuery, u.Fragment = p+"/"+endpoint, "", "", ""
-	return u.String(), nil
+	return c, nil
 }
 
 // apiReply is a member's answer.
@@ -51,44 +42,26 @@ type apiReply struct {
 	Text   string
 }
 
-// call POSTs body (JSON, nil for none) to the member's endpoint with the
-// configured basic auth. A transport failure is an *unreachableError.
-func (a *App) call(ctx context.Context, m *dcs.Member, endpoint string, body any) (apiReply, error) {
-	target, err := endpointURL(m, endpoint)
+// call runs one action on the member's REST API (do, with one of
+// client.Client's action methods) within actionTimeout and returns the
+// member's answer whatever its status. An error means there was no answer
+// at all, and is an *unreachableError.
+func (a *App) call(ctx context.Context, m *dcs.Member, do func(context.Context, *client.Client) (client.Reply, error)) (apiReply, error) {
+	api, err := a.api(m)
 	if err != nil {
 		return apiReply{}, &unreachableError{err}
-	}
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return apiReply{}, err
-		}
-		rd = bytes.NewReader(b)
 	}
 	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, rd)
-	if err != nil {
+	r, err := do(ctx, api)
+	var refused *client.HTTPError
+	switch {
+	case errors.As(err, &refused):
+		return apiReply{Status: refused.StatusCode, Text: cleanCell(refused.Message)}, nil
+	case err != nil:
 		return apiReply{}, &unreachableError{err}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.Auth.Username != "" {
-		req.SetBasicAuth(a.Auth.Username, a.Auth.Password)
-	}
-	client := a.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return apiReply{}, &unreachableError{err}
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	return apiReply{Status: resp.StatusCode, Text: cleanCell(strings.TrimSpace(string(b)))}, nil
+	return apiReply{Status: r.StatusCode, Text: cleanCell(r.Message)}, nil
 }
 
 // actionResult is the JSON form of one member action.

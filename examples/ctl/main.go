@@ -11,7 +11,8 @@
 // show-config read the DCS only; edit-config, pause and resume write the
 // config key with compare-and-swap; switchover and failover ask the
 // leader's REST API and fall back to writing the failover key when the API
-// cannot be reached; restart and reload call each member's REST API.
+// cannot be reached; restart and reload call each member's REST API. The
+// REST calls go through package healthapi/client.
 package main
 
 import (

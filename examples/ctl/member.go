@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi/client"
 )
 
 // selectMembers returns the named members (all when none are named),
@@ -100,20 +99,10 @@ func (a *App) cmdRestart(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{}
-	if *pending {
-		body["restart_pending"] = true
-	}
-	if at != nil {
-		body["schedule"] = at.Format(time.RFC3339Nano)
-	}
-	if *pgVersion != "" {
-		body["postgres_version"] = *pgVersion
-	}
-	if *timeout > 0 {
-		body["timeout"] = strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64)
-	}
-	return a.eachMember(ctx, members, "restart", body, func(m *dcs.Member, r apiReply) (bool, string) {
+	// --role selected the members here; the request carries no role.
+	req := client.RestartRequest{Schedule: at, PostgresVersion: *pgVersion, Timeout: *timeout, RestartPending: *pending}
+	restart := func(ctx context.Context, api *client.Client) (client.Reply, error) { return api.Restart(ctx, req) }
+	return a.eachMember(ctx, members, "restart", restart, func(m *dcs.Member, r apiReply) (bool, string) {
 		switch r.Status {
 		case 200:
 			return true, "Success: restart on member " + m.Name
@@ -136,7 +125,8 @@ func (a *App) cmdReload(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.eachMember(ctx, members, "reload", nil, func(m *dcs.Member, r apiReply) (bool, string) {
+	reload := func(ctx context.Context, api *client.Client) (client.Reply, error) { return api.Reload(ctx) }
+	return a.eachMember(ctx, members, "reload", reload, func(m *dcs.Member, r apiReply) (bool, string) {
 		if r.Status == 200 || r.Status == 202 {
 			return true, "Reload request received for member " + m.Name
 		}
@@ -144,18 +134,16 @@ func (a *App) cmdReload(ctx context.Context, args []string) error {
 	})
 }
 
-// eachMember POSTs to every member in turn and reports each outcome; it
-// fails if any member failed.
-func (a *App) eachMember(ctx context.Context, members []*dcs.Member, endpoint string, body any,
+// eachMember runs do on every member's REST API in turn and reports each
+// outcome; it fails if any member failed. endpoint names the action in
+// messages.
+func (a *App) eachMember(ctx context.Context, members []*dcs.Member, endpoint string,
+	do func(context.Context, *client.Client) (client.Reply, error),
 	judge func(*dcs.Member, apiReply) (bool, string)) error {
 	var results []actionResult
 	failed := 0
 	for _, m := range members {
-		var b any
-		if body != nil {
-			b = body
-		}
-		r, err := a.call(ctx, m, endpoint, b)
+		r, err := a.call(ctx, m, do)
 		res := actionResult{Member: m.Name, Status: r.Status, Via: "api"}
 		if err != nil {
 			res.Message = fmt.Sprintf("Failed: %s for member %s, (%v)", endpoint, m.Name, err)

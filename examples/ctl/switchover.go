@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi/client"
 )
 
 // parseScheduled accepts "now" (immediate) or an ISO 8601 time with a
@@ -96,15 +97,10 @@ func (a *App) cmdSwitchover(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	body := map[string]any{"leader": *leader}
-	if *candidate != "" {
-		body["candidate"] = *candidate
-	}
-	if at != nil {
-		body["scheduled_at"] = at.Format(time.RFC3339Nano)
-	}
+	api := client.SwitchoverRequest{Leader: *leader, Candidate: *candidate, ScheduledAt: at}
+	do := func(ctx context.Context, c *client.Client) (client.Reply, error) { return c.Switchover(ctx, api) }
 	req := &dcs.Failover{Leader: *leader, Member: *candidate, ScheduledAt: at}
-	return a.requestFailover(ctx, "switchover", c.LeaderMember(), body, req)
+	return a.requestFailover(ctx, "switchover", c.LeaderMember(), do, req)
 }
 
 func (a *App) cmdFailover(ctx context.Context, args []string) error {
@@ -143,25 +139,26 @@ func (a *App) cmdFailover(ctx context.Context, args []string) error {
 	if c.Leader == nil {
 		target = cand
 	}
-	body := map[string]any{"candidate": *candidate}
+	api := client.FailoverRequest{Candidate: *candidate, AllowDataLoss: *allowLoss}
+	do := func(ctx context.Context, c *client.Client) (client.Reply, error) { return c.Failover(ctx, api) }
 	req := &dcs.Failover{Member: *candidate}
 	if *allowLoss {
-		body["allow_data_loss"] = true
 		req.Extra = map[string]json.RawMessage{"allow_data_loss": json.RawMessage("true")}
 	}
-	return a.requestFailover(ctx, "failover", target, body, req)
+	return a.requestFailover(ctx, "failover", target, do, req)
 }
 
-// requestFailover asks target's REST API; if the API cannot be reached at
-// all it writes the failover key directly, as patronictl does, and the
-// agents act on it.
-func (a *App) requestFailover(ctx context.Context, action string, target *dcs.Member, body any, req *dcs.Failover) error {
+// requestFailover asks target's REST API (do); if the API cannot be
+// reached at all it writes req to the failover key directly, as
+// patronictl does, and the agents act on it.
+func (a *App) requestFailover(ctx context.Context, action string, target *dcs.Member,
+	do func(context.Context, *client.Client) (client.Reply, error), req *dcs.Failover) error {
 	var reply apiReply
 	err := errors.New("no member to send the request to")
 	name := ""
 	if target != nil {
 		name = target.Name
-		reply, err = a.call(ctx, target, action, body)
+		reply, err = a.call(ctx, target, do)
 	}
 	var unreachable *unreachableError
 	if err != nil && (target == nil || errors.As(err, &unreachable)) {
