@@ -1,12 +1,9 @@
 package localcluster
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"syscall"
 	"time"
@@ -14,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/healthapi/client"
 )
 
 // Poll periods of the waits.
@@ -71,21 +70,22 @@ func (c *Cluster) WaitLeader(ctx context.Context, accept func(name string) bool)
 	}
 }
 
-// apiStatus returns the status code of GET path on node n.
-func (c *Cluster) apiStatus(ctx context.Context, n *Node, path string) (int, error) {
+// api returns the REST client of node n, with the cluster's basic auth.
+func (c *Cluster) api(n *Node) *client.Client {
+	api, err := client.New(n.APIURL()+"/patroni", client.Options{HTTP: c.http,
+		Auth: &healthapi.BasicAuth{Username: c.apiUser, Password: c.apiPassword}})
+	if err != nil {
+		panic("localcluster: " + err.Error()) // n.APIURL is always http://host:port
+	}
+	return api
+}
+
+// apiStatus returns the status code of the health check GET check
+// ("primary", "replica") on node n, bounded by two seconds.
+func (c *Cluster) apiStatus(ctx context.Context, n *Node, check string) (int, error) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, n.APIURL()+path, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return c.api(n).Health(rctx, check, nil)
 }
 
 // healthy returns nil when the cluster is healthy, else why not.
@@ -101,7 +101,7 @@ func (c *Cluster) healthy(ctx context.Context) (string, error) {
 	if leader == nil {
 		return "", fmt.Errorf("leader %q is not a node of this cluster", cl.Leader.Name)
 	}
-	if code, err := c.apiStatus(ctx, leader, "/primary"); err != nil || code != http.StatusOK {
+	if code, err := c.apiStatus(ctx, leader, "primary"); err != nil || code != http.StatusOK {
 		return "", fmt.Errorf("leader %s: GET /primary: %d %v", leader.name, code, err)
 	}
 	for _, n := range c.nodes {
@@ -115,7 +115,7 @@ func (c *Cluster) healthy(ctx context.Context) (string, error) {
 		if m.ReplicationState != "streaming" {
 			return "", fmt.Errorf("%s: replication state %q, want streaming", n.name, m.ReplicationState)
 		}
-		if code, err := c.apiStatus(ctx, n, "/replica"); err != nil || code != http.StatusOK {
+		if code, err := c.apiStatus(ctx, n, "replica"); err != nil || code != http.StatusOK {
 			return "", fmt.Errorf("%s: GET /replica: %d %v", n.name, code, err)
 		}
 	}
@@ -311,26 +311,17 @@ func (c *Cluster) RequestSwitchover(ctx context.Context, leader, candidate strin
 	if n == nil {
 		return SwitchoverAnswer{}, fmt.Errorf("localcluster: switchover: %w: leader %q", ErrUnknownNode, leader)
 	}
-	body := map[string]string{"leader": leader}
-	if candidate != "" {
-		body["candidate"] = candidate
-	}
-	b, _ := json.Marshal(body)
 	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, n.APIURL()+"/switchover", bytes.NewReader(b))
-	if err != nil {
-		return SwitchoverAnswer{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(c.apiUser, c.apiPassword)
-	resp, err := c.http.Do(req)
-	if err != nil {
+	r, err := c.api(n).Switchover(rctx, client.SwitchoverRequest{Leader: leader, Candidate: candidate})
+	a := SwitchoverAnswer{Status: r.StatusCode, Message: r.Message}
+	var refused *client.HTTPError
+	switch {
+	case errors.As(err, &refused):
+		a = SwitchoverAnswer{Status: refused.StatusCode, Message: refused.Message}
+	case err != nil:
 		return SwitchoverAnswer{}, fmt.Errorf("localcluster: switchover: %w", err)
 	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	a := SwitchoverAnswer{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 	c.log.Info("localcluster: switchover answered", "from", leader, "to", candidate, "status", a.Status, "answer", a.Message)
 	return a, nil
 }

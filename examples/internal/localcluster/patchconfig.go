@@ -1,12 +1,9 @@
 package localcluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -31,20 +28,8 @@ func (c *Cluster) PatchConfig(ctx context.Context, patch map[string]any) error {
 		if err != nil || n == nil {
 			return fmt.Errorf("no leader (%v)", err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPatch, n.APIURL()+"/config", bytes.NewReader(body))
-		if err != nil {
+		if _, err := c.api(n).PatchConfig(ctx, json.RawMessage(body)); err != nil {
 			return err
-		}
-		req.SetBasicAuth(c.apiUser, c.apiPassword)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return err
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("PATCH /config: %s: %s", resp.Status, bytes.TrimSpace(msg))
 		}
 		snap, err := c.store.Get(ctx)
 		if err != nil {
@@ -90,7 +75,7 @@ func (c *Cluster) PrimaryStatus(ctx context.Context, name string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	code, err := c.apiStatus(ctx, n, "/primary")
+	code, err := c.apiStatus(ctx, n, "primary")
 	if err != nil {
 		return 0
 	}

@@ -2,11 +2,8 @@ package localcluster
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -93,12 +90,10 @@ func (c *Cluster) WaitFailsafeKey(ctx context.Context, leader string) error {
 		if got := slices.Sorted(maps.Keys(snap.Failsafe)); !slices.Equal(got, want) {
 			return fmt.Errorf("failsafe key lists %v, want %v", got, want)
 		}
-		code, body, err := c.apiGet(ctx, n, "/failsafe")
-		if err != nil || code != http.StatusOK {
-			return fmt.Errorf("GET /failsafe on %s: %d %v", leader, code, err)
-		}
-		var f map[string]string
-		if err := json.Unmarshal(body, &f); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		f, err := c.api(n).Failsafe(rctx)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("GET /failsafe on %s: %w", leader, err)
 		}
 		if got := slices.Sorted(maps.Keys(f)); !slices.Equal(got, want) {
@@ -110,24 +105,6 @@ func (c *Cluster) WaitFailsafeKey(ctx context.Context, leader string) error {
 		return fmt.Errorf("localcluster: failsafe key: %w", err)
 	}
 	return nil
-}
-
-// apiGet returns the status and body (up to 1 MiB) of GET path on node n,
-// bounded by two seconds.
-func (c *Cluster) apiGet(ctx context.Context, n *Node, path string) (int, []byte, error) {
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, n.APIURL()+path, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, body, err
 }
 
 // QuorumLossOptions configure [Cluster.RunQuorumLoss]. Zero values take
@@ -364,6 +341,7 @@ type failsafeSample struct {
 // probeFailsafe starts probing node n; cancel ctx and call wait to stop.
 func (c *Cluster) probeFailsafe(ctx context.Context, n *Node) *failsafeProbe {
 	p := &failsafeProbe{done: make(chan struct{})}
+	api := c.api(n)
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -371,16 +349,14 @@ func (c *Cluster) probeFailsafe(ctx context.Context, n *Node) *failsafeProbe {
 		for {
 			at := time.Now()
 			// GET /patroni answers 503 on a node that is not running
-			// PostgreSQL, with the same document.
-			if code, body, err := c.apiGet(ctx, n, "/patroni"); err == nil && (code == http.StatusOK || code == http.StatusServiceUnavailable) {
-				var doc struct {
-					Failsafe bool `json:"failsafe_mode_is_active"`
-				}
-				if json.Unmarshal(body, &doc) == nil {
-					p.mu.Lock()
-					p.samples = append(p.samples, failsafeSample{at, doc.Failsafe})
-					p.mu.Unlock()
-				}
+			// PostgreSQL, with the same document, which Patroni takes.
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			doc, err := api.Patroni(rctx)
+			cancel()
+			if err == nil {
+				p.mu.Lock()
+				p.samples = append(p.samples, failsafeSample{at, doc.FailsafeActive})
+				p.mu.Unlock()
 			}
 			select {
 			case <-ctx.Done():
