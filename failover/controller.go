@@ -153,13 +153,17 @@ type Controller struct {
 	// from each new ttl.
 	eo    atomic.Pointer[election.Options]
 	ebase election.Options
+	// store is ControllerOptions.Store wrapped to tell view how each
+	// call went (trackedStore); the election candidate uses it too.
 	store dcs.Store
-	inst  pg.Instance
-	clk   clock.Clock
-	log   *slog.Logger
-	http  *http.Client
-	ddir  DataDirInspector
-	otel  instruments
+	// view is the cluster as the watch delivers it (view.go).
+	view *dcsView
+	inst pg.Instance
+	clk  clock.Clock
+	log  *slog.Logger
+	http *http.Client
+	ddir DataDirInspector
+	otel instruments
 	// bootstrapConfig is ControllerOptions.BootstrapConfig encoded, nil
 	// when unset.
 	bootstrapConfig []byte
@@ -285,10 +289,12 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	if opts.MeterProvider == nil {
 		opts.MeterProvider = otel.GetMeterProvider()
 	}
+	view := &dcsView{}
 	c := &Controller{
 		o:     opts,
 		ebase: ebase,
-		store: opts.Store,
+		store: &trackedStore{Store: opts.Store, v: view, clk: opts.Clock},
+		view:  view,
 		inst:  opts.Instance,
 		clk:   opts.Clock,
 		log:   opts.Logger.With("member", opts.Name),
@@ -401,24 +407,30 @@ func (c *Controller) loop(ctx context.Context) {
 	}
 }
 
-// watchDCS wakes the loop on changes to the keys that drive decisions
-// (leader, failover, config, initialize, sync, history); member and
-// status keys change every loop_wait and are read on the tick.
+// watchDCS keeps the cluster view current (view.go) and wakes the loop on
+// changes to the keys that drive decisions (leader, failover, config,
+// initialize, sync, history); member and status keys change with the WAL
+// positions and are read on the tick. A response is applied to the view
+// before the loop is woken, so the cycle it starts sees it.
 func (c *Controller) watchDCS(ctx context.Context) {
 	defer c.wg.Done()
 	retry := c.clk.NewTimer(0)
 	defer retry.Stop()
 	<-retry.C()
 	for ctx.Err() == nil {
+		epoch, sent := c.view.begin(), c.clk.Now()
 		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		snap, err := c.store.Get(rctx)
 		cancel()
 		if err == nil {
+			c.view.follow(snap, sent, epoch)
 			for resp := range c.store.Watch(ctx, snap.Revision) {
+				c.view.apply(resp, c.clk.Now())
 				if relevant(resp) {
 					c.poke()
 				}
 			}
+			c.view.unfollow()
 		}
 		retry.Reset(c.o.Settings.LoopWait)
 		select {

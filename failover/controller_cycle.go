@@ -63,11 +63,14 @@ type book struct {
 	// the node stays out of races for a ttl, then may try again.
 	watchdogFailedAt time.Time
 
-	memberValue  []byte
-	memberLease  dcs.LeaseID
-	memberAt     time.Time
-	statusOptime int64
-	statusAt     time.Time
+	// member and status are this node's last writes of its member key
+	// and (as leader) the status key; seenMember and seenStatus are those
+	// keys in the cluster view of the last successful read (nil: absent).
+	member, status         written
+	seenMember, seenStatus *dcs.KV
+	// readNext makes the next cycle read the DCS instead of using the
+	// view: set after a cycle that acted or whose action failed.
+	readNext bool
 
 	syncEpoch   SyncEpoch
 	syncStatus  SyncStatus
@@ -102,7 +105,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	}
 	next := start.Add(s.LoopWait)
 	var dec Decision
-	again := false
+	again, failed := false, false
 	if ok && obs.Cluster != nil {
 		c.retryResign(ctx, obs.Cluster)
 	}
@@ -120,6 +123,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 		span.SetAttributes(attribute.String("pgha.action", dec.Action.String()), attribute.String("pgha.code", string(dec.Code)))
 		c.otel.decision(ctx, dec)
 		err := c.execute(ctx, obs, dec)
+		failed = err != nil
 		switch {
 		case err != nil:
 			span.RecordError(err)
@@ -158,6 +162,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	}
 	c.b.lastDecision = dec
 	c.b.nextRun = next
+	c.b.readNext = again || failed
 	dur := c.clk.Now().Sub(start)
 	c.b.loopHist.observe(dur.Seconds())
 	c.mu.Unlock()
@@ -167,12 +172,12 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 }
 
 // observe gathers the observation: the DCS snapshot, the local server and
-// the term. ok is false when the local status could not be read.
+// the term. ok is false when the local status could not be read. The
+// snapshot is the watch-fed view when it can stand in for a full read
+// (view.go), else a full read.
 func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	now := c.clk.Now()
-	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
-	snap, err := c.store.Get(rctx)
-	cancel()
+	snap, err := c.cycleSnapshot(ctx, now)
 	var cl *dcs.Cluster
 	if err != nil {
 		c.countDCSError(err)
@@ -194,6 +199,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	b := &c.b
 	if cl != nil {
 		b.cluster, b.dcsLastSeen = cl, after
+		b.seenMember, b.seenStatus = lookup(snap, dcs.MemberKey(c.o.Name)), lookup(snap, dcs.KeyStatus)
 		if cl.Leader == nil {
 			if b.leaderVanishedAt.IsZero() {
 				b.leaderVanishedAt = now
@@ -245,6 +251,31 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		WatchdogFailed:   c.watchdogFailed(after),
 		Settings:         s,
 	}, true
+}
+
+// cycleSnapshot returns the cluster view if it can stand in for a full read
+// at now, else reads the DCS.
+func (c *Controller) cycleSnapshot(ctx context.Context, now time.Time) (dcs.Snapshot, error) {
+	c.mu.Lock()
+	force := c.b.readNext
+	c.mu.Unlock()
+	eo := c.eopts()
+	if !force {
+		// Bounds of the view: a full read at least once a ttl, and a
+		// store call (a keepalive at least) succeeded within two
+		// keepalive intervals and a request timeout.
+		if snap, ok := c.view.current(now, eo.TTL, 2*eo.KeepAliveInterval+eo.RequestTimeout); ok {
+			return snap, nil
+		}
+	}
+	epoch := c.view.begin()
+	rctx, cancel := context.WithTimeout(ctx, eo.RequestTimeout)
+	defer cancel()
+	snap, err := c.store.Get(rctx)
+	if err != nil {
+		return dcs.Snapshot{}, err
+	}
+	return c.view.read(snap, now, epoch), nil
 }
 
 // termOf is what Decide sees of a held election term.

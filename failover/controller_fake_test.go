@@ -26,6 +26,9 @@ type fakePG struct {
 	// stall, when set, makes Status block until it is closed, whatever
 	// its context says: a wedged status query.
 	stall chan struct{}
+	// idle stops the WAL position from advancing with each Status: no
+	// client writes.
+	idle bool
 }
 
 var _ pg.Instance = (*fakePG)(nil)
@@ -40,6 +43,12 @@ func (f *fakePG) setStopErr(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopErr = err
+}
+
+func (f *fakePG) setIdle(idle bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idle = idle
 }
 
 func (f *fakePG) setReplication(rows ...pg.Replication) {
@@ -92,7 +101,9 @@ func (f *fakePG) Status(context.Context) (pg.Status, error) {
 	if f.state != pg.StateRunning {
 		return st, nil
 	}
-	f.lsn += 16
+	if !f.idle {
+		f.lsn += 16
+	}
 	st.Role, st.Timeline, st.SystemID, st.ServerVersion = f.role, f.timeline, 7000000000000000001, 150004
 	if f.role == pg.RolePrimary {
 		st.FlushLSN = f.lsn

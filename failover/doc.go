@@ -223,7 +223,7 @@
 // # The Controller
 //
 // [Controller.Run] loops until its context ends. A cycle reads the DCS
-// snapshot (dcs.Parse), the local pg.Status and the term, asks [Decide],
+// snapshot (see Reading the DCS below), the local pg.Status and the term, asks [Decide],
 // queries the peers' GET /patroni in parallel when the decision asks for
 // it (each bounded by PeerQueryTimeout), decides again, and performs the
 // action: acquire (election.Candidate.TryAcquire), promote (then history
@@ -234,10 +234,40 @@
 // config, initialize, sync, history), on changes of the postmaster's state
 // (polled every 200 ms), at a decision's WaitUntil, at once after an action,
 // and at least every loop_wait. After each cycle the member key is
-// published (on change, on a new lease, at least every loop_wait), the
-// leader writes the status optime (on change, at least every loop_wait),
-// creates the replicas' slots and writes the config key if missing, and a
-// healthapi.NodeState snapshot is stored ([Controller.State]).
+// published and the leader writes the status optime, each only when its
+// value changed, it needs a new lease, or the cluster view shows the key
+// gone or different (as Patroni's touch_member: nothing is rewritten only
+// because time passed); the leader creates the replicas' slots and writes
+// the config key if missing, and a healthapi.NodeState snapshot is stored
+// ([Controller.State]).
+//
+// # Reading the DCS
+//
+// The Controller holds a watch on the cluster prefix and applies what it
+// delivers to a snapshot (dcs.Snapshot.Apply) before it wakes the loop. A
+// cycle reads that view instead of the DCS when the view can stand in for
+// a full read: a watch follows it; no store call of this node (a
+// keepalive, a guarded write, a race) failed, and the node deleted no key,
+// since the last full read began; it shows this node's own writes; a store
+// call succeeded within 2 keepalive intervals plus a request timeout; the
+// last full read (a Get, or the resync the store's watch makes after a
+// break) is less than one ttl old; and the previous cycle did not act.
+// Otherwise the cycle reads the DCS (Store.Get), as it did every loop_wait
+// before. An idle three-node cluster at the defaults thus makes its lease
+// keepalives (3/s) and one full read per node and ttl (0.5/s) against
+// 8.8/s before.
+//
+// Safety does not rest on the view. Acquisition is create-if-absent;
+// every write of a leader is guarded by its term (the leader key's value
+// and create revision) and a lost guard ends the term; a leader's
+// deadline comes from its own keepalives; and a new leader acts only on a
+// snapshot at or after its term's revision (CodeSnapshotBehindTerm),
+// which, applied in order from the watch, holds every write the previous
+// leader made (the sync key in particular). A stale view can delay a
+// reaction, not make an unsafe one. What it can delay: a change the watch
+// fails to deliver without any sign (no resync, no failed call) is seen at
+// the next full read, within one ttl; a healthy watch delivers in
+// milliseconds, sooner than a read at the next tick would.
 //
 // The lease is renewed by the election's own goroutine, never behind slow
 // PostgreSQL or DCS work; a failed renewal is retried within a quarter of
@@ -351,8 +381,9 @@
 //
 // Primary host dies (worst case): detection ≤ ttl = 6 s after the last
 // renewal (plus any extension etcd grants when its own leader changes) +
-// watch delivery and cycle start (≤ loop_wait = 1 s if the watch is
-// broken, usually milliseconds) + peer queries ≤ PeerQueryTimeout = 1 s +
+// watch delivery and cycle start (usually milliseconds; ≤ loop_wait = 1 s
+// after a watch break the store or a failed call shows, ≤ ttl for one
+// that shows none, see Reading the DCS) + peer queries ≤ PeerQueryTimeout = 1 s +
 // acquire ≤ 1 s + pg_promote (≈ 0.1–1 s) = about 10 s, typically 6–7 s;
 // plus routing (an HAProxy check interval and fall count). The streaming
 // guard adds nothing here (the WAL stopped with the host); in the worst

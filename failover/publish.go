@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -13,16 +12,17 @@ import (
 	"github.com/pgha/pgha/pg"
 )
 
-// publish writes the member key (on change, on a new lease, and at least
-// every loop_wait) and, for the leader running a primary, the status
-// optime (on change and at least every loop_wait, guarded by the term),
-// the config key when it is missing, and the replicas' slots.
+// publish writes the member key and, for the leader running a primary, the
+// status optime (guarded by the term), each only when its value changed,
+// it moved to a new lease, or the cluster view shows the key gone or
+// different (see upToDate); and the config key when it is missing, and the
+// replicas' slots.
 func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.publishMember(ctx, s)
 	t := c.heldTerm()
 	c.mu.Lock()
 	st, ok, cl := c.b.pgStatus, c.b.pgStatusOK, c.b.cluster
-	lastOptime, lastAt := c.b.statusOptime, c.b.statusAt
+	last, seen := c.b.status, c.b.seenStatus
 	c.mu.Unlock()
 	if t == nil || !ok || st.State != pg.StateRunning || st.Role != pg.RolePrimary {
 		var key *dcs.SyncState
@@ -32,17 +32,16 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 		c.recordSync(s, SyncPlan{}, key, false)
 		return
 	}
-	now := c.clk.Now()
-	if optime := st.FlushLSN.Int64(); optime != lastOptime || now.Sub(lastAt) >= s.LoopWait {
+	if enc := (&dcs.Status{Optime: st.FlushLSN.Int64()}).Encode(); !upToDate(last, enc, 0, viewRevision(cl), seen) {
 		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
-		_, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: optime}).Encode(), dcs.Cond{})
+		rev, err := t.Put(rctx, dcs.KeyStatus, enc, dcs.Cond{})
 		cancel()
 		if err != nil {
 			c.countDCSError(err)
 			c.log.Warn("failover: writing status failed", "err", err)
 		} else {
 			c.mu.Lock()
-			c.b.statusOptime, c.b.statusAt = optime, now
+			c.b.status = written{value: enc, rev: rev}
 			c.mu.Unlock()
 		}
 	}
@@ -96,12 +95,13 @@ func (c *Controller) memberValue() *dcs.Member {
 	return m
 }
 
-func (c *Controller) publishMember(ctx context.Context, s Settings) {
+// publishMember writes the member key, bound to the candidate's lease,
+// unless it is up to date (upToDate).
+func (c *Controller) publishMember(ctx context.Context, _ Settings) {
 	c.mu.Lock()
 	enc := c.memberValue().Encode()
 	cand := c.cand
-	same := bytes.Equal(enc, c.b.memberValue)
-	lastLease, lastAt := c.b.memberLease, c.b.memberAt
+	last, seen, viewRev := c.b.member, c.b.seenMember, viewRevision(c.b.cluster)
 	c.mu.Unlock()
 	lctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
@@ -112,18 +112,27 @@ func (c *Controller) publishMember(ctx context.Context, s Settings) {
 		}
 		return
 	}
-	now := c.clk.Now()
-	if same && lease == lastLease && now.Sub(lastAt) < s.LoopWait {
+	if upToDate(last, enc, lease, viewRev, seen) {
 		return
 	}
-	if _, err := c.store.Put(lctx, dcs.MemberKey(c.o.Name), enc, lease, dcs.Cond{}); err != nil {
+	rev, err := c.store.Put(lctx, dcs.MemberKey(c.o.Name), enc, lease, dcs.Cond{})
+	if err != nil {
 		c.countDCSError(err)
 		c.log.Warn("failover: writing the member key failed", "err", err)
 		return
 	}
 	c.mu.Lock()
-	c.b.memberValue, c.b.memberLease, c.b.memberAt = enc, lease, now
+	c.b.member = written{value: enc, lease: lease, rev: rev}
 	c.mu.Unlock()
+}
+
+// viewRevision is the revision of the cluster view cl, -1 when there is
+// none yet.
+func viewRevision(cl *dcs.Cluster) int64 {
+	if cl == nil {
+		return -1
+	}
+	return cl.Revision
 }
 
 // initialConfig is the config key written by the first leader when no
