@@ -47,7 +47,8 @@
 //
 // Replay is instantaneous (replay LSN equals receive LSN); there is no WAL
 // archive, no WAL recycling (a rewind never lacks WAL), no replication
-// lag inside a step (a reachable replica catches up fully), no
+// lag inside a step unless Network.SetBandwidth bounds it (by default a
+// reachable replica catches up fully in one step), no
 // configuration files, restarts pending or server versions beyond a
 // number, no logical slots and no data beyond WAL positions. Cascading
 // replication works but may take several steps to propagate. Network

@@ -84,3 +84,30 @@ func TestArmFence(t *testing.T) {
 		})
 	}
 }
+
+// TestBandwidth: with a bound, a replica catches up over several steps and
+// counts as streaming meanwhile; a clean stop still sends everything.
+func TestBandwidth(t *testing.T) {
+	ctx := context.Background()
+	n := pgtest.NewNetwork(clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	p, r := n.NewServer("p"), n.NewServer("r")
+	must(t, p.Bootstrap(ctx, pg.BootstrapOptions{}))
+	must(t, r.Clone(ctx, pg.CloneRequest{Upstream: p.Addr()}))
+	must(t, r.Follow(ctx, pg.FollowConfig{Upstream: p.Addr()}))
+	n.Step()
+	n.SetBandwidth(1000)
+	start := r.WALEnd()
+	commit(t, p, 2500)
+	for i, want := range []pg.LSN{1000, 2000, 2500} {
+		n.Step()
+		if got := r.WALEnd() - start; got != want {
+			t.Fatalf("after step %d the replica received %d bytes, want %d", i+1, got, want)
+		}
+	}
+	commit(t, p, 5000)
+	n.Step()
+	must(t, p.Stop(ctx, pg.StopFast))
+	if r.WALEnd() != p.WALEnd() {
+		t.Fatalf("after a clean stop the replica is at %s, the primary at %s", r.WALEnd(), p.WALEnd())
+	}
+}

@@ -44,6 +44,8 @@ type Network struct {
 	commits    []*Commit
 	// noKeepers makes ArmFence fail with pg.ErrFenceKeeperDisabled.
 	noKeepers bool
+	// bandwidth bounds the WAL each replica receives per Step (0: none).
+	bandwidth pg.LSN
 }
 
 // NewNetwork returns an empty Network whose servers take their timestamps
@@ -111,6 +113,17 @@ func (n *Network) Step() bool {
 		s.releaseCommits()
 	}
 	return moved
+}
+
+// SetBandwidth bounds how much WAL each replica receives in one Step
+// (0, the default: all the upstream has). With a bound, a replica that
+// reconnects after falling behind streams for several steps before it
+// has caught up, as a real walreceiver does; the shutdown checkpoint of a
+// clean stop still reaches connected replicas in full.
+func (n *Network) SetBandwidth(perStep pg.LSN) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.bandwidth = max(perStep, 0)
 }
 
 // LostCommits returns the acknowledged commits whose WAL s does not hold,

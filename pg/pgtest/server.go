@@ -177,6 +177,23 @@ func (s *Server) State() pg.ProcessState {
 	return s.state
 }
 
+// Role returns pg.RolePrimary or pg.RoleReplica while the server runs,
+// and "" while it does not: a cheaper question than Status for a test
+// that watches which servers accept writes.
+func (s *Server) Role() pg.Role {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	s.fenceDue()
+	switch {
+	case s.state != pg.StateRunning:
+		return ""
+	case s.standby:
+		return pg.RoleReplica
+	default:
+		return pg.RolePrimary
+	}
+}
+
 // Status returns a snapshot as pg.Local would; only State when not running.
 func (s *Server) Status(ctx context.Context) (pg.Status, error) {
 	s.net.mu.Lock()
@@ -701,7 +718,7 @@ func (s *Server) stop(mode pg.StopMode) {
 		// loss.
 		for _, r := range s.net.servers {
 			if r.follow.Upstream == s.addr {
-				r.stream()
+				r.streamUpTo(0)
 			}
 		}
 	}
@@ -738,7 +755,10 @@ func (s *Server) appName() string {
 // whose upstream is reachable, running, of the same system, has the slot s
 // names, and holds WAL of which s's is a prefix. It reports whether WAL
 // moved.
-func (s *Server) stream() bool {
+func (s *Server) stream() bool { return s.streamUpTo(s.net.bandwidth) }
+
+// streamUpTo is stream moving at most limit bytes (0: no limit).
+func (s *Server) streamUpTo(limit pg.LSN) bool {
 	s.streaming = false
 	if s.state != pg.StateRunning || !s.standby || s.follow.Upstream.IsZero() || s.isolated {
 		return false
@@ -756,7 +776,7 @@ func (s *Server) stream() bool {
 		return false
 	}
 	moved := s.end() != up.end() || len(s.segs) != len(up.segs)
-	s.segs = slices.Clone(up.segs)
+	s.segs = receive(s.segs, up.segs, limit)
 	now := s.net.clk.Now()
 	s.streaming, s.lastMsg, s.latestEnd = true, now, up.end()
 	if moved {
@@ -766,6 +786,25 @@ func (s *Server) stream() bool {
 		up.slots[slot] = s.end()
 	}
 	return moved
+}
+
+// receive returns the WAL a replica holding have has after receiving at
+// most limit bytes (0: all) of up, of which have is a prefix.
+func receive(have, up []segment, limit pg.LSN) []segment {
+	out := slices.Clone(up)
+	if limit <= 0 || len(have) == 0 {
+		return out
+	}
+	pos := have[len(have)-1].end
+	for i := len(have) - 1; i < len(out); i++ {
+		if out[i].end-pos > limit {
+			out[i].end = pos + limit
+			return out[:i+1]
+		}
+		limit -= out[i].end - pos
+		pos = out[i].end
+	}
+	return out
 }
 
 // isPrefix reports whether WAL a is a prefix of WAL b: the same segments,
