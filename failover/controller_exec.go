@@ -12,6 +12,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -406,6 +407,9 @@ func (c *Controller) release(ctx context.Context, why string) error {
 	}
 	c.publishState()
 	c.disarmFence() // every caller has stopped or demoted the server first
+	if mutation.On(ctx, mutation.KeepKey) {
+		return nil
+	}
 	err := t.Resign(ctx)
 	c.emit(EventReleased, why)
 	if err != nil {
