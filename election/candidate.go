@@ -156,6 +156,18 @@ func (c *Candidate) Lease(ctx context.Context) (dcs.LeaseID, error) {
 	}
 }
 
+// LeaseDeadline returns the local deadline of the candidate's lease (the
+// deadline a term won now would start with), or the zero time when it
+// holds none.
+func (c *Candidate) LeaseDeadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lease == 0 {
+		return time.Time{}
+	}
+	return c.deadline
+}
+
 // Term returns the active term, or nil when the candidate does not lead
 // at this instant of its clock. A returned term may end at any moment;
 // check [Term.Valid] before each use.

@@ -61,6 +61,9 @@ func TestTryAcquireAndCurrent(t *testing.T) {
 	if got, want := ta.Deadline().Sub(env.clk.Now()), testOpts.WithDefaults().TTL-testOpts.WithDefaults().Margin; got != want {
 		t.Fatalf("deadline in %v, want TTL-Margin = %v (virtual clock, no time passed)", got, want)
 	}
+	if got := a.LeaseDeadline(); !got.Equal(ta.Deadline()) {
+		t.Fatalf("LeaseDeadline %v, want the fresh term's deadline %v", got, ta.Deadline())
+	}
 }
 
 func TestKeepAliveExtendsDeadline(t *testing.T) {

@@ -342,6 +342,37 @@ func (c *Controller) State() *healthapi.NodeState {
 	return &cp
 }
 
+// LiveState is State with the WAL positions (and timeline) read from
+// PostgreSQL now (healthapi.LiveSource): GET /patroni serves it, so that a
+// peer racing for the leader key measures its lag against where this
+// node's WAL is, not where it was at the last loop. It returns State when
+// the status query fails or the server's role differs from the snapshot
+// (a promotion or demotion in progress is the loop's to publish).
+func (c *Controller) LiveState(ctx context.Context) *healthapi.NodeState {
+	ns := c.State()
+	if ns == nil || ns.PGState != dcs.StateRunning {
+		return ns
+	}
+	st, err := c.inst.Status(ctx)
+	if err != nil || st.State != pg.StateRunning {
+		return ns
+	}
+	role := dcs.RoleReplica
+	if st.Role == pg.RolePrimary {
+		role = dcs.RolePrimary
+	}
+	if role != ns.Role {
+		return ns
+	}
+	cp := *ns
+	cp.Timeline = int64(st.Timeline)
+	cp.XLogLocation = st.FlushLSN.Int64()
+	cp.ReceivedLSN, cp.ReplayedLSN = st.ReceiveLSN.Int64(), st.ReplayLSN.Int64()
+	cp.ReplayedTimestamp = st.ReplayTimestamp
+	cp.ReplicationState = string(st.Receiver)
+	return &cp
+}
+
 // poke wakes the loop for an immediate cycle.
 func (c *Controller) poke() {
 	select {
@@ -388,13 +419,40 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
+// minCycleGap is the pause after a burst of back-to-back cycles (loop).
+const minCycleGap = 20 * time.Millisecond
+
 // loop runs cycles until ctx ends: at once after an action succeeded, on
 // DCS and PostgreSQL events, at a decision's WaitUntil, and at least every
 // loop_wait.
 func (c *Controller) loop(ctx context.Context) {
 	timer := c.clk.NewTimer(0)
 	defer timer.Stop()
+	var last time.Time
+	busy := 0
 	for ctx.Err() == nil {
+		// A burst of cycles (each action and each of its own DCS writes
+		// wakes the loop again) is bounded: after maxAgain cycles less than
+		// minCycleGap apart the loop pauses for minCycleGap, so that no
+		// chain of decisions can spin without the clock moving on (the
+		// lease keepalive, which such a chain may be waiting for, runs
+		// meanwhile).
+		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < minCycleGap {
+			busy++
+		} else {
+			busy = 0
+		}
+		if busy > maxAgain {
+			c.log.Warn("failover: the loop ran many cycles in a row; pausing", "cycles", busy, "pause", minCycleGap)
+			timer.Reset(minCycleGap)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C():
+			}
+			busy = 0
+		}
+		last = c.clk.Now()
 		next := c.cycle(ctx)
 		d := max(next.Sub(c.clk.Now()), 0)
 		timer.Reset(d)

@@ -19,6 +19,10 @@ import (
 // errNoTerm is returned by actions that need the term when it is gone.
 var errNoTerm = errors.New("failover: the term is not held")
 
+// errLeaseEnding: the lease ends too soon for a term won on it to be
+// acted on.
+var errLeaseEnding = errors.New("the lease ends too soon to lead")
+
 // execute performs dec. Noop and Wait do nothing; every other action is
 // logged with its reason and traced in its own span.
 func (c *Controller) execute(ctx context.Context, obs Observation, dec Decision) error {
@@ -77,11 +81,20 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			if err := c.inst.Start(sctx); err != nil {
 				return err
 			}
+			// The fence is armed per postmaster: arm the new one now, not
+			// at the guard's next round, or an agent killed meanwhile
+			// would leave it running past the term.
+			if t := c.heldTerm(); t != nil {
+				c.armFence(t)
+			}
 			c.emit(EventStarted, "as primary, in place ("+string(dec.Code)+")")
 			return nil
 		}
 		if err := c.follow(sctx, cl, dec.Target); err != nil {
 			return err
+		}
+		if t := c.heldTerm(); t != nil {
+			c.armFence(t)
 		}
 		c.emit(EventStarted, "as replica"+upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
 		return nil
@@ -270,6 +283,14 @@ func (c *Controller) acquire(ctx context.Context, obs Observation, dec Decision)
 	c.mu.Lock()
 	cand := c.cand
 	c.mu.Unlock()
+	// A term inherits the lease's deadline: one that ends within
+	// demote_lead would be fenced the moment it is won, its key deleted,
+	// and the race run again, in a loop that lasts until a keepalive
+	// succeeds. Wait for the keepalive instead.
+	if dl := cand.LeaseDeadline(); !c.clk.Now().Before(dl.Add(-c.o.Settings.DemoteLead)) {
+		return fmt.Errorf("failover: acquire: %w: the lease's deadline %s is within demote_lead %v; racing after the next keepalive",
+			errLeaseEnding, dl.Format(time.RFC3339Nano), c.o.Settings.DemoteLead)
+	}
 	t, err := cand.TryAcquire(ctx)
 	if errors.Is(err, election.ErrLeaderExists) {
 		c.log.Info("failover: lost the leader race", "err", err)

@@ -135,6 +135,14 @@ func (c *Controller) guardTerm(ctx context.Context, t *election.Term) {
 	defer timer.Stop()
 	noFence := mutation.On(ctx, mutation.NoOutOfAgentFence)
 	for {
+		if errors.Is(t.Err(), election.ErrSuperseded) {
+			// A new term of this node took over (failsafe mode: the key
+			// was taken again); its own guard runs. The ended term's
+			// deadline is the moment it ended, which must not read as
+			// "the deadline is near": that would fence the new term's
+			// primary.
+			return
+		}
 		if !noFence {
 			c.armFence(t)
 		}
