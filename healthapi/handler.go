@@ -1,6 +1,7 @@
 package healthapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,6 +142,19 @@ func New(opts Options) (*Handler, error) {
 // collectors of its own to /metrics.
 func (h *Handler) Registry() *prometheus.Registry { return h.registry }
 
+// liveState is the Source's state with WAL positions read now when it is
+// a LiveSource (see there), else its cached state.
+func (h *Handler) liveState(ctx context.Context) *NodeState {
+	if ls, ok := h.src.(LiveSource); ok {
+		ctx, cancel := context.WithTimeout(ctx, LiveStateTimeout)
+		defer cancel()
+		if s := ls.LiveState(ctx); s != nil {
+			return s
+		}
+	}
+	return h.src.State()
+}
+
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recover(w, r)
@@ -151,7 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/patroni":
 		if allow(w, r, http.MethodGet) {
-			h.writeJSON(w, http.StatusOK, buildStatus(h.src.State(), h.version, h.clock.Now()))
+			h.writeJSON(w, http.StatusOK, buildStatus(h.liveState(r.Context()), h.version, h.clock.Now()))
 		}
 	case "/metrics":
 		if allow(w, r, http.MethodGet) {

@@ -1,6 +1,7 @@
 package healthapi
 
 import (
+	"context"
 	"encoding/json"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,22 @@ import (
 type StateSource interface {
 	State() *NodeState
 }
+
+// LiveSource is a [StateSource] that can refresh the WAL positions of its
+// snapshot from PostgreSQL when asked. GET /patroni uses it when the
+// handler's Source has it, as Patroni's API queries PostgreSQL on every
+// request: a peer that measures its lag in a leader race must see where
+// this node's WAL is now, not where it was at the last loop (with a 10 s
+// loop_wait the difference is ten seconds of acknowledged commits).
+// LiveState must return within ctx's deadline; nil means "use State".
+type LiveSource interface {
+	StateSource
+	LiveState(ctx context.Context) *NodeState
+}
+
+// LiveStateTimeout bounds LiveState in GET /patroni; on timeout the
+// cached snapshot is served.
+const LiveStateTimeout = 500 * time.Millisecond
 
 // StateCache is a [StateSource] holding the latest published snapshot. The
 // producer calls Store after each loop; readers never wait. The zero value
