@@ -376,6 +376,18 @@ func TestDecide(t *testing.T) {
 			o.Peers = []Position{peer("c", 5000, 1, t0)}
 			return o
 		}, ActionWait, CodeNotBest, "c is a better candidate", nil},
+		{"switched away from me, another member eligible: I stay out", func() Observation {
+			o := raceObs()
+			o.Cluster.Failover = failoverKey("b", "", nil)
+			o.Peers = []Position{peer("c", 1000, 1, t0)}
+			return o
+		}, ActionWait, CodeIneligible, "excluded by the caller", nil},
+		{"switched away from me, nobody else eligible: I race again", func() Observation {
+			o := raceObs()
+			o.Cluster.Failover = failoverKey("b", "", nil)
+			o.Cluster.Members[1].Tags = dcs.Tags{dcs.TagNoFailover: true}
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "may race again", nil},
 		{"stopping", func() Observation { o := stoppedObs(); o.Local.State = PGStopping; return o },
 			ActionWait, CodeStarting, "stopping", nil},
 
