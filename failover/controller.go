@@ -345,26 +345,29 @@ func (c *Controller) State() *healthapi.NodeState {
 // LiveState is State with the WAL positions (and timeline) read from
 // PostgreSQL now (healthapi.LiveSource): GET /patroni serves it, so that a
 // peer racing for the leader key measures its lag against where this
-// node's WAL is, not where it was at the last loop. It returns State when
-// the status query fails or the server's role differs from the snapshot
-// (a promotion or demotion in progress is the loop's to publish).
+// node's WAL is, not where it was at the last loop. A server that runs as
+// a replica is reported running even when the snapshot predates its start
+// (it just started, and its WAL counts in the race); otherwise State is
+// returned when the status query fails or the server's role differs from
+// the snapshot (a promotion or demotion in progress is the loop's to
+// publish).
 func (c *Controller) LiveState(ctx context.Context) *healthapi.NodeState {
 	ns := c.State()
-	if ns == nil || ns.PGState != dcs.StateRunning {
-		return ns
+	if ns == nil {
+		return nil
 	}
 	st, err := c.inst.Status(ctx)
 	if err != nil || st.State != pg.StateRunning {
 		return ns
 	}
-	role := dcs.RoleReplica
-	if st.Role == pg.RolePrimary {
-		role = dcs.RolePrimary
-	}
-	if role != ns.Role {
+	replica := st.Role != pg.RolePrimary
+	if !replica && (ns.PGState != dcs.StateRunning || ns.Role != dcs.RolePrimary) {
 		return ns
 	}
 	cp := *ns
+	if replica {
+		cp.PGState, cp.Role = dcs.StateRunning, dcs.RoleReplica
+	}
 	cp.Timeline = int64(st.Timeline)
 	cp.XLogLocation = st.FlushLSN.Int64()
 	cp.ReceivedLSN, cp.ReplayedLSN = st.ReceiveLSN.Int64(), st.ReplayLSN.Int64()

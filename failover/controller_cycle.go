@@ -119,6 +119,9 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 			obs.Peers = c.queryPeers(ctx, obs.Cluster, s.PeerQueryTimeout)
 			obs.PeersQueried = true
 			dec = Decide(obs)
+			if dec.Action == ActionAcquire {
+				dec = c.recheckMembers(ctx, obs, dec)
+			}
 		}
 		span.SetAttributes(attribute.String("pgha.action", dec.Action.String()), attribute.String("pgha.code", string(dec.Code)))
 		c.otel.decision(ctx, dec)
@@ -169,6 +172,28 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	c.otel.cycleDuration(ctx, dur)
 	c.publishState()
 	return next
+}
+
+// recheckMembers returns dec, or a wait when a member joined the cluster
+// while the peers were asked: the query can take up to PeerQueryTimeout
+// (a peer that does not answer), and a member that came back meanwhile
+// (a former primary whose agent restarted, with WAL nobody else has) was
+// not asked. Racing then could promote a node that lags it by more than
+// maximum_lag_on_failover; the next cycle, at once, asks everyone.
+func (c *Controller) recheckMembers(ctx context.Context, obs Observation, dec Decision) Decision {
+	now := c.clk.Now()
+	snap, err := c.cycleSnapshot(ctx, now)
+	if err != nil || obs.Cluster == nil {
+		return dec
+	}
+	for _, m := range dcs.Parse(snap).Members {
+		if m.Name != c.o.Name && obs.Cluster.Member(m.Name) == nil {
+			w := decision(ActionWait, CodeNeedPeers, "%s joined while the peers were asked: asking again before racing", m.Name)
+			w.WaitUntil = now
+			return w
+		}
+	}
+	return dec
 }
 
 // observe gathers the observation: the DCS snapshot, the local server and
