@@ -13,9 +13,9 @@ TESTFLAGS   ?=
 # The race detector and the real etcd/PostgreSQL tests share 2 cores in CI.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: test deps deps-demo check fmt vet staticcheck importcheck unit bench demo
+.PHONY: test deps deps-demo check fmt vet staticcheck importcheck unit sim bench demo
 
-test: deps check unit
+test: deps check unit sim
 
 # deps installs what the tests need when it is missing: PostgreSQL 15,
 # HAProxy, the postgres OS user, staticcheck and a Consul agent (pinned);
@@ -48,6 +48,13 @@ importcheck:
 # The dcs/consul tests use the Consul that install-deps pinned and built.
 unit:
 	CONSUL_BIN=$${CONSUL_BIN:-$(GO_BIN_DIR)/consul} $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(TESTFLAGS) ./...
+
+# sim runs the fault simulation of the real Controller on 2,000 seeds
+# without the race detector (unit runs a few dozen seeds with it). A failing
+# seed S is replayed with: go test ./internal/sim -run TestSimulation -sim.seed=S
+SIM_SEEDS ?= 2000
+sim:
+	$(GO) test -count=1 -timeout 30m ./internal/sim -run 'TestSimulation$$' -sim.seeds=$(SIM_SEEDS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

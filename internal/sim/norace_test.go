@@ -2,5 +2,6 @@
 
 package sim
 
-// raceEnabled reports a build with the race detector.
-const raceEnabled = false
+// defaultSeeds is how many seeds TestSimulation runs by default: make
+// test runs this package without the race detector (make sim).
+const defaultSeeds = 2000

@@ -1,0 +1,141 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// FaultKind is one kind of fault the simulation injects.
+type FaultKind string
+
+// The faults. Those with a length heal at its end; the others are
+// instants.
+const (
+	// CrashNode kills agent and PostgreSQL together (the host dies); the
+	// agent comes back at the end and finds a crashed server.
+	CrashNode FaultKind = "crash-node"
+	// CrashPG kills the postmaster; the agent lives.
+	CrashPG FaultKind = "crash-pg"
+	// KillAgent kills the agent; PostgreSQL keeps running and accepting
+	// writes; the agent comes back at the end.
+	KillAgent FaultKind = "kill-agent"
+	// FreezeAgent stops the agent (SIGSTOP) while PostgreSQL keeps
+	// running and accepting writes from its clients.
+	FreezeAgent FaultKind = "freeze-agent"
+	// CutDCS makes the DCS unreachable from one node.
+	CutDCS FaultKind = "cut-dcs"
+	// DCSOutage makes the DCS unreachable from every node (quorum lost).
+	DCSOutage FaultKind = "dcs-outage"
+	// RenewLeases restarts every lease's TTL, as etcd does when its raft
+	// leader changes.
+	RenewLeases FaultKind = "renew-leases"
+	// IsolateAPI drops all traffic between one node's agent and its
+	// peers' agents; the DCS stays reachable.
+	IsolateAPI FaultKind = "isolate-api"
+	// PartitionPair drops the traffic between two agents.
+	PartitionPair FaultKind = "partition-pair"
+	// CutReplication cuts one server off the replication network (it
+	// neither streams nor serves WAL), so replicas fall behind.
+	CutReplication FaultKind = "cut-replication"
+	// Switchover asks the leader for a switchover, to a random candidate
+	// or to none.
+	Switchover FaultKind = "switchover"
+	// ManualFailover asks for a failover to a random member.
+	ManualFailover FaultKind = "manual-failover"
+	// ChangeConfig changes ttl, loop_wait, failsafe_mode or (in a run that
+	// started asynchronous) synchronous_mode in the config key.
+	ChangeConfig FaultKind = "change-config"
+)
+
+// AllFaults lists every fault kind.
+var AllFaults = []FaultKind{CrashNode, CrashPG, KillAgent, FreezeAgent, CutDCS, DCSOutage, RenewLeases,
+	IsolateAPI, PartitionPair, CutReplication, Switchover, ManualFailover, ChangeConfig}
+
+// instant reports a fault without a length.
+func (k FaultKind) instant() bool {
+	switch k {
+	case CrashPG, RenewLeases, Switchover, ManualFailover, ChangeConfig:
+		return true
+	}
+	return false
+}
+
+// fault is one scheduled fault.
+type fault struct {
+	kind   FaultKind
+	at     time.Time
+	length time.Duration
+	node   int // the node it hits (or the first of a pair)
+	peer   int // the second node of a pair; the candidate of a switchover (-1: none)
+	// change is the config key change of ChangeConfig.
+	change map[string]any
+}
+
+func (f fault) String() string {
+	s := fmt.Sprintf("%s node=%d", f.kind, f.node)
+	if f.kind == PartitionPair || f.kind == Switchover || f.kind == ManualFailover {
+		s += fmt.Sprintf(" peer=%d", f.peer)
+	}
+	if !f.kind.instant() {
+		s += fmt.Sprintf(" for %v", f.length)
+	}
+	if f.change != nil {
+		s += fmt.Sprintf(" change=%v", f.change)
+	}
+	return s
+}
+
+// schedule draws the faults of a run from rng: starts in the fault
+// window at exponential gaps, lengths up to MaxFaultLength.
+func schedule(rng *rand.Rand, c Config, start time.Time) []fault {
+	kinds := c.Faults
+	if len(kinds) == 0 {
+		kinds = AllFaults
+	}
+	var out []fault
+	at := start.Add(c.Warmup)
+	end := at.Add(c.FaultWindow)
+	for {
+		at = at.Add(time.Duration(rng.ExpFloat64() * float64(c.MeanFaultGap)))
+		if !at.Before(end) {
+			return out
+		}
+		f := fault{kind: kinds[rng.IntN(len(kinds))], at: at, node: rng.IntN(c.Nodes), peer: -1}
+		if !f.kind.instant() {
+			f.length = c.Timing.LoopWait/2 + time.Duration(rng.Int64N(int64(c.MaxFaultLength)))
+		}
+		switch f.kind {
+		case PartitionPair:
+			f.peer = (f.node + 1 + rng.IntN(c.Nodes-1)) % c.Nodes
+		case Switchover, ManualFailover:
+			if f.kind == ManualFailover || rng.IntN(2) == 0 {
+				f.peer = rng.IntN(c.Nodes)
+			}
+		case ChangeConfig:
+			f.change = configChange(rng, c)
+		}
+		out = append(out, f)
+	}
+}
+
+// configChange draws one change of the config key.
+func configChange(rng *rand.Rand, c Config) map[string]any {
+	switch rng.IntN(4) {
+	case 0:
+		t := Timings[rng.IntN(2)] // not Patroni's: a 30 s ttl outlasts short runs
+		return map[string]any{"ttl": t.TTL.Seconds(), "loop_wait": t.LoopWait.Seconds()}
+	case 1:
+		return map[string]any{"loop_wait": float64(1 + rng.IntN(2))}
+	case 2:
+		if c.SyncMode == "" {
+			// Only a run that started asynchronous turns synchronous mode
+			// on and off: the no-loss check holds in runs that stay
+			// synchronous throughout.
+			return map[string]any{"synchronous_mode": rng.IntN(2) == 0}
+		}
+		fallthrough
+	default:
+		return map[string]any{"failsafe_mode": rng.IntN(2) == 0}
+	}
+}
