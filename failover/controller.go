@@ -99,7 +99,9 @@ type ControllerOptions struct {
 	Bootstrap *pg.BootstrapOptions
 	// DataDir reports the state of the data directory. Default: for an
 	// Instance with a DataDir() string method (pg.Local), the files in
-	// that directory; otherwise the data directory is assumed to exist.
+	// that directory; otherwise the data directory is assumed to exist
+	// (logged at warn level), so the node neither bootstraps nor clones:
+	// set it for any other Instance (pgtest.Server is its own).
 	DataDir DataDirInspector
 
 	// ExitMode is what Run does when its context ends; default
@@ -306,6 +308,13 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	if c.ddir == nil {
 		c.ddir = defaultInspector(opts.Instance)
+		if _, ok := opts.Instance.(interface{ DataDir() string }); !ok {
+			// Without a way to look, the data directory is taken to exist:
+			// the node never bootstraps or clones, and waits for a leader
+			// to follow. An embedder with a simulated Instance meets this
+			// first.
+			c.log.Warn("failover: ControllerOptions.DataDir is not set and the Instance has no DataDir method: assuming the data directory exists, so this node will neither bootstrap nor clone")
+		}
 	}
 	eo := opts.Election
 	c.eo.Store(&eo)
