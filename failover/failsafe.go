@@ -13,6 +13,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
 	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -123,6 +124,9 @@ func (c *Controller) failsafeRound(ctx context.Context, t *election.Term) {
 	}
 	if cl == nil {
 		failed["(cluster)"] = errors.New("the members are unknown: the DCS was never read")
+	}
+	if len(failed) > 0 && mutation.On(ctx, mutation.FailsafeMajority) && cl != nil && 2*(confirmed+1) > len(targets)+len(unreachable)+1 {
+		failed = nil // the defect: a majority is taken for everyone
 	}
 	if len(failed) > 0 {
 		var parts []string

@@ -32,11 +32,17 @@ const (
 	// does not give up the leader key. Caught by "no leader key is held
 	// for long by a node that does not run a primary".
 	KeepKey Kind = "keep-key"
+	// FailsafeMajority: in failsafe mode a primary cut off from the DCS
+	// extends its term once a majority of the members (itself included)
+	// confirmed it, instead of every member that could take the key.
+	// Caught by "at most one PostgreSQL accepts writes": a member that
+	// did not confirm races and is promoted beside it.
+	FailsafeMajority Kind = "failsafe-majority"
 )
 
 // Kinds lists every defect.
 func Kinds() []Kind {
-	return []Kind{NoOutOfAgentFence, SyncBeforeCatchUp, IgnoreLag, KeepKey}
+	return []Kind{NoOutOfAgentFence, SyncBeforeCatchUp, IgnoreLag, KeepKey, FailsafeMajority}
 }
 
 type key struct{}

@@ -23,8 +23,14 @@ const (
 	// FreezeAgent stops the agent (SIGSTOP) while PostgreSQL keeps
 	// running and accepting writes from its clients.
 	FreezeAgent FaultKind = "freeze-agent"
-	// CutDCS makes the DCS unreachable from one node.
+	// CutDCS makes the DCS unreachable from one node: its calls fail at
+	// once (connection refused) or hang until their timeout (the member
+	// it talks to died, or a blackholed network).
 	CutDCS FaultKind = "cut-dcs"
+	// SlowDCS delays every DCS call of one node by up to 3 s; DCSStall
+	// delays everyone's (a slow fsync on the etcd leader).
+	SlowDCS  FaultKind = "slow-dcs"
+	DCSStall FaultKind = "dcs-stall"
 	// DCSOutage makes the DCS unreachable from every node (quorum lost).
 	DCSOutage FaultKind = "dcs-outage"
 	// RenewLeases restarts every lease's TTL, as etcd does when its raft
@@ -49,7 +55,7 @@ const (
 )
 
 // AllFaults lists every fault kind.
-var AllFaults = []FaultKind{CrashNode, CrashPG, KillAgent, FreezeAgent, CutDCS, DCSOutage, RenewLeases,
+var AllFaults = []FaultKind{CrashNode, CrashPG, KillAgent, FreezeAgent, CutDCS, SlowDCS, DCSStall, DCSOutage, RenewLeases,
 	IsolateAPI, PartitionPair, CutReplication, Switchover, ManualFailover, ChangeConfig}
 
 // instant reports a fault without a length.
@@ -70,6 +76,10 @@ type fault struct {
 	peer   int // the second node of a pair; the candidate of a switchover (-1: none)
 	// change is the config key change of ChangeConfig.
 	change map[string]any
+	// hang makes CutDCS hang calls rather than refuse them; delay is the
+	// delay of SlowDCS and DCSStall.
+	hang  bool
+	delay time.Duration
 }
 
 func (f fault) String() string {
@@ -82,6 +92,12 @@ func (f fault) String() string {
 	}
 	if f.change != nil {
 		s += fmt.Sprintf(" change=%v", f.change)
+	}
+	if f.hang {
+		s += " hang"
+	}
+	if f.delay > 0 {
+		s += fmt.Sprintf(" delay=%v", f.delay)
 	}
 	return s
 }
@@ -114,6 +130,10 @@ func schedule(rng *rand.Rand, c Config, start time.Time) []fault {
 			}
 		case ChangeConfig:
 			f.change = configChange(rng, c)
+		case CutDCS:
+			f.hang = rng.IntN(2) == 0
+		case SlowDCS, DCSStall:
+			f.delay = time.Duration(100+rng.IntN(2900)) * time.Millisecond
 		}
 		out = append(out, f)
 	}
@@ -126,7 +146,8 @@ func configChange(rng *rand.Rand, c Config) map[string]any {
 		t := Timings[rng.IntN(2)] // not Patroni's: a 30 s ttl outlasts short runs
 		return map[string]any{"ttl": t.TTL.Seconds(), "loop_wait": t.LoopWait.Seconds()}
 	case 1:
-		return map[string]any{"loop_wait": float64(1 + rng.IntN(2))}
+		// 10 is Patroni's default, set through the API by many operators.
+		return map[string]any{"loop_wait": float64([]int{1, 2, 10}[rng.IntN(3)])}
 	case 2:
 		if c.SyncMode == "" {
 			// Only a run that started asynchronous turns synchronous mode

@@ -35,6 +35,11 @@ func TestMutationsCaught(t *testing.T) {
 			c.Faults = []FaultKind{CutReplication, CrashNode}
 			c.MeanFaultGap = 3 * time.Second
 		}},
+		{mutation.FailsafeMajority, InvOnePrimary, func(c *Config) {
+			c.Failsafe, c.Nodes = true, 3
+			c.Faults = []FaultKind{CutDCS, PartitionPair, IsolateAPI}
+			c.MeanFaultGap = 3 * time.Second
+		}},
 		{mutation.KeepKey, InvKeyHeldStale, func(c *Config) {
 			c.Faults = []FaultKind{Switchover, CutDCS, CrashPG}
 		}},
@@ -55,6 +60,12 @@ func TestMutationsCaught(t *testing.T) {
 					continue
 				}
 				t.Logf("caught at seed %d", seed)
+				// The same run without the defect holds: the violation was
+				// the mutation's doing.
+				cfg.Mutation = ""
+				if res := runSeed(t, seed, cfg, nil); res.Violation != nil {
+					t.Errorf("seed %d violates an invariant without the mutation too: %v", seed, res.Violation)
+				}
 				return
 			}
 			t.Errorf("mutation %s not caught by %q within %d seeds", tc.mut, tc.invariant, maxMutationSeeds)

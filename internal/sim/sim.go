@@ -350,7 +350,20 @@ func (s *sim) inject(f fault) {
 	case CutDCS:
 		w.mu.Lock()
 		n.cutDCS++
+		n.hang = f.hang
 		w.applyDCSFaultLocked(f.node)
+		w.mu.Unlock()
+	case SlowDCS:
+		w.mu.Lock()
+		n.delay = f.delay
+		w.applyDCSFaultLocked(f.node)
+		w.mu.Unlock()
+	case DCSStall:
+		w.mu.Lock()
+		w.stall = f.delay
+		for i := range w.nodes {
+			w.applyDCSFaultLocked(i)
+		}
 		w.mu.Unlock()
 	case DCSOutage:
 		w.mu.Lock()
@@ -429,6 +442,18 @@ func (s *sim) healOne(f fault) {
 		w.mu.Lock()
 		n.cutDCS--
 		w.applyDCSFaultLocked(f.node)
+		w.mu.Unlock()
+	case SlowDCS:
+		w.mu.Lock()
+		n.delay = 0
+		w.applyDCSFaultLocked(f.node)
+		w.mu.Unlock()
+	case DCSStall:
+		w.mu.Lock()
+		w.stall = 0
+		for i := range w.nodes {
+			w.applyDCSFaultLocked(i)
+		}
 		w.mu.Unlock()
 	case DCSOutage:
 		w.mu.Lock()

@@ -42,8 +42,10 @@ type world struct {
 
 	mu    sync.Mutex // guards the fault state below, read by transports
 	nodes []*node
-	// outage counts active whole-DCS outages.
+	// outage counts active whole-DCS outages; stall is the delay of an
+	// active DCSStall.
 	outage int
+	stall  time.Duration
 	// pairs[a][b] counts active partitions between the agents a and b.
 	pairs [][]int
 }
@@ -60,7 +62,9 @@ type node struct {
 	api      http.Handler
 	cancel   context.CancelFunc
 	done     chan struct{}
-	cutDCS   int // active CutDCS faults
+	cutDCS   int  // active CutDCS faults
+	hang     bool // the last CutDCS hangs calls
+	delay    time.Duration
 	isolated int // active IsolateAPI faults
 	busy     bool
 
@@ -127,9 +131,14 @@ func (w *world) running(i int) bool {
 // applyDCSFault sets node i's DCS client's reachability; w.mu held.
 func (w *world) applyDCSFaultLocked(i int) {
 	n := w.nodes[i]
-	if n.store != nil {
-		n.store.SetFault(memory.Fault{Unavailable: n.cutDCS > 0 || w.outage > 0})
+	if n.store == nil {
+		return
 	}
+	f := memory.Fault{Unavailable: w.outage > 0, Delay: max(n.delay, w.stall)}
+	if n.cutDCS > 0 {
+		f.Hang, f.Unavailable = n.hang, f.Unavailable || !n.hang
+	}
+	n.store.SetFault(f)
 }
 
 // startAgent creates and runs node i's Controller with a fresh DCS
