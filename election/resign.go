@@ -42,7 +42,8 @@ func (t *Term) Resign(ctx context.Context) error {
 
 	// Unknown outcome: make sure the key dies with the lease.
 	c.mu.Lock()
-	abandoned := c.lease == t.leader.Lease
+	lease := t.leader.Lease
+	abandoned := c.lease == lease
 	if abandoned {
 		c.dropLease(ErrResigned)
 	}
@@ -50,8 +51,8 @@ func (t *Term) Resign(ctx context.Context) error {
 	if abandoned {
 		// A fresh context: ctx may be the reason the delete failed.
 		rctx, cancel := c.opts().timeout(context.WithoutCancel(ctx))
-		if rerr := c.store.Revoke(rctx, t.leader.Lease); rerr != nil {
-			c.log.Warn("election: revoke after failed resign", "lease", t.leader.Lease, "err", rerr)
+		if rerr := c.store.Revoke(rctx, lease); rerr != nil {
+			c.log.Warn("election: revoke after failed resign", "lease", lease, "err", rerr)
 		}
 		cancel()
 	}

@@ -158,7 +158,14 @@ func (t *Term) detached() bool {
 }
 
 // Leader returns the leader key as won: name, create revision, lease.
-func (t *Term) Leader() dcs.Leader { return t.leader }
+//
+// Its Lease changes when a ttl change moves the key to a new lease
+// ([Candidate.Reconfigure]), hence the lock.
+func (t *Term) Leader() dcs.Leader {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return t.leader
+}
 
 // Token returns the fencing token: the create revision of the leader key.
 func (t *Term) Token() int64 { return t.leader.Revision }
@@ -215,7 +222,7 @@ func (t *Term) Context(parent context.Context) (context.Context, context.CancelF
 // Cond returns the condition that fences a write by this term; combine it
 // with other fields when needed.
 func (t *Term) Cond() dcs.Cond {
-	l := t.leader
+	l := t.Leader()
 	return dcs.Cond{Leader: &l}
 }
 
@@ -249,7 +256,8 @@ func (t *Term) Put(ctx context.Context, key string, value []byte, cond dcs.Cond)
 	if !t.Valid(t.c.clk.Now()) {
 		return 0, ErrTermEnded
 	}
-	cond.Leader = &t.leader
+	l := t.Leader()
+	cond.Leader = &l
 	rev, err := t.c.store.Put(ctx, key, value, 0, cond)
 	if err != nil {
 		t.checkConflict(ctx, cond, err)
@@ -264,7 +272,8 @@ func (t *Term) Delete(ctx context.Context, key string, cond dcs.Cond) error {
 	if !t.Valid(t.c.clk.Now()) {
 		return ErrTermEnded
 	}
-	cond.Leader = &t.leader
+	l := t.Leader()
+	cond.Leader = &l
 	if err := t.c.store.Delete(ctx, key, cond); err != nil {
 		t.checkConflict(ctx, cond, err)
 		return fmt.Errorf("election: guarded delete %q: %w", key, err)
