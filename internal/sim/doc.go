@@ -30,9 +30,10 @@
 // killed (PostgreSQL keeps running) or frozen as by SIGSTOP while its
 // PostgreSQL keeps accepting writes (every call of the agent and every
 // request to its API waits at a gate; the out-of-agent fence, pgtest's
-// model of the fence keeper, still fires); the DCS cut off from one node,
-// or from all (quorum loss); every lease's TTL restarted, as etcd does when
-// its raft leader changes; partitions between agents (peer queries fail
+// model of the fence keeper, still fires); the DCS cut off from one node
+// (calls refused, or hanging until their timeout), or from all (quorum
+// loss); DCS calls slowed by up to 3 s for one node or all; every lease's
+// TTL restarted, as etcd does when its raft leader changes; partitions between agents (peer queries fail
 // while the DCS works), of one node from all or between two; a server cut
 // off from replication, so that replicas fall behind; switchover and
 // manual failover requests through the Controller's Manager API; and
@@ -58,8 +59,9 @@
 //     for longer than Config.KeyBound.
 //
 // TestMutationsCaught runs deliberately broken Controllers
-// (internal/mutation), one per invariant, and requires each to be caught
-// within 200 seeds.
+// (internal/mutation), one per invariant plus failsafe mode satisfied by a
+// majority, and requires each to be caught within 200 seeds and the
+// catching seed to hold without the defect.
 //
 // # Replaying a seed
 //

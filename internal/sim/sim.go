@@ -329,7 +329,7 @@ func (s *sim) inject(f fault) {
 	w := s.w
 	n := w.nodes[f.node]
 	w.mu.Lock()
-	busy := n.busy && !f.kind.instant()
+	busy := n.busy && !f.kind.instant() || f.kind == PartitionPair && w.nodes[f.peer].busy
 	w.mu.Unlock()
 	if busy {
 		s.logf("fault skipped (node %s already faulted): %v", n.name, f)

@@ -145,6 +145,11 @@ func (w *world) applyDCSFaultLocked(i int) {
 // client, as a restarted agent process would.
 func (w *world) startAgent(i int) error {
 	n := w.nodes[i]
+	if w.running(i) {
+		// Two agents on one node would be a simulation defect: the first
+		// would run on, unaccounted for.
+		return fmt.Errorf("sim: node %s: an agent is already running", n.name)
+	}
 	store := w.dc.Store(dcs.Prefix("", scope), memory.StoreOptions{})
 	inst := gatedServer{Server: n.srv, g: n.gate}
 	addr := n.srv.Addr()
