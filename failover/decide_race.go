@@ -71,12 +71,13 @@ func (d *decider) race() Decision {
 		}
 	}
 	res := d.selectCandidates(true, "", false, exclude...)
-	if res.Chosen == "" && len(exclude) > 0 {
-		// Every member the switchover could hand over to is ineligible:
-		// keeping the former leader out as well would leave the cluster
-		// without a primary until someone clears the key by hand (Patroni
-		// does keep it out). It may race like any member, and clears the
-		// key when it wins.
+	if res.Chosen == "" && len(exclude) > 0 && !d.obs.LeaderVanishedAt.IsZero() && !d.now.Before(d.obs.LeaderVanishedAt.Add(d.s.TTL)) {
+		// A ttl after the leader key went, every member the switchover
+		// could hand over to is still ineligible (a switchover hands over
+		// well within a ttl): keeping the former leader out as well would
+		// leave the cluster without a primary until someone clears the key
+		// by hand (Patroni does keep it out). It may race like any member,
+		// and clears the key when it wins.
 		if all := d.selectCandidates(true, "", false); all.Chosen != "" {
 			res = all
 			note += fmt.Sprintf("the switchover away from %s found no eligible member, so %s may race again; ", f.Leader, f.Leader)

@@ -382,10 +382,17 @@ func TestDecide(t *testing.T) {
 			o.Peers = []Position{peer("c", 1000, 1, t0)}
 			return o
 		}, ActionWait, CodeIneligible, "excluded by the caller", nil},
-		{"switched away from me, nobody else eligible: I race again", func() Observation {
+		{"switched away from me, nobody else eligible yet: I stay out for a ttl", func() Observation {
 			o := raceObs()
 			o.Cluster.Failover = failoverKey("b", "", nil)
 			o.Cluster.Members[1].Tags = dcs.Tags{dcs.TagNoFailover: true}
+			return o
+		}, ActionWait, CodeNoCandidate, "excluded by the caller", nil},
+		{"switched away from me, nobody else eligible for a ttl: I race again", func() Observation {
+			o := raceObs()
+			o.Cluster.Failover = failoverKey("b", "", nil)
+			o.Cluster.Members[1].Tags = dcs.Tags{dcs.TagNoFailover: true}
+			o.LeaderVanishedAt = t0.Add(-o.Settings.TTL)
 			return o
 		}, ActionAcquire, CodeRaceAcquire, "may race again", nil},
 		{"stopping", func() Observation { o := stoppedObs(); o.Local.State = PGStopping; return o },
