@@ -3,8 +3,9 @@ package failovertest
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
+
+	"github.com/pgha/pgha/internal/inproc"
 )
 
 // router is an http.RoundTripper that serves each request with the
@@ -45,17 +46,6 @@ func (r *router) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, fmt.Errorf("failovertest: %s: %w", req.URL, err)
 	}
-	// The server side sees a request as net/http would hand it to a
-	// handler: a RequestURI, a remote address and a non-nil body.
-	sr := req.Clone(req.Context())
-	sr.RequestURI = req.URL.RequestURI()
-	sr.RemoteAddr = "failovertest:0"
-	if sr.Body == nil {
-		sr.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, sr)
-	resp := rec.Result()
-	resp.Request = req
+	resp := inproc.Serve(h, req, "failovertest:0")
 	return resp, nil
 }

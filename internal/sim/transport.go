@@ -3,7 +3,8 @@ package sim
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+
+	"github.com/pgha/pgha/internal/inproc"
 )
 
 // transport carries one node's requests to its peers' health APIs in
@@ -40,19 +41,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := n.gate.wait(ctx); err != nil {
 		return nil, fmt.Errorf("sim: %s: %w", req.URL, err)
 	}
-	h := n.handler()
+	h := t.w.handler(to)
 	if h == nil {
 		return nil, fmt.Errorf("sim: dial %s: connection refused", req.URL.Host)
 	}
-	sr := req.Clone(ctx)
-	sr.RequestURI = req.URL.RequestURI()
-	sr.RemoteAddr = t.w.nodes[t.from].name + ":0"
-	if sr.Body == nil {
-		sr.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, sr)
-	resp := rec.Result()
-	resp.Request = req
+	resp := inproc.Serve(h, req, t.w.nodes[t.from].name+":0")
 	return resp, nil
 }

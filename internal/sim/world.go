@@ -108,9 +108,11 @@ func (w *world) nodeByName(name string) int {
 	return -1
 }
 
-// handler returns the node's health API while its agent runs.
-func (n *node) handler() http.Handler {
-	return n.api
+// handler returns node i's health API while its agent runs.
+func (w *world) handler(i int) http.Handler {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nodes[i].api
 }
 
 // partitioned reports whether traffic between the agents a and b is
@@ -122,11 +124,7 @@ func (w *world) partitioned(a, b int) bool {
 }
 
 // running reports whether node i's agent runs.
-func (w *world) running(i int) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.nodes[i].ctrl != nil
-}
+func (w *world) running(i int) bool { return w.controller(i) != nil }
 
 // applyDCSFault sets node i's DCS client's reachability; w.mu held.
 func (w *world) applyDCSFaultLocked(i int) {
