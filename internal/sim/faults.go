@@ -82,6 +82,9 @@ type fault struct {
 	delay time.Duration
 }
 
+// end is the instant the fault heals.
+func (f fault) end() time.Time { return f.at.Add(f.length) }
+
 func (f fault) String() string {
 	s := fmt.Sprintf("%s node=%d", f.kind, f.node)
 	if f.kind == PartitionPair || f.kind == Switchover || f.kind == ManualFailover {

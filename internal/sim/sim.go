@@ -314,12 +314,14 @@ func (s *sim) write() {
 	keep := s.waiting[:0]
 	for _, c := range s.waiting {
 		switch c.State() {
+		case pgtest.CommitWaiting:
+			keep = append(keep, c)
+			continue
 		case pgtest.CommitAcknowledged:
 			s.commits[c] = s.sizes[c]
 			s.stats.WritesAcked++
-		case pgtest.CommitWaiting:
-			keep = append(keep, c)
 		}
+		delete(s.sizes, c) // settled: acknowledged, or its outcome unknown
 	}
 	s.waiting = keep
 }

@@ -280,6 +280,3 @@ func (w *world) primaries(ctx context.Context) []int {
 func isPrimary(_ context.Context, s *pgtest.Server) bool {
 	return s.Role() == pg.RolePrimary
 }
-
-// interval is a helper for the fault schedule: the instant a fault heals.
-func (f fault) end() time.Time { return f.at.Add(f.length) }
