@@ -11,9 +11,10 @@ import (
 
 // File names inside the data directory that Local owns.
 const (
-	pghaConfFile = "pgha.conf"
-	pghaHBAFile  = "pgha_hba.conf"
-	includeLine  = "include = 'pgha.conf'\t# added by pgha; settings in pgha.conf are managed by pgha"
+	pghaConfFile  = "pgha.conf"
+	pghaHBAFile   = "pgha_hba.conf"
+	pghaIdentFile = "pgha_ident.conf"
+	includeLine   = "include = 'pgha.conf'\t# added by pgha; settings in pgha.conf are managed by pgha"
 )
 
 // defaultParams are the settings every member needs for replication and
@@ -90,13 +91,13 @@ type confState struct {
 }
 
 // renderConf returns the content of pgha.conf.
-func renderConf(c LocalConfig, st confState) []byte {
-	params := maps.Clone(defaultParams)
-	maps.Copy(params, c.Parameters)
+func renderConf(c LocalConfig, cc ClusterConfig, st confState) []byte {
+	params := mergedParams(c, cc)
 	params["listen_addresses"] = c.ListenAddresses
 	params["port"] = strconv.Itoa(c.Port)
 	params["unix_socket_directories"] = c.SocketDir
 	params["hba_file"] = filepath.Join(c.DataDir, pghaHBAFile)
+	params["ident_file"] = filepath.Join(c.DataDir, pghaIdentFile)
 	params["primary_conninfo"] = st.primaryConninfo
 	params["primary_slot_name"] = st.primarySlot
 	params["synchronous_standby_names"] = st.syncNames
@@ -108,13 +109,26 @@ func renderConf(c LocalConfig, st confState) []byte {
 	return []byte(b.String())
 }
 
-// renderHBA returns the content of pgha_hba.conf.
-func renderHBA(c LocalConfig) []byte {
+// renderHBA returns the content of pgha_hba.conf: the local lines, else
+// the cluster's, else pgha's defaults.
+func renderHBA(c LocalConfig, cc ClusterConfig) []byte {
 	lines := c.HBA
+	if len(lines) == 0 {
+		lines = cc.HBA
+	}
 	if len(lines) == 0 {
 		lines = defaultHBA
 	}
-	return []byte("# Written by pgha. Do not edit: rewritten before every start.\n" + strings.Join(lines, "\n") + "\n")
+	return []byte("# Written by pgha. Do not edit: rewritten before every start and reload.\n" + strings.Join(lines, "\n") + "\n")
+}
+
+// renderIdent returns the content of pgha_ident.conf.
+func renderIdent(cc ClusterConfig) []byte {
+	b := "# Written by pgha from the cluster's pg_ident. Do not edit: rewritten before every start and reload.\n"
+	if len(cc.Ident) > 0 {
+		b += strings.Join(cc.Ident, "\n") + "\n"
+	}
+	return []byte(b)
 }
 
 // conninfoValue quotes a libpq connection-string value.

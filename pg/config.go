@@ -101,6 +101,7 @@ var managedParams = map[string]string{
 	"listen_addresses":          "ListenAddresses",
 	"unix_socket_directories":   "SocketDir",
 	"hba_file":                  "HBA",
+	"ident_file":                "ClusterConfig.Ident",
 	"primary_conninfo":          "Follow",
 	"primary_slot_name":         "Follow",
 	"synchronous_standby_names": "SetSynchronousStandbyNames",

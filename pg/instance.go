@@ -140,6 +140,10 @@ type Status struct {
 	ServerVersion   int    // server_version_num, e.g. 150004
 	PostmasterStart time.Time
 	PendingRestart  bool // some changed setting needs a restart
+	// PendingRestartReason names each setting waiting for a restart with
+	// its running and its configured value; set only with PendingRestart
+	// (and left nil by instances that cannot tell).
+	PendingRestartReason map[string]PendingChange
 
 	FlushLSN LSN // primary: pg_current_wal_flush_lsn()
 

@@ -47,6 +47,9 @@ type Local struct {
 	state ProcessState
 	proc  *postmaster // the postmaster we started; nil otherwise
 	conf  confState
+	// cluster is the cluster's configuration last given to
+	// ApplyClusterConfig, already screened.
+	cluster ClusterConfig
 	// adopted is the pid of a postmaster this Local did not start but saw
 	// running (left by an earlier agent); its disappearance without a stop
 	// request is a crash. stopPID is such a postmaster that Stop or Fence
@@ -294,12 +297,15 @@ func (l *Local) RemoveData(ctx context.Context) error {
 // postgresql.conf includes pgha.conf.
 func (l *Local) writeConfig() error {
 	l.mu.Lock()
-	st := l.conf
+	st, cc := l.conf, l.cluster
 	l.mu.Unlock()
-	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, st)); err != nil {
+	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, cc, st)); err != nil {
 		return err
 	}
-	if err := l.writeFile(pghaHBAFile, renderHBA(l.cfg)); err != nil {
+	if err := l.writeFile(pghaHBAFile, renderHBA(l.cfg, cc)); err != nil {
+		return err
+	}
+	if err := l.writeFile(pghaIdentFile, renderIdent(cc)); err != nil {
 		return err
 	}
 	return l.ensureInclude()

@@ -46,7 +46,15 @@ func (l *Local) Status(ctx context.Context) (Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.StatusTimeout)
 	defer cancel()
 	err := l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
-		return queryStatus(ctx, c, &st, l.replayTimeline)
+		if err := queryStatus(ctx, c, &st, l.replayTimeline); err != nil {
+			return err
+		}
+		if st.PendingRestart {
+			var err error
+			st.PendingRestartReason, err = queryPending(ctx, c)
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("pg: status: %w", err)
