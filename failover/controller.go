@@ -175,6 +175,8 @@ type Controller struct {
 	// opMu serializes changes to PostgreSQL between the loop and the
 	// Manager's restart and reinitialize.
 	opMu sync.Mutex
+	// pgConf is the cluster's postgresql section as last applied; opMu.
+	pgConf pgConfState
 
 	mu      sync.Mutex
 	started bool
@@ -182,6 +184,10 @@ type Controller struct {
 	runCtx  context.Context
 	wg      sync.WaitGroup
 	b       book
+	// sched is the scheduled restart; schedAdopted is set once the member
+	// key has been looked at for one left by an earlier agent. Guarded by mu.
+	sched        *scheduledRestart
+	schedAdopted bool
 }
 
 var (

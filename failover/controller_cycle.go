@@ -108,6 +108,17 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	again, failed := false, false
 	if ok && obs.Cluster != nil {
 		c.retryResign(ctx, obs.Cluster)
+		c.applyPGConfig(ctx, obs.Cluster.Config)
+	}
+	if ok {
+		at, ran := c.runScheduledRestart(ctx, obs.Cluster, s)
+		if !at.IsZero() && at.Before(next) {
+			next = at
+		}
+		if ran {
+			// The observation predates the restart: decide on a fresh one.
+			ok, again = false, true
+		}
 	}
 	if ok {
 		if mutation.On(ctx, mutation.IgnoreLag) {

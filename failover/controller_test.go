@@ -231,8 +231,12 @@ func TestControllerManager(t *testing.T) {
 		t.Fatalf("after refused switchover: leader %+v failover %+v", cl.Leader, cl.Failover)
 	}
 
-	_, err = c.Restart(ctx, healthapi.RestartRequest{Schedule: &later})
-	kind(err, healthapi.ErrInvalid)
+	if res, err := c.Restart(ctx, healthapi.RestartRequest{Schedule: &later}); err != nil || !res.Scheduled {
+		t.Fatalf("scheduled restart: %+v %v", res, err)
+	}
+	if err := c.CancelRestart(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Restart(ctx, healthapi.RestartRequest{}); err != nil {
 		t.Fatal(err)
 	}

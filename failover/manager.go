@@ -159,29 +159,38 @@ func (c *Controller) CancelSwitchover(ctx context.Context) error {
 	return nil
 }
 
-// Restart restarts PostgreSQL now (fast stop). Scheduled restarts are not
-// supported.
+// Restart restarts PostgreSQL now (fast stop), or records a scheduled
+// restart that the loop runs at its time (see runScheduledRestart).
 func (c *Controller) Restart(ctx context.Context, req healthapi.RestartRequest) (healthapi.Result, error) {
 	if req.Schedule != nil {
-		return healthapi.Result{}, healthapi.Reject(healthapi.ErrInvalid, "scheduled restarts are not supported")
+		return c.scheduleRestart(req)
 	}
 	// A cycle may be acting: wait for it, bounded by ctx.
 	if err := lockCtx(ctx, &c.opMu); err != nil {
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrConflict, "restart: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
-	c.leaveSync(ctx)
-	defer c.resumeSync()
-	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
-		return healthapi.Result{}, fmt.Errorf("restart failed: %w", err)
+	if err := c.restartLocked(ctx); err != nil {
+		return healthapi.Result{}, err
 	}
-	c.poke()
 	return healthapi.Result{Message: "restarted successfully"}, nil
 }
 
-// CancelRestart: there are no scheduled restarts.
+// restartLocked restarts PostgreSQL with a fast stop, out of the
+// synchronous set meanwhile; c.opMu held.
+func (c *Controller) restartLocked(ctx context.Context) error {
+	c.leaveSync(ctx)
+	defer c.resumeSync()
+	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
+		return fmt.Errorf("restart failed: %w", err)
+	}
+	c.poke()
+	return nil
+}
+
+// CancelRestart cancels the scheduled restart (DELETE /restart).
 func (c *Controller) CancelRestart(context.Context) error {
-	return healthapi.Reject(healthapi.ErrNotFound, "no restart is scheduled")
+	return c.cancelScheduledRestart()
 }
 
 // Reload makes PostgreSQL re-read its configuration.

@@ -65,6 +65,7 @@ func (c *Controller) memberValue() *dcs.Member {
 		Version: c.o.Version,
 		Tags:    c.o.Tags,
 	}
+	m.ScheduledRestart = c.scheduledRestartJSON()
 	if b.forceNoSync {
 		m.Tags = maps.Clone(c.o.Tags)
 		if m.Tags == nil {
@@ -83,6 +84,8 @@ func (c *Controller) memberValue() *dcs.Member {
 	}
 	tl := int64(st.Timeline)
 	m.Timeline = &tl
+	m.PendingRestart = st.PendingRestart
+	m.PendingReason = pendingReason(st.PendingRestartReason)
 	if st.Role == pg.RolePrimary {
 		x := st.FlushLSN.Int64()
 		m.XLogLocation = &x
@@ -235,6 +238,7 @@ func (c *Controller) publishState() {
 		SyncDegraded:     b.syncStatus.Degraded,
 		SyncBlocking:     b.syncStatus.Blocking,
 		WatchdogFailed:   c.watchdogFailed(now),
+		ScheduledRestart: c.scheduledRestartJSON(),
 	}
 	if ns.Role == "" {
 		ns.Role = dcs.RoleUninitialized
@@ -255,6 +259,7 @@ func (c *Controller) publishState() {
 		ns.ReplayedTimestamp = st.ReplayTimestamp
 		ns.ReplicationState = string(st.Receiver)
 		ns.PendingRestart = st.PendingRestart
+		ns.PendingRestartReason = pendingReason(st.PendingRestartReason)
 		for _, r := range st.Replication {
 			ns.Replication = append(ns.Replication, healthapi.Replication{Usename: r.User, ApplicationName: r.ApplicationName,
 				ClientAddr: r.ClientAddr, State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority})

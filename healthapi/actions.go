@@ -231,7 +231,7 @@ func (h *Handler) postRestart(ctx context.Context, w http.ResponseWriter, r *htt
 			return
 		}
 		req.Schedule = &t
-	} else if !restartMatches(h.src.State(), req) {
+	} else if !RestartMatches(h.src.State(), req) {
 		h.writeText(w, http.StatusServiceUnavailable, "restart conditions are not satisfied")
 		return
 	}
@@ -243,8 +243,10 @@ func (h *Handler) postRestart(ctx context.Context, w http.ResponseWriter, r *htt
 	h.result(w, res)
 }
 
-// restartMatches applies the restart filters to this node now.
-func restartMatches(s *NodeState, req RestartRequest) bool {
+// RestartMatches reports whether a node in state s passes the filters of
+// req (role, postgres_version, restart_pending). A Manager that runs
+// scheduled restarts applies it again when the time comes.
+func RestartMatches(s *NodeState, req RestartRequest) bool {
 	if s == nil {
 		return req.Role == "" && req.PostgresVersion == 0 && !req.RestartPending
 	}

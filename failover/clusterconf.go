@@ -1,0 +1,145 @@
+package failover
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
+)
+
+// pgConfState is what the Controller last gave the instance of the
+// cluster's postgresql section; guarded by opMu (the loop holds it).
+type pgConfState struct {
+	applied  *pg.ClusterConfig // nil: nothing applied yet
+	warnings string            // the last warnings logged
+	missing  bool              // warned that the instance cannot take it
+}
+
+// clusterPGConfig extracts the server's part of the config key:
+// postgresql.parameters, pg_hba and pg_ident. Patroni's YAML gives
+// parameter values as strings, numbers or booleans; an item of another
+// type is named in a warning and left out.
+func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
+	var out pg.ClusterConfig
+	var warn []string
+	if cfg == nil || cfg.Postgresql == nil {
+		return out, nil
+	}
+	p := cfg.Postgresql
+	if len(p.Parameters) > 0 {
+		out.Parameters = make(map[string]string, len(p.Parameters))
+	}
+	for name, v := range p.Parameters {
+		s, ok := paramString(v)
+		if !ok {
+			warn = append(warn, fmt.Sprintf("postgresql.parameters.%s: a %T is not a setting value, not applied", name, v))
+			continue
+		}
+		out.Parameters[name] = s
+	}
+	lines := func(key string) []string {
+		raw, ok := p.Extra[key]
+		if !ok || string(raw) == "null" {
+			return nil
+		}
+		var l []string
+		if err := json.Unmarshal(raw, &l); err != nil {
+			warn = append(warn, fmt.Sprintf("postgresql.%s: must be a list of strings, not applied", key))
+			return nil
+		}
+		return l
+	}
+	out.HBA, out.Ident = lines("pg_hba"), lines("pg_ident")
+	slices.Sort(warn)
+	return out, warn
+}
+
+// paramString renders a parameter value as postgresql.conf takes it.
+func paramString(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		if v {
+			return "on", true
+		}
+		return "off", true
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatInt(int64(v), 10), true
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64), true
+	case json.Number:
+		return v.String(), true
+	}
+	return "", false
+}
+
+// applyPGConfig gives the instance the cluster's postgresql section when
+// it changed (and once at start), so that parameters, pg_hba and pg_ident
+// edited with edit-config reach every member: by reload where PostgreSQL
+// allows, else as pending_restart in the member key. It runs before the
+// decision so that a first start already has it. Until the cluster has a
+// config key, the bootstrap configuration stands in for it, as in Patroni:
+// a node that initializes the cluster starts with the parameters it is
+// about to publish. c.opMu held.
+func (c *Controller) applyPGConfig(ctx context.Context, cfg *dcs.ClusterConfig) {
+	if cfg == nil {
+		cfg = c.o.BootstrapConfig
+	}
+	want, warn := clusterPGConfig(cfg)
+	st := &c.pgConf
+	if st.applied != nil && st.applied.Equal(want) {
+		return
+	}
+	cc, ok := c.inst.(pg.ClusterConfigurer)
+	if !ok {
+		if !st.missing && (len(want.Parameters) > 0 || len(want.HBA) > 0 || len(want.Ident) > 0) {
+			st.missing = true
+			c.log.Warn("failover: the instance cannot take the cluster's postgresql parameters, pg_hba or pg_ident; not applied",
+				"instance", fmt.Sprintf("%T", c.inst))
+		}
+		return
+	}
+	res, err := cc.ApplyClusterConfig(ctx, want)
+	if err != nil {
+		c.log.Warn("failover: applying the cluster's postgresql configuration failed; retrying next cycle", "err", err)
+		return
+	}
+	st.applied = &want
+	warn = append(warn, res.Warnings...)
+	if joined := fmt.Sprint(warn); joined != st.warnings {
+		st.warnings = joined
+		for _, w := range warn {
+			c.log.Warn("failover: cluster postgresql configuration", "warning", w)
+		}
+	}
+	if res.Reloaded {
+		pending := slices.Sorted(func(yield func(string) bool) {
+			for k := range res.PendingRestart {
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		c.log.Info("failover: cluster postgresql configuration applied by reload", "pending_restart", pending)
+	}
+}
+
+// pendingReason encodes a pending-restart list as Patroni's
+// pending_restart_reason; nil when empty.
+func pendingReason(p map[string]pg.PendingChange) json.RawMessage {
+	if len(p) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	return b
+}
