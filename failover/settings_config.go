@@ -2,7 +2,9 @@ package failover
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
@@ -119,7 +121,31 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 			w("%s: not implemented yet: ignored", name)
 		}
 	}
+	if c.Postgresql != nil && c.Postgresql.UseSlots != nil && !*c.Postgresql.UseSlots {
+		w("postgresql.use_slots: false is not implemented yet: replicas keep their slots")
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Extra)) {
+		w("%s: not supported by pgha: ignored", k)
+	}
+	if c.Postgresql != nil {
+		for _, k := range slices.Sorted(maps.Keys(c.Postgresql.Extra)) {
+			if k != "pg_hba" && k != "pg_ident" {
+				w("postgresql.%s: not supported by pgha: ignored", k)
+			}
+		}
+	}
 	return s, warn
+}
+
+// ConfigWarnings returns what pgha will not do as the dynamic
+// configuration c asks: values clamped, keys not supported, and
+// postgresql parameters or lines that cannot be applied as given. The
+// Controller logs the same warnings when the config key changes;
+// `pgha-ctl edit-config` prints them after writing it.
+func ConfigWarnings(c *dcs.ClusterConfig) []string {
+	_, warn := DefaultSettings().ApplyConfig(c)
+	_, pgWarn := clusterPGConfig(c)
+	return append(warn, pgWarn...)
 }
 
 // effectiveSettings overlays the config key on the Controller's settings,

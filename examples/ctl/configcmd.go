@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/failover"
 )
 
 // maxConfigBytes bounds a configuration read from a file or stdin.
@@ -204,8 +205,14 @@ func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
 		fmt.Fprintln(a.Out, "Not changing configuration")
 		return nil
 	}
-	if _, err := dcs.DecodeConfig(newJSON); err != nil {
+	newCfg, err := dcs.DecodeConfig(newJSON)
+	if err != nil {
 		return fmt.Errorf("the new config is not valid: %w", err)
+	}
+	// What the agents will not do as written is said before the operator
+	// confirms, not only in the agents' logs.
+	for _, w := range failover.ConfigWarnings(newCfg) {
+		fmt.Fprintf(a.Err, "warning: %s\n", w)
 	}
 	if _, err := io.WriteString(a.Out, unifiedDiff("before", "after", toYAML(cur.data), toYAML(next))); err != nil {
 		return err

@@ -45,7 +45,7 @@ func TestEditConfig(t *testing.T) {
 	ctx := context.Background()
 	store := newMemoryStore(t)
 	seed(t, store, [3]string{"a:1", "b:1", "c:1"})
-	app, out, _ := testApp(store)
+	app, out, errOut := testApp(store)
 	patch := filepath.Join(t.TempDir(), "patch.yml")
 	if err := os.WriteFile(patch, []byte("retry_timeout: null\nsynchronous_mode: true\npostgresql:\n  parameters:\n    work_mem: 8MB\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,6 +60,23 @@ func TestEditConfig(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// The seeded retry_timeout is removed: nothing left to warn about
+	// except loop_wait against the new ttl.
+	if w := errOut.String(); strings.Contains(w, "retry_timeout") {
+		t.Errorf("warnings %q", w)
+	}
+	errOut.Reset()
+	if err := app.Run(ctx, []string{"edit-config", "-s", "slots.x.type=physical", "--pg", "work_mem=[1]", "--force"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"warning: slots: not supported by pgha", "warning: postgresql.parameters.work_mem"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("edit-config warnings lack %q: %q", want, errOut.String())
+		}
+	}
+	if err := app.Run(ctx, []string{"edit-config", "-s", "slots=null", "--pg", "work_mem=8MB", "--force"}); err != nil {
+		t.Fatal(err)
 	}
 	got, _ := getKey(t, store, "config")
 	want := `{"loop_wait":5,"maximum_lag_on_failover":1048576,"postgresql":{"parameters":{"max_connections":200,"work_mem":"8MB"},"use_pg_rewind":true},"synchronous_mode":true,"ttl":20}`

@@ -1,0 +1,49 @@
+package failover
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pgha/pgha/dcs"
+)
+
+// TestConfigWarnings: every key of the config key that pgha does not act
+// on as written is named, and keys it acts on are not.
+func TestConfigWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		want []string // substrings, one warning each
+	}{
+		{"supported keys only", `{"ttl":30,"loop_wait":10,"postgresql":{"parameters":{"work_mem":"8MB","max_connections":200,"jit":false},"pg_hba":["local all all trust"],"pg_ident":["m a b"]}}`, nil},
+		{"unknown top-level keys", `{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"x"},"slots":{"s":{"type":"physical"}}}`,
+			[]string{"slots: not supported", "standby_cluster: not supported"}},
+		{"unknown postgresql keys", `{"ttl":30,"loop_wait":10,"postgresql":{"recovery_conf":{"restore_command":"x"},"use_slots":false}}`,
+			[]string{"postgresql.use_slots", "postgresql.recovery_conf: not supported"}},
+		{"parameter and line types", `{"ttl":30,"loop_wait":10,"postgresql":{"parameters":{"work_mem":["a"]},"pg_hba":"local all all trust"}}`,
+			[]string{"postgresql.parameters.work_mem", "postgresql.pg_hba: must be a list"}},
+		{"not implemented", `{"ttl":30,"loop_wait":10,"primary_stop_timeout":5,"retry_timeout":10}`,
+			[]string{"retry_timeout", "primary_stop_timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := dcs.DecodeConfig([]byte(tt.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ConfigWarnings(c)
+			if len(got) != len(tt.want) {
+				t.Fatalf("warnings %q, want %d matching %q", got, len(tt.want), tt.want)
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, g := range got {
+					found = found || strings.Contains(g, w)
+				}
+				if !found {
+					t.Errorf("no warning with %q in %q", w, got)
+				}
+			}
+		})
+	}
+}
