@@ -114,6 +114,45 @@ func (l *Local) ApplyClusterConfig(ctx context.Context, cc ClusterConfig) (Confi
 	return res, err
 }
 
+// ApplyLocalParameters replaces the member's own parameters
+// (LocalConfig.Parameters), as a reloaded patroni.yml gives them, and
+// reloads a running server the same way ApplyClusterConfig does. Unlike
+// the cluster's, they are the operator's own file: a parameter that is
+// managed or that the postgres binary refuses fails the whole call with
+// ErrInvalidConfig, and nothing changes.
+func (l *Local) ApplyLocalParameters(ctx context.Context, params map[string]string) (ConfigResult, error) {
+	var res ConfigResult
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if err := validParamName(name); err != nil {
+			return res, fieldErr("Parameters["+name+"]", "%v", err)
+		}
+		if owner, ok := managedParams[name]; ok {
+			return res, fieldErr("Parameters["+name+"]", "managed by pgha (use %s)", owner)
+		}
+		if err := validParamValue(params[name]); err != nil {
+			return res, fieldErr("Parameters["+name+"]", "%v", err)
+		}
+	}
+	refused, err := l.checkParams(ctx, params)
+	if err != nil {
+		return res, fmt.Errorf("pg: apply local parameters: %w", err)
+	}
+	if len(refused) > 0 {
+		name := slices.Sorted(maps.Keys(refused))[0]
+		return res, fieldErr("Parameters["+name+"]", "refused by PostgreSQL: %s", refused[name])
+	}
+	l.lockOp()
+	defer l.op.Unlock()
+	l.mu.Lock()
+	l.local = maps.Clone(params)
+	l.mu.Unlock()
+	if l.runningPID() == 0 {
+		return res, nil
+	}
+	err = l.reloadAndCheck(ctx, &res)
+	return res, err
+}
+
 // checkParams asks the postgres binary which of params it refuses, with
 // its message. All of them are tried in one run first; only when that
 // fails is each tried alone. A failure that names no parameter (the binary
@@ -172,6 +211,9 @@ func (l *Local) postgresAccepts(ctx context.Context, params map[string]string) (
 // with a warning for each item left out.
 func (l *Local) screenClusterConfig(cc ClusterConfig) (ClusterConfig, ConfigResult) {
 	var res ConfigResult
+	l.mu.Lock()
+	local := l.local
+	l.mu.Unlock()
 	out := ClusterConfig{Parameters: map[string]string{}}
 	for _, name := range slices.Sorted(maps.Keys(cc.Parameters)) {
 		v := cc.Parameters[name]
@@ -194,12 +236,12 @@ func (l *Local) screenClusterConfig(cc ClusterConfig) (ClusterConfig, ConfigResu
 			warn("value %q would break replication or rewind, not applied", v)
 			continue
 		}
-		if lv, ok := l.cfg.Parameters[name]; ok && !slices.Contains(SharedParameters, name) && lv != v {
+		if lv, ok := local[name]; ok && !slices.Contains(SharedParameters, name) && lv != v {
 			warn("the local configuration's value %q wins over the cluster's %q", lv, v)
 		}
 		out.Parameters[name] = v
 	}
-	for name, lv := range l.cfg.Parameters {
+	for name, lv := range local {
 		if cv, ok := out.Parameters[name]; ok && slices.Contains(SharedParameters, name) && lv != cv {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
 				"parameter %s: every member must share it; the cluster's value %q wins over the local %q", name, cv, lv))
@@ -230,11 +272,12 @@ func screenLines(what string, lines []string, res *ConfigResult) []string {
 
 // mergedParams returns the settings pgha.conf holds, lowest precedence
 // first: pgha's defaults, the cluster's parameters, the local ones (except
-// for shared parameters the cluster sets), then what Local manages.
-func mergedParams(c LocalConfig, cc ClusterConfig) map[string]string {
+// for shared parameters the cluster sets); what Local manages is added by
+// renderConf.
+func mergedParams(local map[string]string, cc ClusterConfig) map[string]string {
 	params := maps.Clone(defaultParams)
 	maps.Copy(params, cc.Parameters)
-	for k, v := range c.Parameters {
+	for k, v := range local {
 		if _, set := cc.Parameters[k]; set && slices.Contains(SharedParameters, k) {
 			continue
 		}

@@ -2,6 +2,7 @@ package pg
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -155,6 +156,26 @@ func TestApplyClusterConfig(t *testing.T) {
 		res = apply(t, ClusterConfig{HBA: append([]string{"bogus all all"}, defaultHBA...)})
 		if !hasWarning(res, "pg_hba", "keeps its previous rules") {
 			t.Fatalf("warnings %q", res.Warnings)
+		}
+	})
+
+	t.Run("local parameters replaced at run time", func(t *testing.T) {
+		local := maps.Clone(cfg.Parameters)
+		local["temp_buffers"] = "12MB"
+		res, err := l.ApplyLocalParameters(ctx, local)
+		if err != nil || !res.Reloaded {
+			t.Fatalf("ApplyLocalParameters: %+v %v", res, err)
+		}
+		if got := showSetting(t, l, "temp_buffers"); got != "12MB" {
+			t.Fatalf("temp_buffers = %s, want 12MB", got)
+		}
+		for _, bad := range []map[string]string{{"temp_buffers": "lots"}, {"port": "1"}, {"no_such_param": "1"}} {
+			if _, err := l.ApplyLocalParameters(ctx, bad); !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("ApplyLocalParameters(%v): %v, want ErrInvalidConfig", bad, err)
+			}
+		}
+		if got := showSetting(t, l, "temp_buffers"); got != "12MB" {
+			t.Fatalf("a refused change changed temp_buffers to %s", got)
 		}
 	})
 

@@ -91,8 +91,8 @@ type confState struct {
 }
 
 // renderConf returns the content of pgha.conf.
-func renderConf(c LocalConfig, cc ClusterConfig, st confState) []byte {
-	params := mergedParams(c, cc)
+func renderConf(c LocalConfig, local map[string]string, cc ClusterConfig, st confState) []byte {
+	params := mergedParams(local, cc)
 	params["listen_addresses"] = c.ListenAddresses
 	params["port"] = strconv.Itoa(c.Port)
 	params["unix_socket_directories"] = c.SocketDir

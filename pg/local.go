@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -48,8 +49,10 @@ type Local struct {
 	proc  *postmaster // the postmaster we started; nil otherwise
 	conf  confState
 	// cluster is the cluster's configuration last given to
-	// ApplyClusterConfig, already screened.
+	// ApplyClusterConfig, already screened; local is the member's own
+	// parameters (LocalConfig.Parameters, then ApplyLocalParameters).
 	cluster ClusterConfig
+	local   map[string]string
 	// adopted is the pid of a postmaster this Local did not start but saw
 	// running (left by an earlier agent); its disappearance without a stop
 	// request is a crash. stopPID is such a postmaster that Stop or Fence
@@ -85,7 +88,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 			return nil, fmt.Errorf("%w: BinDir: %s is missing or not executable (install the Debian package postgresql-15 or point BinDir at its bin directory)", ErrBinaryNotFound, p)
 		}
 	}
-	l := &Local{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), state: StateStopped}
+	l := &Local{cfg: cfg, log: cfg.Logger.With("member", cfg.Name), state: StateStopped, local: maps.Clone(cfg.Parameters)}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup(cfg.RunAsUser)
 		if err != nil {
@@ -297,9 +300,9 @@ func (l *Local) RemoveData(ctx context.Context) error {
 // postgresql.conf includes pgha.conf.
 func (l *Local) writeConfig() error {
 	l.mu.Lock()
-	st, cc := l.conf, l.cluster
+	st, cc, local := l.conf, l.cluster, l.local
 	l.mu.Unlock()
-	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, cc, st)); err != nil {
+	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, local, cc, st)); err != nil {
 		return err
 	}
 	if err := l.writeFile(pghaHBAFile, renderHBA(l.cfg, cc)); err != nil {

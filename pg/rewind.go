@@ -239,7 +239,10 @@ func (l *Local) Rewind(ctx context.Context, up Upstream) error {
 	dsn := conninfo("host", up.Host, "port", strconv.Itoa(up.Port), "user", cred.Username,
 		"dbname", "postgres", "connect_timeout", "5")
 	args := []string{"-D", l.cfg.DataDir, "--source-server=" + dsn}
-	if l.cfg.Parameters["restore_command"] != "" {
+	l.mu.Lock()
+	restore := l.local["restore_command"]
+	l.mu.Unlock()
+	if restore != "" {
 		// WAL the target has removed can then come from the archive.
 		args = append(args, "--restore-target-wal")
 	}

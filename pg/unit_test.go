@@ -88,7 +88,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestRenderConfQuotes(t *testing.T) {
 	c := LocalConfig{Name: "n", DataDir: "/d", Parameters: map[string]string{"application_name": `x' port = '1`, "search_path": `a\'b`}}.withDefaults()
-	out := string(renderConf(c, ClusterConfig{}, confState{primaryConninfo: conninfo("host", "h", "password", `p'w\d`)}))
+	out := string(renderConf(c, c.Parameters, ClusterConfig{}, confState{primaryConninfo: conninfo("host", "h", "password", `p'w\d`)}))
 	for _, want := range []string{
 		`application_name = 'x'' port = ''1'`,
 		`search_path = 'a\\''b'`,
