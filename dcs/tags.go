@@ -22,6 +22,9 @@ const (
 	TagNoSync           = "nosync"
 	TagSyncPriority     = "sync_priority"
 	TagReplicateFrom    = "replicatefrom"
+	// TagNoStream marks a replica that does not stream (it replays from
+	// the WAL archive): no slot is kept for it.
+	TagNoStream = "nostream"
 )
 
 // Bool returns the tag interpreted as a boolean; absent or unparsable is false.

@@ -17,9 +17,14 @@ func TestConfigWarnings(t *testing.T) {
 	}{
 		{"supported keys only", `{"ttl":30,"loop_wait":10,"postgresql":{"parameters":{"work_mem":"8MB","max_connections":200,"jit":false},"pg_hba":["local all all trust"],"pg_ident":["m a b"]}}`, nil},
 		{"unknown top-level keys", `{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"x"},"slots":{"s":{"type":"physical"}}}`,
-			[]string{"slots: not supported", "standby_cluster: not supported"}},
+			[]string{"standby_cluster: not supported"}},
 		{"unknown postgresql keys", `{"ttl":30,"loop_wait":10,"postgresql":{"recovery_conf":{"restore_command":"x"},"use_slots":false}}`,
-			[]string{"postgresql.use_slots", "postgresql.recovery_conf: not supported"}},
+			[]string{"postgresql.recovery_conf: not supported"}},
+		{"slot keys", `{"ttl":30,"loop_wait":10,"slots":{"ok":{"type":"physical"},"Bad-Name":{},"l":{"type":"logical"},"x":{"type":"other"}},` +
+			`"ignore_slots":[{}],"member_slots_ttl":"soon"}`,
+			[]string{"slots.Bad-Name", "slots.l: a logical slot needs", "slots.x: type", "ignore_slots: an empty rule", "member_slots_ttl"}},
+		{"slot keys fine", `{"ttl":30,"loop_wait":10,"slots":{"ok":{"type":"physical"},"l":{"type":"logical","database":"d","plugin":"pgoutput"}},` +
+			`"ignore_slots":[{"name":"keep"}],"member_slots_ttl":"30min"}`, nil},
 		{"parameter and line types", `{"ttl":30,"loop_wait":10,"postgresql":{"parameters":{"work_mem":["a"]},"pg_hba":"local all all trust"}}`,
 			[]string{"postgresql.parameters.work_mem", "postgresql.pg_hba: must be a list"}},
 		{"not implemented", `{"ttl":30,"loop_wait":10,"primary_stop_timeout":5,"retry_timeout":10}`,

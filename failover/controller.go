@@ -175,8 +175,10 @@ type Controller struct {
 	// opMu serializes changes to PostgreSQL between the loop and the
 	// Manager's restart and reinitialize.
 	opMu sync.Mutex
-	// pgConf is the cluster's postgresql section as last applied; opMu.
+	// pgConf is the cluster's postgresql section as last applied, slots
+	// the replication slots' bookkeeping; opMu.
 	pgConf pgConfState
+	slots  slotState
 
 	mu      sync.Mutex
 	started bool

@@ -48,7 +48,6 @@ type book struct {
 	divergenceTL   int64
 	rewindFailed   bool
 	bootstrapOwner bool
-	slotsEnsured   map[string]bool
 
 	configWarnings string // the last warnings logged for the config key
 

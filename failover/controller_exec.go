@@ -190,7 +190,11 @@ func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfi
 	if err != nil {
 		return pg.FollowConfig{}
 	}
-	return pg.FollowConfig{Upstream: up, SlotName: pg.SlotName(c.o.Name)}
+	cfg := pg.FollowConfig{Upstream: up, SlotName: pg.SlotName(c.o.Name)}
+	if p, _ := slotPolicyOf(cl.Config); !p.useSlots {
+		cfg.SlotName = ""
+	}
+	return cfg
 }
 
 func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string) error {
@@ -357,7 +361,7 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	c.emit(EventPromoted, fmt.Sprintf("promoted to timeline %d (%s)", tli, reason))
 
 	cl := obs.Cluster
-	c.ensureSlots(ctx, cl)
+	c.ensureSlots(ctx, cl, true)
 	if tli > 1 {
 		h := slices.DeleteFunc(slices.Clone(cl.History), func(e dcs.HistoryEntry) bool { return e.Timeline >= int64(tli)-1 })
 		h = append(h, dcs.HistoryEntry{Timeline: int64(tli) - 1, LSN: switchLSN, Reason: "promoted by pgha: " + reason,

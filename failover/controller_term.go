@@ -18,7 +18,6 @@ func (c *Controller) setTerm(t *election.Term, dec Decision) {
 	same := c.b.term == t
 	c.b.term, c.b.fencedTerm = t, nil
 	if !same {
-		c.b.slotsEnsured = map[string]bool{}
 		c.b.syncEpoch = SyncEpoch{}
 		c.b.acquireCode = string(dec.Code)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"time"
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
@@ -30,6 +29,9 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 			key = cl.Sync
 		}
 		c.recordSync(s, SyncPlan{}, key, false)
+		if ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
+			c.ensureSlots(ctx, cl, false)
+		}
 		return
 	}
 	if enc := (&dcs.Status{Optime: st.FlushLSN.Int64()}).Encode(); !upToDate(last, enc, 0, viewRevision(cl), seen) {
@@ -47,7 +49,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	}
 	c.writeConfigIfAbsent(ctx, cl, s)
 	c.writeFailsafeKey(ctx, t, cl, s)
-	c.ensureSlots(ctx, cl)
+	c.ensureSlots(ctx, cl, true)
 	c.manageSync(ctx, s, t, st, cl)
 }
 
@@ -179,38 +181,6 @@ func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s
 	defer cancel()
 	if _, err := t.Put(rctx, dcs.KeyConfig, data, dcs.Cond{Absent: true}); err != nil && !errors.Is(err, dcs.ErrConflict) {
 		c.log.Warn("failover: writing the initial config failed", "err", err)
-	}
-}
-
-// ensureSlots creates a physical slot on the primary for every other
-// member, once per term.
-func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster) {
-	if cl == nil {
-		return
-	}
-	for _, m := range cl.Members {
-		if m == nil || m.Name == c.o.Name {
-			continue
-		}
-		c.mu.Lock()
-		done := c.b.slotsEnsured[m.Name]
-		c.mu.Unlock()
-		if done {
-			continue
-		}
-		sctx, cancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout+time.Second)
-		err := c.inst.CreateSlot(sctx, pg.SlotName(m.Name))
-		cancel()
-		if err != nil {
-			c.log.Warn("failover: creating a replication slot failed", "member", m.Name, "err", err)
-			continue
-		}
-		c.mu.Lock()
-		if c.b.slotsEnsured == nil {
-			c.b.slotsEnsured = map[string]bool{}
-		}
-		c.b.slotsEnsured[m.Name] = true
-		c.mu.Unlock()
 	}
 }
 

@@ -121,11 +121,13 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 			w("%s: not implemented yet: ignored", name)
 		}
 	}
-	if c.Postgresql != nil && c.Postgresql.UseSlots != nil && !*c.Postgresql.UseSlots {
-		w("postgresql.use_slots: false is not implemented yet: replicas keep their slots")
-	}
 	for _, k := range slices.Sorted(maps.Keys(c.Extra)) {
-		w("%s: not supported by pgha: ignored", k)
+		switch k {
+		case "slots", "ignore_slots", "member_slots_ttl":
+			// Read by slotPolicyOf.
+		default:
+			w("%s: not supported by pgha: ignored", k)
+		}
 	}
 	if c.Postgresql != nil {
 		for _, k := range slices.Sorted(maps.Keys(c.Postgresql.Extra)) {
@@ -145,7 +147,8 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 func ConfigWarnings(c *dcs.ClusterConfig) []string {
 	_, warn := DefaultSettings().ApplyConfig(c)
 	_, pgWarn := clusterPGConfig(c)
-	return append(warn, pgWarn...)
+	_, slotWarn := slotPolicyOf(c)
+	return append(append(warn, pgWarn...), slotWarn...)
 }
 
 // effectiveSettings overlays the config key on the Controller's settings,

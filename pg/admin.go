@@ -14,7 +14,7 @@ func (l *Local) Slots(ctx context.Context) ([]Slot, error) {
 	var out []Slot
 	err := l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
 		out = nil
-		rows, err := c.Query(ctx, "SELECT slot_name::text, slot_type, active, restart_lsn::text FROM pg_replication_slots ORDER BY slot_name")
+		rows, err := c.Query(ctx, "SELECT slot_name::text, slot_type, active, restart_lsn::text, COALESCE(database::text, ''), COALESCE(plugin::text, '') FROM pg_replication_slots ORDER BY slot_name")
 		if err != nil {
 			return err
 		}
@@ -22,7 +22,7 @@ func (l *Local) Slots(ctx context.Context) ([]Slot, error) {
 		for rows.Next() {
 			var s Slot
 			var restart *string
-			if err := rows.Scan(&s.Name, &s.Type, &s.Active, &restart); err != nil {
+			if err := rows.Scan(&s.Name, &s.Type, &s.Active, &restart, &s.Database, &s.Plugin); err != nil {
 				return err
 			}
 			if s.RestartLSN, err = parseNullLSN(restart); err != nil {
@@ -53,6 +53,65 @@ func (l *Local) CreateSlot(ctx context.Context, name string) error {
 		return fmt.Errorf("pg: create slot %s: %w", name, err)
 	}
 	l.log.Info("pg: created replication slot", "slot", name)
+	return nil
+}
+
+var _ LogicalSlotCreator = (*Local)(nil)
+
+// CreateLogicalSlot implements [LogicalSlotCreator]. It connects to
+// database, where a logical slot must be created; the server needs
+// wal_level logical.
+func (l *Local) CreateLogicalSlot(ctx context.Context, name, plugin, database string) error {
+	if err := validSlotName(name); err != nil {
+		return err
+	}
+	if err := validRoleName(plugin); err != nil {
+		return fmt.Errorf("%w: plugin: %v", ErrInvalidConfig, err)
+	}
+	if err := validRoleName(database); err != nil {
+		return fmt.Errorf("%w: database: %v", ErrInvalidConfig, err)
+	}
+	if l.runningPID() == 0 {
+		return fmt.Errorf("pg: create logical slot %s: %w", name, ErrNotRunning)
+	}
+	cc, err := dialConfig(l.cfg.SocketDir, l.cfg.Port, l.cfg.Superuser, database, max(1, int(l.cfg.StatusTimeout.Seconds())))
+	if err != nil {
+		return err
+	}
+	c, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return classify(fmt.Errorf("pg: create logical slot %s: connect to %s: %w", name, database, err))
+	}
+	defer c.Close(context.Background())
+	_, err = c.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2)", name, plugin)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42710" { // duplicate_object
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pg: create logical slot %s: %w", name, err)
+	}
+	l.log.Info("pg: created logical replication slot", "slot", name, "plugin", plugin, "database", database)
+	return nil
+}
+
+var _ SlotAdvancer = (*Local)(nil)
+
+// AdvanceSlot implements [SlotAdvancer] with pg_replication_slot_advance,
+// bounded by the server's own WAL position: a replica may have published a
+// position the server has not written yet only in theory, and
+// PostgreSQL refuses a target beyond it.
+func (l *Local) AdvanceSlot(ctx context.Context, name string, lsn LSN) error {
+	if err := validSlotName(name); err != nil {
+		return err
+	}
+	const q = `SELECT pg_catalog.pg_replication_slot_advance(slot_name, LEAST($2::pg_lsn,
+  CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_flush_lsn() END))
+FROM pg_catalog.pg_replication_slots
+WHERE slot_name = $1 AND slot_type = 'physical' AND NOT active AND restart_lsn < $2::pg_lsn`
+	if err := l.exec(ctx, q, name, lsn.String()); err != nil {
+		return fmt.Errorf("pg: advance slot %s: %w", name, err)
+	}
 	return nil
 }
 

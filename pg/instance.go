@@ -256,6 +256,30 @@ type Slot struct {
 	Type       string // physical or logical
 	Active     bool
 	RestartLSN LSN
+	// Database and Plugin are set for a logical slot.
+	Database string
+	Plugin   string
+}
+
+// LogicalSlotCreator is implemented by instances that can create logical
+// replication slots ([Local] does); the Controller needs it for the
+// permanent logical slots of the cluster's configuration.
+type LogicalSlotCreator interface {
+	// CreateLogicalSlot creates a logical slot with the output plugin in
+	// database on the running primary; an existing slot of that name is
+	// not an error.
+	CreateLogicalSlot(ctx context.Context, name, plugin, database string) error
+}
+
+// SlotAdvancer is implemented by instances that can move a physical slot
+// forward ([Local] does). The primary keeps a slot for a cascading replica
+// that streams from another member; nothing consumes it, so the Controller
+// advances it to the replica's published position lest it hold WAL
+// forever.
+type SlotAdvancer interface {
+	// AdvanceSlot moves the slot's restart position forward to lsn (never
+	// back, never past the server's own position).
+	AdvanceSlot(ctx context.Context, name string, lsn LSN) error
 }
 
 // SyncMethod selects priority (FIRST) or quorum (ANY) synchronous replication.
