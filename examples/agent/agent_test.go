@@ -10,23 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/memory"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
 )
 
-// sample loads config/testdata/pgha.yml with a usable data and bin dir.
-func sample(t *testing.T, extraEnv ...string) *config.Config {
+// sample loads agentconfig/testdata/pgha.yml with a usable data and bin dir.
+func sample(t *testing.T, extraEnv ...string) *agentconfig.Config {
 	t.Helper()
 	env := append([]string{
 		"PGHA_POSTGRESQL_BIN_DIR=" + testutil.PGBinDir(t),
 		"PGHA_POSTGRESQL_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
 	}, extraEnv...)
-	ld, err := loadConfig(filepath.Join("config", "testdata", "pgha.yml"), env)
+	ld, err := loadConfig(filepath.Join("..", "..", "agentconfig", "testdata", "pgha.yml"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestAssembly(t *testing.T) {
 	// A key pgha does not know: bootstrap.dcs still writes it. A ttl
 	// other than pgha's default, to tell where the Controller's comes from.
 	cfg.Bootstrap.DCS.Extra = map[string]any{"custom_knob": map[string]any{"a": 1}}
-	nine := config.Seconds(9)
+	nine := agentconfig.Seconds(9)
 	cfg.Bootstrap.DCS.TTL = &nine
 	ten, zero := 10.0, 0.0
 	rewind := true
@@ -128,13 +128,13 @@ func TestAssembly(t *testing.T) {
 func TestPlanReload(t *testing.T) {
 	base := sample(t)
 	dataDir := base.Postgres.DataDir
-	env := func(kv ...string) *config.Config {
+	env := func(kv ...string) *agentconfig.Config {
 		return sample(t, append([]string{"PGHA_POSTGRESQL_DATA_DIR=" + dataDir}, kv...)...)
 	}
 	base = env()
 	for _, tc := range []struct {
 		name      string
-		next      *config.Config
+		next      *agentconfig.Config
 		level     bool
 		set       []string
 		reset     []string
@@ -185,14 +185,14 @@ func TestPlanReload(t *testing.T) {
 func TestCreateRoleSQL(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		user config.User
+		user agentconfig.User
 		want string
 		bad  bool
 	}{
-		{name: "app", user: config.User{Password: "it's", Options: []string{"createdb", "connection limit 5"}},
+		{name: "app", user: agentconfig.User{Password: "it's", Options: []string{"createdb", "connection limit 5"}},
 			want: `CREATE ROLE "app" WITH LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'it''s'`},
-		{name: `we"ird`, user: config.User{}, want: `CREATE ROLE "we""ird" WITH LOGIN`},
-		{name: "x", user: config.User{Options: []string{"createdb; DROP TABLE t"}}, bad: true},
+		{name: `we"ird`, user: agentconfig.User{}, want: `CREATE ROLE "we""ird" WITH LOGIN`},
+		{name: "x", user: agentconfig.User{Options: []string{"createdb; DROP TABLE t"}}, bad: true},
 	} {
 		got, err := createRoleSQL(tc.name, tc.user)
 		if tc.bad {
@@ -225,7 +225,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"missing file", []string{"-c", "/nonexistent.yml"}, nil, exitUsage, "nonexistent"},
 		{"invalid file", []string{"-c", bad}, nil, exitUsage, "scope"},
 		{"unknown flag", []string{"-x"}, nil, exitUsage, "usage"},
-		{"check a valid file", []string{"-check", "-c", filepath.Join("config", "testdata", "pgha.yml")}, good, exitOK, "config: valid"},
+		{"check a valid file", []string{"-check", "-c", filepath.Join("..", "..", "agentconfig", "testdata", "pgha.yml")}, good, exitOK, "config: valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer

@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
@@ -30,7 +30,7 @@ const dcsReadTimeout = 5 * time.Second
 // are pgha's defaults, which the loop overlays with the key every cycle,
 // so a value removed from the key falls back to pgha's default, not to
 // this node's bootstrap.dcs, even on the node that bootstrapped.
-func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, wd failover.Watchdog, dynamic *dcs.ClusterConfig,
+func controllerOptions(cfg *agentconfig.Config, store dcs.Store, inst pg.Instance, wd failover.Watchdog, dynamic *dcs.ClusterConfig,
 	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
 	boot := cfg.ClusterConfig()
 	settings := failover.DefaultSettings().WithConfig(dynamic)
@@ -70,7 +70,7 @@ func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, wd
 // handlerOptions assembles the REST API handler's options. Without
 // restapi.authentication the management endpoints stay open, as in
 // Patroni; the caller warns about it.
-func handlerOptions(cfg *config.Config, ctrl *failover.Controller, logger *slog.Logger) (healthapi.Options, error) {
+func handlerOptions(cfg *agentconfig.Config, ctrl *failover.Controller, logger *slog.Logger) (healthapi.Options, error) {
 	auth, err := cfg.HealthAuth()
 	if err != nil {
 		return healthapi.Options{}, err
@@ -114,7 +114,7 @@ type components struct {
 // own lines, so a fence it made while the agent was frozen or dead is in
 // the agent's log; any other writer would be fed by a goroutine of the
 // agent that stops with it, so the keeper's lines are then dropped.
-func newComponents(cfg *config.Config, logger *slog.Logger, logOut io.Writer) (*components, error) {
+func newComponents(cfg *agentconfig.Config, logger *slog.Logger, logOut io.Writer) (*components, error) {
 	lc, err := cfg.PGLocalConfig(logger)
 	if err != nil {
 		return nil, err

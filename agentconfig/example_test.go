@@ -1,9 +1,9 @@
-package config_test
+package agentconfig_test
 
 import (
 	"fmt"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 // A Patroni-style document with one setting pgha does not implement and
@@ -30,7 +30,7 @@ postgresql:
   callbacks:
     on_role_change: /usr/local/bin/notify.sh
 `)
-	cfg, warnings, err := config.Parse(doc, []string{"PATRONI_NAME=postgresql1"})
+	cfg, warnings, err := agentconfig.Parse(doc, []string{"PATRONI_NAME=postgresql1"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -43,7 +43,7 @@ postgresql:
 	fmt.Println("config key:", string(cfg.ClusterConfig().Encode()))
 	fmt.Println("api_url:", cfg.APIURL())
 
-	_, _, err = config.Parse([]byte("bootstrap:\n  dcs:\n    ttl: soon\n"), nil)
+	_, _, err = agentconfig.Parse([]byte("bootstrap:\n  dcs:\n    ttl: soon\n"), nil)
 	fmt.Println(err)
 	// Output:
 	// warning: postgresql.callbacks (line 19): callbacks and hook scripts are not supported by pgha, ignored

@@ -1,4 +1,4 @@
-// Package config reads the pgha agent's YAML configuration, which uses the
+// Package agentconfig reads the pgha agent's YAML configuration, which uses the
 // keys of Patroni's patroni.yml wherever the concept is the same, so an
 // operator can point the agent (and pgha-ctl) at an existing Patroni
 // configuration.
@@ -35,4 +35,4 @@
 //     PostgreSQL when the agent runs as root.
 //
 // testdata/pgha.yml is a complete annotated configuration.
-package config
+package agentconfig
