@@ -160,7 +160,7 @@ type DynamicConfig struct {
 	Postgresql            DynamicPostgresql `yaml:"postgresql"`
 	// Extra holds other keys (slots, standby_cluster, ...): written to the
 	// DCS as they are, not interpreted by pgha.
-	Extra map[string]any `yaml:",extra"`
+	Extra map[string]any `yaml:",inline"`
 }
 
 // DynamicPostgresql is bootstrap.dcs.postgresql.
@@ -170,7 +170,7 @@ type DynamicPostgresql struct {
 	Parameters  map[string]any `yaml:"parameters"`
 	PgHBA       []string       `yaml:"pg_hba"`
 	// Extra holds other keys, written to the DCS as they are.
-	Extra map[string]any `yaml:",extra"`
+	Extra map[string]any `yaml:",inline"`
 }
 
 // Postgresql is the postgresql section.

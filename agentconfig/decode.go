@@ -1,6 +1,7 @@
 package agentconfig
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -9,23 +10,25 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxAliases bounds alias dereferences during one decode, so a document
-// built of nested aliases ("billion laughs") cannot make decoding explode.
+// maxAliases bounds the alias dereferences the walker makes in one
+// document. Values below the walker are expanded by yaml.v3, which bounds
+// alias expansion itself ("document contains excessive aliasing").
 const maxAliases = 1000
 
-// decoder walks a YAML node tree into the Config structs, field by field,
-// so that unknown keys are collected and type errors name the field and its
-// line.
+// decoder walks the YAML node tree along the Config struct types and does
+// only what yaml.v3 cannot: it names every key that matches no field in a
+// warning with its path and line (yaml.v3's KnownFields turns them into
+// errors that name a Go type, not a path), records where each path was set
+// so that later errors can point at it, names the path and line of a value
+// of the wrong type (yaml.v3's type errors carry a line only), accepts
+// Patroni's old key names (master_start_timeout), and reads the custom
+// replica methods, whose keys are named by create_replica_methods. Every
+// value that is not a struct is decoded by yaml.v3 itself.
 type decoder struct {
 	errs     []error
 	warnings []Warning
 	where    map[string]string
 	aliases  int
-}
-
-// nodeDecoder is implemented by types that decode themselves from a node.
-type nodeDecoder interface {
-	decodeNode(d *decoder, n *yaml.Node, path string)
 }
 
 // otherKeyHandler is implemented by structs that accept keys beyond their
@@ -34,20 +37,19 @@ type otherKeyHandler interface {
 	otherKey(d *decoder, parent *yaml.Node, key string, val *yaml.Node, path string) bool
 }
 
-func (d *decoder) fail(path string, n *yaml.Node, format string, args ...any) {
-	where := ""
-	if n != nil && n.Line > 0 {
-		where = "line " + strconv.Itoa(n.Line)
+func lineOf(n *yaml.Node) string {
+	if n == nil || n.Line <= 0 {
+		return ""
 	}
-	d.errs = append(d.errs, &FieldError{Path: path, Where: where, Msg: fmt.Sprintf(format, args...)})
+	return "line " + strconv.Itoa(n.Line)
+}
+
+func (d *decoder) fail(path string, n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Path: path, Where: lineOf(n), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) warn(path string, n *yaml.Node, msg string) {
-	where := ""
-	if n != nil && n.Line > 0 {
-		where = "line " + strconv.Itoa(n.Line)
-	}
-	d.warnings = append(d.warnings, Warning{Path: path, Where: where, Msg: msg})
+	d.warnings = append(d.warnings, Warning{Path: path, Where: lineOf(n), Msg: msg})
 }
 
 // resolve follows aliases, bounded by maxAliases.
@@ -75,139 +77,107 @@ func describe(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		v := n.Value
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.ShortTag(), "!!"), v)
+		return strings.TrimPrefix(n.ShortTag(), "!!") + " " + quoteShort(n.Value)
 	}
 	return "a YAML node"
 }
 
-// value decodes n into v, which must be settable.
+// value decodes n into v, which must be settable: structs (also as values
+// of a map) field by field, integers by hand, anything else with yaml.v3.
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 	n = d.resolve(n, path)
-	if n == nil || isNull(n) {
+	if isNull(n) {
 		return
 	}
-	if v.CanAddr() {
-		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
-			nd.decodeNode(d, n, path)
+	t := v.Type()
+	switch {
+	case t.Kind() == reflect.Pointer:
+		p := reflect.New(t.Elem())
+		d.value(n, path, p.Elem())
+		v.Set(p)
+	case t.Kind() == reflect.Struct:
+		d.structure(n, path, v)
+	case t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(path, n, "want a mapping, got %s", describe(n))
+			return
+		}
+		v.Set(reflect.MakeMap(t))
+		d.entries(n, path, func(_, val *yaml.Node, key, p string) {
+			elem := reflect.New(t.Elem()).Elem()
+			d.value(val, p, elem)
+			v.SetMapIndex(reflect.ValueOf(key), elem)
+		})
+	default:
+		d.leaf(n, path, v)
+	}
+}
+
+// leaf decodes n into v with yaml.v3 and turns its error into one naming
+// the field. The keys of a mapping are recorded, so that errors about a
+// tag or a parameter point at its line.
+func (d *decoder) leaf(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind == yaml.MappingNode && v.Kind() == reflect.Map {
+		before := len(d.errs)
+		d.entries(n, path, func(_, _ *yaml.Node, _, _ string) {})
+		if len(d.errs) > before {
 			return
 		}
 	}
-	switch v.Kind() {
-	case reflect.Pointer:
-		p := reflect.New(v.Type().Elem())
-		before := len(d.errs)
-		d.value(n, path, p.Elem())
-		if len(d.errs) == before {
-			v.Set(p)
+	if k := v.Kind(); k == reflect.Int || k == reflect.Int64 {
+		// yaml.v3 truncates 1.5 to 1, and refuses "5", which Patroni
+		// accepts.
+		base := 10
+		if n.ShortTag() == "!!int" {
+			base = 0 // as yaml.v3 reads it: 0x1F, 0o17, 1_000
 		}
-	case reflect.Struct:
-		d.structure(n, path, v)
-	case reflect.String:
-		if n.Kind != yaml.ScalarNode {
-			d.fail(path, n, "want a string, got %s", describe(n))
-			return
-		}
-		v.SetString(n.Value)
-	case reflect.Bool:
-		var b bool
-		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-			d.fail(path, n, "want true or false, got %s", describe(n))
-			return
-		}
-		v.SetBool(b)
-	case reflect.Int, reflect.Int64:
-		i, ok := scalarInt(n)
-		if !ok {
+		i, err := strconv.ParseInt(strings.TrimSpace(n.Value), base, 64)
+		if tag := n.ShortTag(); (tag != "!!int" && tag != "!!str") || err != nil || v.OverflowInt(i) {
 			d.fail(path, n, "want an integer, got %s", describe(n))
 			return
 		}
 		v.SetInt(i)
-	case reflect.Slice:
-		if v.Type().Elem().Kind() != reflect.String {
-			d.fail(path, n, "unsupported list type %s", v.Type())
-			return
-		}
-		d.stringList(n, path, v)
-	case reflect.Map:
-		d.mapping(n, path, v)
-	case reflect.Interface:
-		var x any
-		if err := n.Decode(&x); err != nil {
-			d.fail(path, n, "%v", err)
-			return
-		}
-		v.Set(reflect.ValueOf(&x).Elem())
+		return
+	}
+	err := n.Decode(v.Addr().Interface())
+	var item *itemError
+	var te *yaml.TypeError
+	switch {
+	case err == nil:
+	case errors.As(err, &item):
+		d.fail(indexPath(path, item.index), item.node, "%s", item.msg)
+	case errors.As(err, &te):
+		d.fail(path, n, "want %s, got %s", wants(v.Type()), describe(n))
 	default:
-		d.fail(path, n, "unsupported type %s", v.Type())
+		d.fail(path, n, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 }
 
-// scalarInt accepts an integer, or a string holding one (Patroni's
-// validators do, and environment values are strings).
-func scalarInt(n *yaml.Node) (int64, bool) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, false
+// wants names what a value of type t is written as.
+func wants(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list of strings"
+	case reflect.Map:
+		return "a mapping"
 	}
-	switch n.ShortTag() {
-	case "!!int":
-		var i int64
-		if n.Decode(&i) != nil {
-			return 0, false
-		}
-		return i, true
-	case "!!str":
-		i, err := strconv.ParseInt(strings.TrimSpace(n.Value), 10, 64)
-		return i, err == nil
-	}
-	return 0, false
+	return "a " + t.String()
 }
 
-func (d *decoder) stringList(n *yaml.Node, path string, v reflect.Value) {
-	if n.Kind != yaml.SequenceNode {
-		d.fail(path, n, "want a list of strings, got %s", describe(n))
-		return
-	}
-	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
-	for i, item := range n.Content {
-		p := indexPath(path, i)
-		item = d.resolve(item, p)
-		if item == nil {
-			return
-		}
-		if item.Kind != yaml.ScalarNode || isNull(item) {
-			d.fail(p, item, "want a string, got %s", describe(item))
-			continue
-		}
-		out = reflect.Append(out, reflect.ValueOf(item.Value).Convert(v.Type().Elem()))
-	}
-	v.Set(out)
+// itemError is an UnmarshalYAML error about one item of a list, so that
+// the decoder can name the item's path and line.
+type itemError struct {
+	index int
+	node  *yaml.Node
+	msg   string
 }
 
-// mapping decodes a mapping with string keys into a map.
-func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
-	if v.Type().Key().Kind() != reflect.String {
-		d.fail(path, n, "unsupported map type %s", v.Type())
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		d.fail(path, n, "want a mapping, got %s", describe(n))
-		return
-	}
-	if v.IsNil() {
-		v.Set(reflect.MakeMap(v.Type()))
-	}
-	d.entries(n, path, func(k, val *yaml.Node, key, p string) {
-		elem := reflect.New(v.Type().Elem()).Elem()
-		before := len(d.errs)
-		d.value(val, p, elem)
-		if len(d.errs) == before {
-			v.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), elem)
-		}
-	})
+func (e *itemError) Error() string {
+	return fmt.Sprintf("item %d (%s): %s", e.index, lineOf(e.node), e.msg)
 }
 
 // entries calls fn with each key of mapping n (its node, its value, the
@@ -216,37 +186,29 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 func (d *decoder) entries(n *yaml.Node, path string, fn func(k, val *yaml.Node, key, p string)) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		key, ok := d.key(k, path)
-		if !ok {
+		k := d.resolve(n.Content[i], path)
+		if k == nil {
+			return
+		}
+		if k.Kind != yaml.ScalarNode || isNull(k) {
+			d.fail(path, k, "keys must be strings, got %s", describe(k))
 			continue
 		}
-		p := joinPath(path, key)
-		if seen[key] {
+		p := joinPath(path, k.Value)
+		if seen[k.Value] {
 			d.fail(p, k, "duplicate key")
 			continue
 		}
-		seen[key] = true
-		d.where[p] = "line " + strconv.Itoa(k.Line)
-		fn(k, val, key, p)
+		seen[k.Value] = true
+		d.where[p] = lineOf(k)
+		fn(k, n.Content[i+1], k.Value, p)
 	}
 }
 
-func (d *decoder) key(k *yaml.Node, path string) (string, bool) {
-	k = d.resolve(k, path)
-	if k == nil {
-		return "", false
-	}
-	if k.Kind != yaml.ScalarNode || isNull(k) {
-		d.fail(path, k, "keys must be strings, got %s", describe(k))
-		return "", false
-	}
-	return k.Value, true
-}
-
-// structure decodes a mapping into a struct by yaml tags. Keys that match
-// no field go to the struct's ",extra" map (with a warning), to its
-// otherKey handler, or into a warning.
+// structure decodes a mapping into a struct by yaml tags; an alias tag
+// names an old spelling of the key. Keys that match no field go to the
+// struct's ",inline" map (with a warning: they are written to the DCS as
+// they are), to its otherKey handler, or into a warning.
 func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 	if n.Kind != yaml.MappingNode {
 		d.fail(path, n, "want a mapping, got %s", describe(n))
@@ -257,20 +219,15 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 	extra := -1
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		switch {
-		case tag == ",extra":
+		switch tag := f.Tag.Get("yaml"); {
+		case !f.IsExported() || tag == "-" || tag == "":
+		case tag == ",inline":
 			extra = i
-			continue
-		case tag == "-" || tag == "":
-			continue
-		}
-		fields[tag] = i
-		if a := f.Tag.Get("alias"); a != "" {
-			fields[a] = i
+		default:
+			fields[tag] = i
+			if a := f.Tag.Get("alias"); a != "" {
+				fields[a] = i
+			}
 		}
 	}
 	seen := map[int]string{}
@@ -287,31 +244,28 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 		if h, ok := v.Addr().Interface().(otherKeyHandler); ok && h.otherKey(d, n, key, val, p) {
 			return
 		}
-		if extra >= 0 {
-			var x any
-			rv := d.resolve(val, p)
-			if rv == nil {
-				return
+		if extra < 0 {
+			if reason, ok := unsupported(path, key); ok {
+				d.warn(p, k, reason)
+			} else {
+				d.warn(p, k, "unknown key, ignored")
 			}
-			if err := rv.Decode(&x); err != nil {
-				d.fail(p, k, "%v", err)
-				return
-			}
-			m := v.Field(extra)
-			if m.IsNil() {
-				m.Set(reflect.MakeMap(m.Type()))
-			}
-			m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(&x).Elem())
-			d.warn(p, k, "written to the DCS configuration as is; pgha does not interpret it")
 			return
 		}
-		if reason, ok := unsupported(path, key); ok {
-			d.warn(p, k, reason)
-		} else {
-			d.warn(p, k, "unknown key, ignored")
+		rv := d.resolve(val, p)
+		if rv == nil {
+			return
 		}
+		var x any
+		before := len(d.errs)
+		if d.leaf(rv, p, reflect.ValueOf(&x).Elem()); len(d.errs) > before {
+			return
+		}
+		m := v.Field(extra)
+		if m.IsNil() {
+			m.Set(reflect.MakeMap(m.Type()))
+		}
+		m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(x))
+		d.warn(p, k, "written to the DCS configuration as is; pgha does not interpret it")
 	})
 }
-
-// reflectValue returns the settable value p points to.
-func reflectValue(p any) reflect.Value { return reflect.ValueOf(p).Elem() }

@@ -3,7 +3,7 @@
 // operator can point the agent (and pgha-ctl) at an existing Patroni
 // configuration.
 //
-// [Load] decodes the file node by node with go.yaml.in/yaml/v3: a value of
+// [Load] walks the sections itself and has go.yaml.in/yaml/v3 decode each value: a value of
 // the wrong type is an error naming the field's dotted path and line
 // ("config: bootstrap.dcs.ttl (line 14): want a number of seconds ...");
 // a key pgha does not use, whether unknown or a Patroni setting pgha does

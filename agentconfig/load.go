@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -71,7 +72,7 @@ func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err erro
 		switch {
 		case isNull(root) || root.Kind == yaml.DocumentNode:
 		case root.Kind == yaml.MappingNode:
-			d.value(root, "", reflectValue(cfg))
+			d.value(root, "", reflect.ValueOf(cfg).Elem())
 		default:
 			return nil, nil, fmt.Errorf("%w: line %d: the document must be a mapping of sections, got %s", ErrInvalid, root.Line, describe(root))
 		}
