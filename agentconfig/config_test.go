@@ -106,7 +106,7 @@ func TestSampleConfig(t *testing.T) {
 	if _, ok := lc.Parameters["unix_socket_directories"]; ok {
 		t.Error("unix_socket_directories passed as a parameter")
 	}
-	ec, err := cfg.EtcdConfig(nil)
+	ec, err := cfg.etcdConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestTagsNormalized(t *testing.T) {
 
 // A document above the size limit is refused before decoding.
 func TestTooLarge(t *testing.T) {
-	big := []byte("scope: x\n# " + strings.Repeat("x", MaxFileSize) + "\n")
+	big := []byte("scope: x\n# " + strings.Repeat("x", maxFileSize) + "\n")
 	if _, _, err := Parse(big, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err %v", err)
 	}

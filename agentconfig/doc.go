@@ -1,26 +1,35 @@
-// Package agentconfig reads the pgha agent's YAML configuration, which uses the
-// keys of Patroni's patroni.yml wherever the concept is the same, so an
-// operator can point the agent (and pgha-ctl) at an existing Patroni
-// configuration.
+// Package agentconfig is the configuration of a pgha node agent: it parses
+// and validates a Patroni-style patroni.yml, with PATRONI_* and PGHA_*
+// environment overrides, and turns it into the options of pgha's packages.
+// pgha-agent and pgha-ctl use it; an embedder that builds its own agent,
+// operator or control plane around failover.Controller imports it to
+// accept the same file its operators already have.
 //
-// [Load] walks the sections itself and has go.yaml.in/yaml/v3 decode each value: a value of
-// the wrong type is an error naming the field's dotted path and line
+// The keys are Patroni's wherever the concept is the same. [Load] (or
+// [Parse] for a document in memory) reads the file; a value of the wrong
+// type is an error naming the field's dotted path and line
 // ("config: bootstrap.dcs.ttl (line 14): want a number of seconds ...");
 // a key pgha does not use, whether unknown or a Patroni setting pgha does
-// not implement (callbacks, watchdog, raft, ...), comes back as a
-// [Warning] with its path, never silently dropped. Environment variables
-// with Patroni's names (PATRONI_SCOPE, PATRONI_RESTAPI_LISTEN,
+// not implement (callbacks, raft, ...), comes back as a [Warning] with its
+// path and line, never silently dropped. Environment variables with
+// Patroni's names (PATRONI_SCOPE, PATRONI_RESTAPI_LISTEN,
 // PATRONI_ETCD3_HOSTS, PATRONI_SUPERUSER_PASSWORD, ...) override the file,
-// and the same names with the PGHA_ prefix override those.
+// and the same names with the PGHA_ prefix override those; a variable
+// with either prefix that pgha does not know is a warning too. The
+// document is bounded in size and in alias expansion.
 //
-// [Config.Validate] checks everything the agent needs and reports every
-// problem with the field named; [Config.ValidateClient] checks only the
-// parts the CLI uses (scope, namespace, DCS, API credentials). Conversion
-// helpers produce the library's option structs: [Config.NewStore] (etcd
-// or Consul), [Config.PGLocalConfig] and [Config.BootstrapOptions] for
-// package pg, [Config.ClusterConfig] for the config key, and
-// [Config.HealthAuth] and [Config.HealthServerOptions] for package
-// healthapi.
+// [Config.Validate] checks everything an agent needs and reports every
+// problem as a [FieldError] naming the field and where its value came
+// from; [Config.ValidateClient] checks only what a CLI uses (scope,
+// namespace, DCS, API credentials). Then the conversions:
+//   - [Config.ControllerOptions]: failover.ControllerOptions (member,
+//     URLs, tags, settings, bootstrap, peer authentication);
+//   - [Config.NewStore]: the etcd v3 or Consul dcs.Store;
+//   - [Config.PGLocalConfig] and [Config.BootstrapOptions]: package pg;
+//   - [Config.ClusterConfig]: bootstrap.dcs as the cluster's config key;
+//   - [Config.HealthAuth] and [Config.HealthServerOptions]: package
+//     healthapi; [Config.APIAuth] and [Config.APIClientTLS] its callers;
+//   - [Config.WatchdogConfig]: package watchdog.
 //
 // Differences from Patroni worth knowing:
 //   - An "etcd" (v2) section is read as etcd3, with a warning: pgha speaks

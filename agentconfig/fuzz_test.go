@@ -34,7 +34,7 @@ func FuzzLoad(f *testing.F) {
 		_ = cfg.APIURL()
 		_ = cfg.ConnURL()
 		if cfg.DCSKind() == "etcd3" {
-			_, _ = cfg.EtcdConfig(nil)
+			_, _ = cfg.etcdConfig(nil)
 		}
 	})
 }

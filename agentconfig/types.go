@@ -119,7 +119,9 @@ func (m *SyncMode) UnmarshalYAML(n *yaml.Node) error {
 // InitdbOption is one bootstrap.initdb entry: a switch ("data-checksums")
 // or an option with a value ({encoding: UTF8}).
 type InitdbOption struct {
-	Name  string
+	// Name is the initdb option without its dashes.
+	Name string
+	// Value is the option's value, if it has one.
 	Value string
 	// HasValue distinguishes {"locale": ""} from a bare switch.
 	HasValue bool

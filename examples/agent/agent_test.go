@@ -238,13 +238,3 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
-
-// The log level of the file is read back from config's own mapping.
-func TestConfigLevel(t *testing.T) {
-	for lv, want := range map[string]slog.Level{"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "CRITICAL": slog.LevelError} {
-		cfg := sample(t, "PGHA_LOG_LEVEL="+lv)
-		if got := configLevel(cfg); got != want {
-			t.Errorf("%s: %v, want %v", lv, got, want)
-		}
-	}
-}

@@ -43,7 +43,7 @@ func (p reloadPlan) empty() bool {
 // applied (applied: settings changed at runtime).
 func planReload(running, applied, next *agentconfig.Config) reloadPlan {
 	var p reloadPlan
-	if lv := configLevel(next); lv != configLevel(applied) {
+	if lv := next.LogLevel(); lv != applied.LogLevel() {
 		p.level = &lv
 	}
 	oldParams, newParams := applied.ServerParameters(), next.ServerParameters()
