@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -229,11 +232,67 @@ func TestRunExitCodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if code := run(tc.args, tc.env, &out); code != tc.code {
+			if code := run(tc.args, tc.env, &out, &out); code != tc.code {
 				t.Errorf("exit %d, want %d; output:\n%s", code, tc.code, out.String())
 			}
 			if !strings.Contains(out.String(), tc.msg) {
 				t.Errorf("output does not mention %q:\n%s", tc.msg, out.String())
+			}
+		})
+	}
+}
+
+// --help and --version answer like Unix tools: on stdout, exit 0, nothing
+// on stderr, whatever else is on the command line; a usage error is the
+// synopsis on stderr with exit 2. The real main runs in a child process.
+func TestHelpAndVersion(t *testing.T) {
+	if os.Getenv("PGHA_AGENT_TEST_MAIN") == "1" {
+		os.Args = append([]string{"pgha-agent"}, strings.Fields(os.Getenv("PGHA_AGENT_TEST_ARGS"))...)
+		main()
+		return
+	}
+	for _, tc := range []struct {
+		args   string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"--help", exitOK, []string{"NAME\n    pgha-agent - ", "SYNOPSIS", "OPTIONS", "ENVIRONMENT", "SIGNALS", "EXIT STATUS", "--version"}, ""},
+		{"-h", exitOK, []string{"SYNOPSIS"}, ""},
+		{"-help -c /nonexistent.yml", exitOK, []string{"SYNOPSIS"}, ""},
+		{"--version", exitOK, []string{"pgha-agent ", runtime.Version()}, ""},
+		{"--version -c /nonexistent.yml", exitOK, []string{"pgha-agent "}, ""},
+		{"--bogus", exitUsage, nil, "flag provided but not defined: -bogus\nusage: pgha-agent"},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelpAndVersion$")
+			cmd.Env = append(os.Environ(), "PGHA_AGENT_TEST_MAIN=1", "PGHA_AGENT_TEST_ARGS="+tc.args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout.String(), stderr.String())
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			if tc.stderr == "" && stderr.Len() > 0 {
+				t.Errorf("stderr not empty:\n%s", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr.String())
+			}
+			if tc.code != exitOK && stdout.Len() > 0 {
+				t.Errorf("stdout on a usage error:\n%s", stdout.String())
 			}
 		})
 	}
