@@ -23,7 +23,8 @@ const maxAliases = 1000
 // of the wrong type (yaml.v3's type errors carry a line only), accepts
 // Patroni's old key names (master_start_timeout), and reads the custom
 // replica methods, whose keys are named by create_replica_methods. Every
-// value that is not a struct is decoded by yaml.v3 itself.
+// value that is not a struct is decoded by yaml.v3 itself, but integers
+// (see leaf).
 type decoder struct {
 	errs     []error
 	warnings []Warning
