@@ -30,14 +30,20 @@
 //	healthapi/client  the typed client of those endpoints, with auth and TLS
 //	haproxycfg   HAProxy configuration rendering and a syncer that keeps HAProxy
 //	             in step with the cluster
+//	agentconfig  the agent's patroni.yml: parsing with PATRONI_*/PGHA_*
+//	             overrides, validation naming field and line, and conversion
+//	             into Controller, pg, DCS and healthapi options
 //
 // Imports only point down: dcs imports nothing of pgha's; pg does not import
 // dcs; failover is the only package that knows dcs, election, pg and
 // watchdog; healthapi and haproxycfg read cluster state through dcs types.
+// agentconfig stands above them all: it imports the packages whose options
+// it builds, and none of them imports it.
 //
 // examples/agent assembles these into a node agent configured with
-// Patroni's patroni.yml keys, examples/ctl is the operator CLI, and
-// examples/demo (make demo) runs a three-node cluster that fails over.
+// Patroni's patroni.yml keys (read by agentconfig), examples/ctl is the
+// operator CLI, and examples/demo (make demo) runs a three-node cluster
+// that fails over.
 //
 // # Compatibility
 //

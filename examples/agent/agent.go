@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 )
@@ -31,16 +31,16 @@ type agent struct {
 
 	// running is the configuration the agent started with: changes to
 	// anything but the runtime settings are compared against it.
-	running *config.Config
+	running *agentconfig.Config
 	// applied is running plus the runtime changes applied by SIGHUP.
-	applied *config.Config
+	applied *agentconfig.Config
 
 	bootstrapped chan struct{}
 	wg           sync.WaitGroup
 }
 
 // newAgent builds the agent's parts from a validated configuration.
-func newAgent(cfg *config.Config, path string, env []string, logs *logging) (*agent, error) {
+func newAgent(cfg *agentconfig.Config, path string, env []string, logs *logging) (*agent, error) {
 	comp, err := newComponents(cfg, logs.logger, logs.out)
 	if err != nil {
 		return nil, err

@@ -2,31 +2,34 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/memory"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
 )
 
-// sample loads config/testdata/pgha.yml with a usable data and bin dir.
-func sample(t *testing.T, extraEnv ...string) *config.Config {
+// sample loads agentconfig/testdata/pgha.yml with a usable data and bin dir.
+func sample(t *testing.T, extraEnv ...string) *agentconfig.Config {
 	t.Helper()
 	env := append([]string{
 		"PGHA_POSTGRESQL_BIN_DIR=" + testutil.PGBinDir(t),
 		"PGHA_POSTGRESQL_DATA_DIR=" + filepath.Join(t.TempDir(), "data"),
 	}, extraEnv...)
-	ld, err := loadConfig(filepath.Join("config", "testdata", "pgha.yml"), env)
+	ld, err := loadConfig(filepath.Join("..", "..", "agentconfig", "testdata", "pgha.yml"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +56,7 @@ func TestAssembly(t *testing.T) {
 	// A key pgha does not know: bootstrap.dcs still writes it. A ttl
 	// other than pgha's default, to tell where the Controller's comes from.
 	cfg.Bootstrap.DCS.Extra = map[string]any{"custom_knob": map[string]any{"a": 1}}
-	nine := config.Seconds(9)
+	nine := agentconfig.Seconds(9)
 	cfg.Bootstrap.DCS.TTL = &nine
 	ten, zero := 10.0, 0.0
 	rewind := true
@@ -128,13 +131,13 @@ func TestAssembly(t *testing.T) {
 func TestPlanReload(t *testing.T) {
 	base := sample(t)
 	dataDir := base.Postgres.DataDir
-	env := func(kv ...string) *config.Config {
+	env := func(kv ...string) *agentconfig.Config {
 		return sample(t, append([]string{"PGHA_POSTGRESQL_DATA_DIR=" + dataDir}, kv...)...)
 	}
 	base = env()
 	for _, tc := range []struct {
 		name      string
-		next      *config.Config
+		next      *agentconfig.Config
 		level     bool
 		set       []string
 		reset     []string
@@ -185,14 +188,14 @@ func TestPlanReload(t *testing.T) {
 func TestCreateRoleSQL(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		user config.User
+		user agentconfig.User
 		want string
 		bad  bool
 	}{
-		{name: "app", user: config.User{Password: "it's", Options: []string{"createdb", "connection limit 5"}},
+		{name: "app", user: agentconfig.User{Password: "it's", Options: []string{"createdb", "connection limit 5"}},
 			want: `CREATE ROLE "app" WITH LOGIN CREATEDB CONNECTION LIMIT 5 PASSWORD 'it''s'`},
-		{name: `we"ird`, user: config.User{}, want: `CREATE ROLE "we""ird" WITH LOGIN`},
-		{name: "x", user: config.User{Options: []string{"createdb; DROP TABLE t"}}, bad: true},
+		{name: `we"ird`, user: agentconfig.User{}, want: `CREATE ROLE "we""ird" WITH LOGIN`},
+		{name: "x", user: agentconfig.User{Options: []string{"createdb; DROP TABLE t"}}, bad: true},
 	} {
 		got, err := createRoleSQL(tc.name, tc.user)
 		if tc.bad {
@@ -225,11 +228,11 @@ func TestRunExitCodes(t *testing.T) {
 		{"missing file", []string{"-c", "/nonexistent.yml"}, nil, exitUsage, "nonexistent"},
 		{"invalid file", []string{"-c", bad}, nil, exitUsage, "scope"},
 		{"unknown flag", []string{"-x"}, nil, exitUsage, "usage"},
-		{"check a valid file", []string{"-check", "-c", filepath.Join("config", "testdata", "pgha.yml")}, good, exitOK, "config: valid"},
+		{"check a valid file", []string{"-check", "-c", filepath.Join("..", "..", "agentconfig", "testdata", "pgha.yml")}, good, exitOK, "config: valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if code := run(tc.args, tc.env, &out); code != tc.code {
+			if code := run(tc.args, tc.env, &out, &out); code != tc.code {
 				t.Errorf("exit %d, want %d; output:\n%s", code, tc.code, out.String())
 			}
 			if !strings.Contains(out.String(), tc.msg) {
@@ -239,12 +242,58 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-// The log level of the file is read back from config's own mapping.
-func TestConfigLevel(t *testing.T) {
-	for lv, want := range map[string]slog.Level{"DEBUG": slog.LevelDebug, "INFO": slog.LevelInfo, "WARNING": slog.LevelWarn, "CRITICAL": slog.LevelError} {
-		cfg := sample(t, "PGHA_LOG_LEVEL="+lv)
-		if got := configLevel(cfg); got != want {
-			t.Errorf("%s: %v, want %v", lv, got, want)
-		}
+// --help and --version answer like Unix tools: on stdout, exit 0, nothing
+// on stderr, whatever else is on the command line; a usage error is the
+// synopsis on stderr with exit 2. The real main runs in a child process.
+func TestHelpAndVersion(t *testing.T) {
+	if os.Getenv("PGHA_AGENT_TEST_MAIN") == "1" {
+		os.Args = append([]string{"pgha-agent"}, strings.Fields(os.Getenv("PGHA_AGENT_TEST_ARGS"))...)
+		main()
+		return
+	}
+	for _, tc := range []struct {
+		args   string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"--help", exitOK, []string{"NAME\n    pgha-agent - ", "SYNOPSIS", "OPTIONS", "ENVIRONMENT", "SIGNALS", "EXIT STATUS", "--version"}, ""},
+		{"-h", exitOK, []string{"SYNOPSIS"}, ""},
+		{"-help -c /nonexistent.yml", exitOK, []string{"SYNOPSIS"}, ""},
+		{"--version", exitOK, []string{"pgha-agent ", runtime.Version()}, ""},
+		{"--version -c /nonexistent.yml", exitOK, []string{"pgha-agent "}, ""},
+		{"--bogus", exitUsage, nil, "flag provided but not defined: -bogus\nusage: pgha-agent"},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelpAndVersion$")
+			cmd.Env = append(os.Environ(), "PGHA_AGENT_TEST_MAIN=1", "PGHA_AGENT_TEST_ARGS="+tc.args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout.String(), stderr.String())
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			if tc.stderr == "" && stderr.Len() > 0 {
+				t.Errorf("stderr not empty:\n%s", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, stderr.String())
+			}
+			if tc.code != exitOK && stdout.Len() > 0 {
+				t.Errorf("stdout on a usage error:\n%s", stdout.String())
+			}
+		})
 	}
 }

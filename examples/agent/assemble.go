@@ -9,8 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
@@ -23,54 +23,24 @@ const version = "pgha-agent"
 // dcsReadTimeout bounds the start-up read of the cluster's config key.
 const dcsReadTimeout = 5 * time.Second
 
-// controllerOptions assembles the HA loop's options from the
-// configuration. dynamic is the cluster's config key when it exists (the
-// values the running cluster uses), else nil. As in Patroni, bootstrap.dcs
-// only seeds a new cluster's config key (BootstrapConfig): the settings
-// are pgha's defaults, which the loop overlays with the key every cycle,
-// so a value removed from the key falls back to pgha's default, not to
-// this node's bootstrap.dcs, even on the node that bootstrapped.
-func controllerOptions(cfg *config.Config, store dcs.Store, inst pg.Instance, wd failover.Watchdog, dynamic *dcs.ClusterConfig,
+// controllerOptions assembles the HA loop's options: those of the
+// configuration (see agentconfig's Config.ControllerOptions: dynamic is the
+// cluster's config key when it exists, else nil) and the agent's own.
+func controllerOptions(cfg *agentconfig.Config, store dcs.Store, inst pg.Instance, wd failover.Watchdog, dynamic *dcs.ClusterConfig,
 	logger *slog.Logger, onEvent func(failover.Event)) failover.ControllerOptions {
-	boot := cfg.ClusterConfig()
-	settings := failover.DefaultSettings().WithConfig(dynamic)
-	if dynamic == nil {
-		// ttl is fixed for the Controller's life (it sizes the lease), so
-		// it is decided now: with no key yet, the ttl this node writes if
-		// it bootstraps the cluster.
-		settings.TTL = dcs.Seconds(boot.TTL, settings.TTL)
-	}
-	bo := cfg.BootstrapOptions()
-	// The members share restapi.authentication (as in Patroni): it is what
-	// a primary in failsafe mode sends with POST /failsafe.
-	var peerAuth *healthapi.BasicAuth
-	if a := cfg.RestAPI.Authentication; a.Username != "" {
-		peerAuth = &healthapi.BasicAuth{Username: a.Username, Password: a.Password}
-	}
-	return failover.ControllerOptions{
-		Name:            cfg.Name,
-		Scope:           cfg.Scope,
-		Store:           store,
-		Instance:        inst,
-		ConnURL:         cfg.ConnURL(),
-		APIURL:          cfg.APIURL(),
-		Tags:            cfg.Tags,
-		Version:         version,
-		Settings:        settings,
-		BootstrapConfig: boot,
-		Bootstrap:       &bo,
-		ExitMode:        failover.ExitHandOver,
-		PeerAuth:        peerAuth,
-		Watchdog:        wd,
-		Logger:          logger,
-		OnEvent:         onEvent,
-	}
+	o := cfg.ControllerOptions(store, inst, dynamic)
+	o.Version = version
+	o.ExitMode = failover.ExitHandOver
+	o.Watchdog = wd
+	o.Logger = logger
+	o.OnEvent = onEvent
+	return o
 }
 
 // handlerOptions assembles the REST API handler's options. Without
 // restapi.authentication the management endpoints stay open, as in
 // Patroni; the caller warns about it.
-func handlerOptions(cfg *config.Config, ctrl *failover.Controller, logger *slog.Logger) (healthapi.Options, error) {
+func handlerOptions(cfg *agentconfig.Config, ctrl *failover.Controller, logger *slog.Logger) (healthapi.Options, error) {
 	auth, err := cfg.HealthAuth()
 	if err != nil {
 		return healthapi.Options{}, err
@@ -114,7 +84,7 @@ type components struct {
 // own lines, so a fence it made while the agent was frozen or dead is in
 // the agent's log; any other writer would be fed by a goroutine of the
 // agent that stops with it, so the keeper's lines are then dropped.
-func newComponents(cfg *config.Config, logger *slog.Logger, logOut io.Writer) (*components, error) {
+func newComponents(cfg *agentconfig.Config, logger *slog.Logger, logOut io.Writer) (*components, error) {
 	lc, err := cfg.PGLocalConfig(logger)
 	if err != nil {
 		return nil, err

@@ -3,20 +3,20 @@ package main
 import (
 	"strings"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 // loaded is a validated configuration and the warnings about keys it does
 // not use.
 type loaded struct {
-	cfg      *config.Config
-	warnings []config.Warning
+	cfg      *agentconfig.Config
+	warnings []agentconfig.Warning
 }
 
 // loadConfig reads and validates the configuration; the error names the
 // offending fields.
 func loadConfig(path string, env []string) (loaded, error) {
-	cfg, warnings, err := config.Load(path, env)
+	cfg, warnings, err := agentconfig.Load(path, env)
 	if err != nil {
 		return loaded{}, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 // localConnTimeout bounds connecting to the local server.
@@ -19,7 +19,7 @@ const localConnTimeout = 5 * time.Second
 
 // localDSN is a superuser connection string to the local PostgreSQL over
 // TCP on its first listen address (loopback for a wildcard).
-func localDSN(cfg *config.Config) (string, error) {
+func localDSN(cfg *agentconfig.Config) (string, error) {
 	lc, err := cfg.PGLocalConfig(nil)
 	if err != nil {
 		return "", err
@@ -42,7 +42,7 @@ func localDSN(cfg *config.Config) (string, error) {
 }
 
 // localConn connects to the local server as the superuser.
-func localConn(ctx context.Context, cfg *config.Config) (*pgx.Conn, error) {
+func localConn(ctx context.Context, cfg *agentconfig.Config) (*pgx.Conn, error) {
 	dsn, err := localDSN(cfg)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,6 @@
 // Command pgha-agent is the reference node agent: one process per
 // PostgreSQL node, assembled from pgha's public packages. It reads a
-// Patroni-style YAML configuration (see config/testdata/pgha.yml), runs the
+// Patroni-style YAML configuration (see agentconfig/testdata/pgha.yml), runs the
 // HA loop (failover.Controller) over a local PostgreSQL (pg.Local) and the
 // configured DCS (etcd v3 or Consul), and serves the Patroni-compatible
 // REST API (healthapi) that HAProxy, pgha-ctl and peers use.
@@ -8,6 +8,7 @@
 // Usage:
 //
 //	pgha-agent -c /etc/pgha/pgha.yml
+//	pgha-agent --help | --version
 //
 // Signals: SIGTERM and SIGINT stop the agent cleanly (a leader stops
 // PostgreSQL, lets a replica receive its last WAL and resigns, so a replica
@@ -27,6 +28,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -37,26 +40,115 @@ const (
 	exitUsage   = 2
 )
 
+// usage is the synopsis printed with a usage error.
+const usage = `usage: pgha-agent [-c FILE] [-check] [FILE]
+       pgha-agent --help | --version`
+
+// manual is the --help text.
+const manual = `NAME
+    pgha-agent - PostgreSQL high-availability node agent
+
+SYNOPSIS
+    pgha-agent [-c FILE] [-check] [FILE]
+    pgha-agent --help | --version
+
+DESCRIPTION
+    pgha-agent runs one PostgreSQL node of a pgha (Patroni-compatible)
+    cluster: it bootstraps or clones the node's PostgreSQL, takes part in
+    the leader election in the DCS (etcd v3 or Consul), promotes, demotes,
+    follows and rewinds as the cluster needs, and serves Patroni's REST
+    API (health checks for HAProxy, status, switchover and the other
+    management calls of pgha-ctl and patronictl).
+
+OPTIONS
+    -c FILE     The configuration file: YAML with the keys of Patroni's
+                patroni.yml. It may also be given as the only argument.
+    -check      Load and validate the configuration, print the warnings,
+                and exit without starting anything.
+    --help      Print this text and exit.
+    --version   Print the version and exit.
+
+ENVIRONMENT
+    PATRONI_*   Patroni's variables override the file: PATRONI_SCOPE,
+                PATRONI_NAME, PATRONI_RESTAPI_LISTEN, PATRONI_ETCD3_HOSTS,
+                PATRONI_POSTGRESQL_DATA_DIR, PATRONI_SUPERUSER_PASSWORD...
+    PGHA_*      The same names with the PGHA_ prefix override those. With
+                such variables the agent runs without a file.
+    An unknown variable with either prefix is named in a warning.
+
+SIGNALS
+    SIGTERM, SIGINT
+                Stop cleanly: a leader stops PostgreSQL, lets a replica
+                receive its last WAL and resigns, so a replica takes over
+                at once.
+    SIGHUP      Re-read the configuration and apply what can change at
+                runtime (log level, PostgreSQL parameters); every change
+                that needs a restart is logged.
+
+EXIT STATUS
+    0   clean stop, -check of a valid file, --help, --version
+    1   the agent failed while running
+    2   usage or configuration error
+
+FILES
+    agentconfig/testdata/pgha.yml in the pgha sources is a complete,
+    annotated configuration.
+
+SEE ALSO
+    pgha-ctl --help; Patroni's documentation of patroni.yml, whose keys
+    and variables pgha reads.
+`
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stderr))
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// versionText is the --version line: the module version (or "(devel)"),
+// the VCS revision when the binary was built from a checkout, and Go's
+// version.
+func versionText() string {
+	v, rev, dirty := "(devel)", "", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch {
+			case s.Key == "vcs.revision":
+				rev = " " + s.Value[:min(12, len(s.Value))]
+			case s.Key == "vcs.modified" && s.Value == "true":
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev == "" {
+		dirty = ""
+	}
+	return fmt.Sprintf("pgha-agent %s%s%s %s", v, rev, dirty, runtime.Version())
 }
 
 // run is main without the process globals: it parses args, loads the
-// configuration and runs the agent until SIGTERM or SIGINT.
-func run(args, env []string, stderr io.Writer) int {
+// configuration and runs the agent until SIGTERM or SIGINT. --help and
+// --version write to stdout; everything else, the log included, goes to
+// stderr.
+func run(args, env []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pgha-agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("c", "", "configuration file (YAML, patroni.yml keys); PGHA_*/PATRONI_* variables override it")
+	fs.Usage = func() {} // run prints the synopsis or the manual itself
+	path := fs.String("c", "", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and exit")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pgha-agent -c config.yml [-check]")
-		fs.PrintDefaults()
-	}
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, manual)
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "%s\nTry 'pgha-agent --help' for more information.\n", usage)
 		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionText())
+		return exitOK
 	}
 	if fs.NArg() == 1 && *path == "" {
 		*path = fs.Arg(0) // Patroni takes the file as an argument

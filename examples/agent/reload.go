@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 // reloadWait bounds waiting for PostgreSQL to load its configuration after
@@ -41,9 +41,9 @@ func (p reloadPlan) empty() bool {
 // planReload compares the new configuration with the one the agent
 // started with (running: settings that need a restart) and the one last
 // applied (applied: settings changed at runtime).
-func planReload(running, applied, next *config.Config) reloadPlan {
+func planReload(running, applied, next *agentconfig.Config) reloadPlan {
 	var p reloadPlan
-	if lv := configLevel(next); lv != configLevel(applied) {
+	if lv := next.LogLevel(); lv != applied.LogLevel() {
 		p.level = &lv
 	}
 	oldParams, newParams := applied.ServerParameters(), next.ServerParameters()
@@ -95,7 +95,7 @@ func planReload(running, applied, next *config.Config) reloadPlan {
 }
 
 // socketDir is the effective unix_socket_directories.
-func socketDir(c *config.Config) string {
+func socketDir(c *agentconfig.Config) string {
 	lc, err := c.PGLocalConfig(nil)
 	if err != nil {
 		return ""
@@ -147,7 +147,7 @@ func (a *agent) reload(ctx context.Context) {
 // works on primaries and replicas alike, and is read after pgha's own
 // configuration file), reloads PostgreSQL and reports the parameters that
 // wait for a restart.
-func (a *agent) applyParameters(ctx context.Context, cfg *config.Config, p reloadPlan) error {
+func (a *agent) applyParameters(ctx context.Context, cfg *agentconfig.Config, p reloadPlan) error {
 	conn, err := localConn(ctx, cfg)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (a *agent) applyParameters(ctx context.Context, cfg *config.Config, p reloa
 		return err
 	}
 	// ALTER SYSTEM takes no parameters: names were validated by
-	// config.Validate, and values are quoted.
+	// agentconfig.Validate, and values are quoted.
 	for _, k := range slices.Sorted(maps.Keys(p.set)) {
 		if _, err := conn.Exec(ctx, "ALTER SYSTEM SET "+quoteIdent(k)+" = "+quoteLiteral(p.set[k])); err != nil {
 			return err

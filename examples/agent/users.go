@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 // usersTimeout bounds creating bootstrap.users after a bootstrap.
@@ -20,7 +20,7 @@ const usersTimeout = 60 * time.Second
 var roleOption = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9 ]*$`)
 
 // createRoleSQL returns the statement creating a bootstrap.users entry.
-func createRoleSQL(name string, u config.User) (string, error) {
+func createRoleSQL(name string, u agentconfig.User) (string, error) {
 	var b strings.Builder
 	b.WriteString("CREATE ROLE ")
 	b.WriteString(pgx.Identifier{name}.Sanitize())
@@ -41,7 +41,7 @@ func createRoleSQL(name string, u config.User) (string, error) {
 // createUsers creates bootstrap.users on the freshly bootstrapped primary
 // (Patroni before 4.0 does the same). Existing roles are left alone.
 // Failures are logged: the cluster works without them.
-func (a *agent) createUsers(ctx context.Context, cfg *config.Config) {
+func (a *agent) createUsers(ctx context.Context, cfg *agentconfig.Config) {
 	if len(cfg.Bootstrap.Users) == 0 {
 		return
 	}

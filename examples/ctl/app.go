@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/examples/agent/config"
 )
 
 // ErrUsage marks a command line that could not be understood; main exits
@@ -35,7 +35,7 @@ type App struct {
 	// HTTP calls members' REST APIs.
 	HTTP *http.Client
 	// Auth is sent as basic auth with management requests.
-	Auth config.Credentials
+	Auth agentconfig.Credentials
 	// Out receives results, Err warnings; In answers confirmations.
 	Out, Err io.Writer
 	In       io.Reader

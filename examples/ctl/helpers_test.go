@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/memory"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 )
@@ -65,7 +65,7 @@ func testApp(store dcs.Store) (*App, *bytes.Buffer, *bytes.Buffer) {
 	var out, errOut bytes.Buffer
 	return &App{
 		Store: store, Scope: "batman", HTTP: &http.Client{Timeout: 10 * time.Second},
-		Auth: config.Credentials{Username: "admin", Password: "secret"},
+		Auth: agentconfig.Credentials{Username: "admin", Password: "secret"},
 		Out:  &out, Err: &errOut, WaitInterval: 10 * time.Millisecond,
 		Now: func() time.Time { return time.Date(2024, 1, 14, 10, 0, 0, 0, time.UTC) },
 	}, &out, &errOut

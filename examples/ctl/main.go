@@ -29,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pgha/pgha/examples/agent/config"
+	"github.com/pgha/pgha/agentconfig"
 )
 
 func main() {
@@ -55,7 +55,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, env []string)
 		*cfgPath = lookup(env, "PGHA_CTL_CONFIG", "PATRONICTL_CONFIG_FILE")
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	cfg, warnings, err := config.Load(*cfgPath, env)
+	cfg, warnings, err := agentconfig.Load(*cfgPath, env)
 	if err == nil {
 		err = cfg.ValidateClient()
 	}

@@ -14,8 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
@@ -90,7 +90,7 @@ func newHarnessWith(t *testing.T, customize func(*localcluster.Options)) *harnes
 		}
 	})
 
-	cfg, _, err := config.Load(c.Nodes()[0].ConfigPath(), nil)
+	cfg, _, err := agentconfig.Load(c.Nodes()[0].ConfigPath(), nil)
 	if err != nil {
 		t.Fatalf("read node1's configuration: %v", err)
 	}

@@ -87,8 +87,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/examples/agent/config"
 	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
@@ -337,7 +337,7 @@ type benchSetup struct {
 // newBench connects to the cluster's etcd and reads the key prefix and
 // the timing settings.
 func newBench(ctx context.Context, c *localcluster.Cluster, o options, logger *slog.Logger) (*benchSetup, error) {
-	cfg, _, err := config.Load(c.Nodes()[0].ConfigPath(), nil)
+	cfg, _, err := agentconfig.Load(c.Nodes()[0].ConfigPath(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("read node configuration: %w", err)
 	}

@@ -7,11 +7,11 @@ import (
 	"os"
 	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // nodeConfig returns node n's agent configuration as a YAML-able map
-// (the keys of config/testdata/pgha.yml).
+// (the keys of agentconfig/testdata/pgha.yml).
 func (c *Cluster) nodeConfig(n *Node) map[string]any {
 	dyn := map[string]any{
 		"ttl":                     6,

@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import (
 	"errors"
@@ -106,7 +106,7 @@ func TestSampleConfig(t *testing.T) {
 	if _, ok := lc.Parameters["unix_socket_directories"]; ok {
 		t.Error("unix_socket_directories passed as a parameter")
 	}
-	ec, err := cfg.EtcdConfig(nil)
+	ec, err := cfg.etcdConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,18 +181,25 @@ func TestBadInput(t *testing.T) {
 		where string
 	}{
 		{name: "ttl string", doc: "bootstrap:\n  dcs:\n    ttl: abc\n", field: "bootstrap.dcs.ttl", where: "line 17"},
-		{name: "ttl list", doc: "bootstrap:\n  dcs:\n    ttl: [1]\n", field: "bootstrap.dcs.ttl"},
-		{name: "lag not int", doc: "bootstrap:\n  dcs:\n    maximum_lag_on_failover: 1.5\n", field: "bootstrap.dcs.maximum_lag_on_failover"},
-		{name: "sync mode", doc: "bootstrap:\n  dcs:\n    synchronous_mode: maybe\n", field: "bootstrap.dcs.synchronous_mode"},
-		{name: "bool", doc: "bootstrap:\n  dcs:\n    postgresql:\n      use_pg_rewind: sometimes\n", field: "bootstrap.dcs.postgresql.use_pg_rewind"},
-		{name: "section scalar", doc: "tags: 5\n", field: "tags"},
+		{name: "ttl list", doc: "bootstrap:\n  dcs:\n    ttl: [1]\n", field: "bootstrap.dcs.ttl", where: "line 17"},
+		{name: "lag not int", doc: "bootstrap:\n  dcs:\n    maximum_lag_on_failover: 1.5\n", field: "bootstrap.dcs.maximum_lag_on_failover", where: "line 17"},
+		{name: "int overflow", doc: "bootstrap:\n  dcs:\n    synchronous_node_count: 99999999999999999999\n", field: "bootstrap.dcs.synchronous_node_count", where: "line 17"},
+		{name: "int as a word", doc: "bootstrap:\n  dcs:\n    max_timelines_history: \"ten\"\n", field: "bootstrap.dcs.max_timelines_history", where: "line 17"},
+		{name: "sync mode", doc: "bootstrap:\n  dcs:\n    synchronous_mode: maybe\n", field: "bootstrap.dcs.synchronous_mode", where: "line 17"},
+		{name: "bool", doc: "bootstrap:\n  dcs:\n    postgresql:\n      use_pg_rewind: sometimes\n", field: "bootstrap.dcs.postgresql.use_pg_rewind", where: "line 18"},
+		{name: "string got list", whole: true, doc: "scope: s\nrestapi:\n  listen: [a]\n", field: "restapi.listen", where: "line 3"},
+		{name: "strings got mapping", whole: true, doc: "scope: s\nrestapi:\n  allowlist: {a: b}\n", field: "restapi.allowlist", where: "line 3"},
+		{name: "etcd hosts nested", whole: true, doc: "etcd3:\n  hosts: [a, [b]]\n", field: "etcd3.hosts", where: "line 2"},
+		{name: "user not a mapping", doc: "bootstrap:\n  users:\n    app: secret\n", field: "bootstrap.users.app", where: "line 17"},
+		{name: "section scalar", doc: "tags: 5\n", field: "tags", where: "line 15"},
 		{name: "restapi list", whole: true, doc: "scope: s\nrestapi: [a]\n", field: "restapi", where: "line 2"},
-		{name: "initdb map", doc: "bootstrap:\n  initdb: {encoding: UTF8}\n", field: "bootstrap.initdb"},
-		{name: "initdb nested", doc: "bootstrap:\n  initdb:\n  - encoding: [UTF8]\n", field: "bootstrap.initdb[0]"},
-		{name: "hba not list", doc: "bootstrap:\n  dcs:\n    postgresql:\n      pg_hba: host all all\n", field: "bootstrap.dcs.postgresql.pg_hba"},
+		{name: "initdb map", doc: "bootstrap:\n  initdb: {encoding: UTF8}\n", field: "bootstrap.initdb", where: "line 16"},
+		{name: "initdb nested", doc: "bootstrap:\n  initdb:\n  - data-checksums\n  - encoding: [UTF8]\n", field: "bootstrap.initdb[1]", where: "line 18"},
+		{name: "hba not list", doc: "bootstrap:\n  dcs:\n    postgresql:\n      pg_hba: host all all\n", field: "bootstrap.dcs.postgresql.pg_hba", where: "line 18"},
 		{name: "duplicate key", whole: true, doc: "scope: a\nscope: b\n", field: "scope", where: "line 2"},
-		{name: "alias and name", doc: "bootstrap:\n  dcs:\n    primary_start_timeout: 1\n    master_start_timeout: 2\n", field: "bootstrap.dcs.master_start_timeout"},
-		{name: "tag type", doc: "tags:\n  nofailover: perhaps\n", field: "tags.nofailover"},
+		{name: "duplicate tag", doc: "tags:\n  zone: a\n  zone: b\n", field: "tags.zone", where: "line 17"},
+		{name: "alias and name", doc: "bootstrap:\n  dcs:\n    primary_start_timeout: 1\n    master_start_timeout: 2\n", field: "bootstrap.dcs.master_start_timeout", where: "line 18"},
+		{name: "tag type", doc: "tags:\n  nofailover: perhaps\n", field: "tags.nofailover", where: "line 16"},
 		{name: "priority type", doc: "tags:\n  failover_priority: high\n", field: "tags.failover_priority"},
 		{name: "not a mapping", whole: true, doc: "- a\n- b\n", field: "document must be a mapping"},
 		{name: "yaml syntax", whole: true, doc: "scope: [\n", field: "yaml:"},
@@ -281,6 +288,14 @@ bootstrap:
 	if got := warningPaths(ws); !slices.Equal(got, want) {
 		t.Fatalf("warnings %q, want %q", got, want)
 	}
+	// Each names the line of its key.
+	lines := map[string]string{`bogus`: "line 2", `restapi.extra_thing`: "line 5", `postgresql.callbacks`: "line 10",
+		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.slots`: "line 14", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
+	for _, w := range ws {
+		if w.Where != lines[w.Path] {
+			t.Errorf("warning %s at %q, want %q", w.Path, w.Where, lines[w.Path])
+		}
+	}
 	// Extra dynamic keys are written to the DCS config as they are.
 	enc := string(cfg.ClusterConfig().Encode())
 	if !strings.Contains(enc, `"slots":{"s1":{"type":"physical"}}`) || !strings.Contains(enc, `"recovery_conf":{"restore_command":"x"}`) {
@@ -321,6 +336,7 @@ bootstrap:
     retry_timeout: "1"
     master_start_timeout: 0
     synchronous_mode: quorum
+    maximum_lag_on_failover: "2048"
 `
 	cfg, _, err := Parse([]byte(doc), nil)
 	if err != nil {
@@ -331,7 +347,8 @@ bootstrap:
 	}
 	d := cfg.Bootstrap.DCS
 	if d.TTL.Duration() != 3*time.Second || d.LoopWait.Duration() != 500*time.Millisecond || *d.RetryTimeout != 1 ||
-		d.PrimaryStartTimeout == nil || *d.PrimaryStartTimeout != 0 || *d.SynchronousMode != SyncQuorum {
+		d.PrimaryStartTimeout == nil || *d.PrimaryStartTimeout != 0 || *d.SynchronousMode != SyncQuorum ||
+		*d.MaximumLagOnFailover != 2048 {
 		t.Errorf("dcs %+v", d)
 	}
 	if enc := string(cfg.ClusterConfig().Encode()); !strings.Contains(enc, `"ttl":3,"loop_wait":0.5`) || !strings.Contains(enc, `"synchronous_mode":"quorum"`) {
@@ -353,11 +370,31 @@ func TestAliasBomb(t *testing.T) {
 		}
 		b.WriteString("]\n")
 	}
-	for _, tail := range []string{"postgresql:\n  pg_hba: *a11\n", "bootstrap:\n  dcs:\n    slots: *a11\n", "tags:\n  x: *a11\n"} {
-		_, _, err := Parse([]byte(b.String()+tail), nil)
-		if err == nil {
-			t.Errorf("%s: no error", tail)
+	for _, tc := range []struct{ tail, err string }{
+		// Refused by type before anything is expanded.
+		{"postgresql:\n  pg_hba: *a11\n", "postgresql.pg_hba (line 12): want a list of strings"},
+		// Values of any type: yaml.v3's bound on expansion.
+		{"bootstrap:\n  dcs:\n    slots: *a11\n", "bootstrap.dcs.slots (line 12): document contains excessive aliasing"},
+		{"tags:\n  x: *a11\n", "tags (line 14): document contains excessive aliasing"},
+	} {
+		_, _, err := Parse([]byte(b.String()+tc.tail), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: err %v, want %q", tc.tail, err, tc.err)
 		}
+	}
+	// Structs the walker decodes itself: its own bound on dereferences.
+	var users strings.Builder
+	users.WriteString("u: &u {password: x, options: [createdb]}\nbootstrap:\n  users:\n")
+	for i := range 2 * maxAliases {
+		users.WriteString("    u" + itoa(i) + ": *u\n")
+	}
+	if _, _, err := Parse([]byte(users.String()), nil); err == nil || !strings.Contains(err.Error(), "too many aliases") {
+		t.Errorf("%d aliased users: err %v", 2*maxAliases, err)
+	}
+	// A few aliases are fine.
+	cfg, _, err := Parse([]byte("u: &u {password: x}\nbootstrap:\n  users: {a: *u, b: *u}\n"), nil)
+	if err != nil || cfg.Bootstrap.Users["b"].Password != "x" {
+		t.Errorf("aliased users: %v %+v", err, cfg)
 	}
 }
 
@@ -383,7 +420,7 @@ func TestTagsNormalized(t *testing.T) {
 
 // A document above the size limit is refused before decoding.
 func TestTooLarge(t *testing.T) {
-	big := []byte("scope: x\n# " + strings.Repeat("x", MaxFileSize) + "\n")
+	big := []byte("scope: x\n# " + strings.Repeat("x", maxFileSize) + "\n")
 	if _, _, err := Parse(big, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err %v", err)
 	}

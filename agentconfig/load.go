@@ -1,19 +1,21 @@
-package config
+package agentconfig
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxErrors bounds the errors reported for one document.
 const maxErrors = 20
 
-// MaxFileSize bounds the configuration file; a larger one is refused.
-const MaxFileSize = 1 << 20
+// maxFileSize bounds the configuration file (1 MiB); a larger one is
+// refused.
+const maxFileSize = 1 << 20
 
 // Load reads the YAML file at path (none when path is ""), applies the
 // environment overrides found in env (os.Environ() form, "KEY=value";
@@ -34,8 +36,8 @@ func Load(path string, env []string) (*Config, []Warning, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("config: %w", err)
 		}
-		if st.Size() > MaxFileSize {
-			return nil, nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, MaxFileSize)
+		if st.Size() > maxFileSize {
+			return nil, nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, path, maxFileSize)
 		}
 		data = make([]byte, st.Size())
 		if _, err := f.ReadAt(data, 0); err != nil && st.Size() > 0 {
@@ -47,8 +49,8 @@ func Load(path string, env []string) (*Config, []Warning, error) {
 
 // Parse is [Load] on a document already in memory.
 func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err error) {
-	if len(data) > MaxFileSize {
-		return nil, nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, MaxFileSize)
+	if len(data) > maxFileSize {
+		return nil, nil, fmt.Errorf("%w: document larger than %d bytes", ErrInvalid, maxFileSize)
 	}
 	// yaml.v3 is well behaved, but a panic on hostile input must not take
 	// the agent down: it becomes an error.
@@ -71,7 +73,7 @@ func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err erro
 		switch {
 		case isNull(root) || root.Kind == yaml.DocumentNode:
 		case root.Kind == yaml.MappingNode:
-			d.value(root, "", reflectValue(cfg))
+			d.value(root, "", reflect.ValueOf(cfg).Elem())
 		default:
 			return nil, nil, fmt.Errorf("%w: line %d: the document must be a mapping of sections, got %s", ErrInvalid, root.Line, describe(root))
 		}

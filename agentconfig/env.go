@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import (
 	"errors"
@@ -11,8 +11,8 @@ import (
 // Environment variable prefixes. Each override exists under both; the
 // PGHA_ one wins when both are set.
 const (
-	EnvPrefixPatroni = "PATRONI_"
-	EnvPrefixPGHA    = "PGHA_"
+	envPrefixPatroni = "PATRONI_"
+	envPrefixPGHA    = "PGHA_"
 )
 
 // envVar is one override: the name after the prefix, the dotted path it
@@ -155,11 +155,11 @@ func (c *Config) applyEnv(env []string, d *decoder) error {
 		}
 		var rest string
 		switch {
-		case strings.HasPrefix(name, EnvPrefixPGHA):
-			rest = strings.TrimPrefix(name, EnvPrefixPGHA)
-		case strings.HasPrefix(name, EnvPrefixPatroni):
-			rest = strings.TrimPrefix(name, EnvPrefixPatroni)
-			if _, pgha := source[rest]; pgha && strings.HasPrefix(source[rest], EnvPrefixPGHA) {
+		case strings.HasPrefix(name, envPrefixPGHA):
+			rest = strings.TrimPrefix(name, envPrefixPGHA)
+		case strings.HasPrefix(name, envPrefixPatroni):
+			rest = strings.TrimPrefix(name, envPrefixPatroni)
+			if _, pgha := source[rest]; pgha && strings.HasPrefix(source[rest], envPrefixPGHA) {
 				continue
 			}
 		default:

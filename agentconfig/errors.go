@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import (
 	"errors"
@@ -21,6 +21,7 @@ type FieldError struct {
 	Msg string
 }
 
+// Error says "config: <path> (<where>): <what is wrong>".
 func (e *FieldError) Error() string {
 	if e.Where == "" {
 		return fmt.Sprintf("config: %s: %s", e.Path, e.Msg)
@@ -42,6 +43,7 @@ type Warning struct {
 	Msg string
 }
 
+// String says "<path> (<where>): <why it is not used>".
 func (w Warning) String() string {
 	if w.Where == "" {
 		return w.Path + ": " + w.Msg

@@ -1,12 +1,14 @@
-package config
+package agentconfig
 
 import (
+	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Seconds is a duration written as a number of seconds (Patroni's form,
@@ -16,13 +18,14 @@ type Seconds float64
 // Duration returns s as a time.Duration.
 func (s Seconds) Duration() time.Duration { return time.Duration(float64(s) * float64(time.Second)) }
 
-func (s *Seconds) decodeNode(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads a number of seconds or a duration string.
+func (s *Seconds) UnmarshalYAML(n *yaml.Node) error {
 	v, ok := parseSeconds(n)
 	if !ok {
-		d.fail(path, n, "want a number of seconds or a duration such as \"500ms\", got %s", describe(n))
-		return
+		return fmt.Errorf("want a number of seconds or a duration such as \"500ms\", got %s", describe(n))
 	}
 	*s = Seconds(v)
+	return nil
 }
 
 func parseSeconds(n *yaml.Node) (float64, bool) {
@@ -52,28 +55,21 @@ func parseSeconds(n *yaml.Node) (float64, bool) {
 // comma-separated string, as Patroni accepts for etcd hosts.
 type StringList []string
 
-func (l *StringList) decodeNode(d *decoder, n *yaml.Node, path string) {
-	switch n.Kind {
-	case yaml.ScalarNode:
+// UnmarshalYAML reads a list of strings or one comma-separated string.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
 		*l = splitList(n.Value)
-	case yaml.SequenceNode:
-		var out []string
-		for i, item := range n.Content {
-			p := indexPath(path, i)
-			item = d.resolve(item, p)
-			if item == nil {
-				return
-			}
-			if item.Kind != yaml.ScalarNode || isNull(item) {
-				d.fail(p, item, "want a string, got %s", describe(item))
-				return
-			}
-			out = append(out, strings.TrimSpace(item.Value))
-		}
-		*l = out
-	default:
-		d.fail(path, n, "want a list or a comma-separated string, got %s", describe(n))
+		return nil
 	}
+	var items []string
+	if n.Kind != yaml.SequenceNode || n.Decode(&items) != nil {
+		return fmt.Errorf("want a list of strings or a comma-separated string, got %s", describe(n))
+	}
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	*l = items
+	return nil
 }
 
 // splitList splits "a,b", "'a','b'" and "[a, b]" (the forms Patroni's
@@ -102,27 +98,30 @@ const (
 	SyncQuorum SyncMode = "quorum"
 )
 
-func (m *SyncMode) decodeNode(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads off, on (or a YAML boolean) or quorum.
+func (m *SyncMode) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		switch strings.ToLower(strings.TrimSpace(n.Value)) {
 		case "true", "on", "yes":
 			*m = SyncOn
-			return
+			return nil
 		case "false", "off", "no":
 			*m = SyncOff
-			return
+			return nil
 		case "quorum":
 			*m = SyncQuorum
-			return
+			return nil
 		}
 	}
-	d.fail(path, n, "want true, false or quorum, got %s", describe(n))
+	return fmt.Errorf("want true, false or quorum, got %s", describe(n))
 }
 
 // InitdbOption is one bootstrap.initdb entry: a switch ("data-checksums")
 // or an option with a value ({encoding: UTF8}).
 type InitdbOption struct {
-	Name  string
+	// Name is the initdb option without its dashes.
+	Name string
+	// Value is the option's value, if it has one.
 	Value string
 	// HasValue distinguishes {"locale": ""} from a bare switch.
 	HasValue bool
@@ -131,43 +130,31 @@ type InitdbOption struct {
 // InitdbOptions is bootstrap.initdb.
 type InitdbOptions []InitdbOption
 
-func (o *InitdbOptions) decodeNode(d *decoder, n *yaml.Node, path string) {
+// UnmarshalYAML reads a list of switches and name: value mappings.
+func (o *InitdbOptions) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.SequenceNode {
-		d.fail(path, n, "want a list of options such as \"- data-checksums\" or \"- encoding: UTF8\", got %s", describe(n))
-		return
+		return fmt.Errorf("want a list of options such as \"- data-checksums\" or \"- encoding: UTF8\", got %s", describe(n))
 	}
 	var out InitdbOptions
 	for i, item := range n.Content {
-		p := indexPath(path, i)
-		item = d.resolve(item, p)
-		if item == nil {
-			return
-		}
-		switch item.Kind {
-		case yaml.ScalarNode:
-			if isNull(item) {
-				d.fail(p, item, "empty option")
-				continue
-			}
-			out = append(out, InitdbOption{Name: item.Value})
-		case yaml.MappingNode:
+		var opt string
+		switch {
+		case item.Kind == yaml.MappingNode: // name: value pairs, in order
 			for j := 0; j+1 < len(item.Content); j += 2 {
-				k := d.resolve(item.Content[j], p)
-				v := d.resolve(item.Content[j+1], p)
-				if k == nil || v == nil {
-					return
+				var name, value string
+				if item.Content[j].Decode(&name) != nil || item.Content[j+1].Decode(&value) != nil {
+					return &itemError{i, item, "want name: value with a scalar value"}
 				}
-				if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
-					d.fail(p, item, "want name: value with a scalar value")
-					continue
-				}
-				out = append(out, InitdbOption{Name: k.Value, Value: v.Value, HasValue: true})
+				out = append(out, InitdbOption{Name: name, Value: value, HasValue: true})
 			}
+		case item.Decode(&opt) == nil && opt != "":
+			out = append(out, InitdbOption{Name: opt})
 		default:
-			d.fail(p, item, "want an option name or name: value, got %s", describe(item))
+			return &itemError{i, item, "want an option name or name: value, got " + describe(item)}
 		}
 	}
 	*o = out
+	return nil
 }
 
 // otherKey accepts the custom replica methods named in
@@ -178,7 +165,7 @@ func (p *Postgresql) otherKey(d *decoder, parent *yaml.Node, key string, val *ya
 	}
 	var m ReplicaMethod
 	before := len(d.errs)
-	d.value(val, path, reflectValue(&m))
+	d.value(val, path, reflect.ValueOf(&m).Elem())
 	if len(d.errs) == before {
 		if p.Methods == nil {
 			p.Methods = map[string]ReplicaMethod{}

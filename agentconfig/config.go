@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import "github.com/pgha/pgha/dcs"
 
@@ -14,16 +14,25 @@ type Config struct {
 	// agent.
 	Name string `yaml:"name"`
 
-	Log       Log        `yaml:"log"`
-	RestAPI   RestAPI    `yaml:"restapi"`
-	Ctl       Ctl        `yaml:"ctl"`
-	Etcd3     *Etcd      `yaml:"etcd3"`
-	Etcd      *Etcd      `yaml:"etcd"`
-	Consul    *Consul    `yaml:"consul"`
-	Bootstrap Bootstrap  `yaml:"bootstrap"`
-	Postgres  Postgresql `yaml:"postgresql"`
-	Tags      Tags       `yaml:"tags"`
-	Watchdog  Watchdog   `yaml:"watchdog"`
+	// Log is the log section.
+	Log Log `yaml:"log"`
+	// RestAPI is the REST API the agent serves and the CLI calls.
+	RestAPI RestAPI `yaml:"restapi"`
+	// Ctl is how the CLI calls the REST API.
+	Ctl Ctl `yaml:"ctl"`
+	// Etcd3, Etcd (read as etcd3) and Consul are the DCS; exactly one
+	// is set.
+	Etcd3  *Etcd   `yaml:"etcd3"`
+	Etcd   *Etcd   `yaml:"etcd"`
+	Consul *Consul `yaml:"consul"`
+	// Bootstrap is what a new cluster starts with.
+	Bootstrap Bootstrap `yaml:"bootstrap"`
+	// Postgres is the local PostgreSQL (the postgresql section).
+	Postgres Postgresql `yaml:"postgresql"`
+	// Tags are this member's tags.
+	Tags Tags `yaml:"tags"`
+	// Watchdog is the watchdog device a primary arms.
+	Watchdog Watchdog `yaml:"watchdog"`
 
 	// where records, for each dotted path that was set, where it came
 	// from ("line 12" or "PATRONI_NAME"), so errors can point at it.
@@ -75,7 +84,9 @@ type Ctl struct {
 
 // Credentials are a user name and password.
 type Credentials struct {
+	// Username is the user (or role) name.
 	Username string `yaml:"username"`
+	// Password is the password.
 	Password string `yaml:"password"`
 }
 
@@ -90,6 +101,7 @@ type Etcd struct {
 	URLs StringList `yaml:"urls"`
 	// Protocol is http (default) or https; used for Host and Hosts.
 	Protocol string `yaml:"protocol"`
+	// Username and Password authenticate to etcd.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	// CACert, Cert and Key are PEM files for TLS.
@@ -105,9 +117,11 @@ type Consul struct {
 	// URL is the agent's URL (http://host:port); it sets Scheme and Host.
 	URL string `yaml:"url"`
 	// Port is added to Host when Host has none.
-	Port   int    `yaml:"port"`
+	Port int `yaml:"port"`
+	// Scheme is http (default) or https.
 	Scheme string `yaml:"scheme"`
-	Token  string `yaml:"token"`
+	// Token is the ACL token.
+	Token string `yaml:"token"`
 	// Verify, when false, skips TLS verification of the agent.
 	Verify *bool `yaml:"verify"`
 	// CACert, Cert and Key are PEM files for TLS.
@@ -136,41 +150,69 @@ type Bootstrap struct {
 
 // User is one bootstrap.users entry.
 type User struct {
+	// Password is the role's password; empty: the role has none.
 	Password string `yaml:"password"`
 	// Options are role options such as createrole or createdb.
 	Options []string `yaml:"options"`
 }
 
-// DynamicConfig is bootstrap.dcs, the initial dynamic configuration.
-// Unset fields are nil and keep their defaults.
+// DynamicConfig is bootstrap.dcs, the initial dynamic configuration: the
+// cluster's config key when this node initializes it. Unset fields are nil
+// and keep their defaults. The fields are Patroni's settings of the same
+// names; failover.Settings documents what each does in pgha and how it is
+// clamped. Patroni's master_start_timeout and master_stop_timeout are read
+// as primary_start_timeout and primary_stop_timeout.
 type DynamicConfig struct {
-	TTL                   *Seconds          `yaml:"ttl"`
-	LoopWait              *Seconds          `yaml:"loop_wait"`
-	RetryTimeout          *Seconds          `yaml:"retry_timeout"`
-	MaximumLagOnFailover  *int64            `yaml:"maximum_lag_on_failover"`
-	MaximumLagOnSyncnode  *int64            `yaml:"maximum_lag_on_syncnode"`
-	PrimaryStartTimeout   *Seconds          `yaml:"primary_start_timeout" alias:"master_start_timeout"`
-	PrimaryStopTimeout    *Seconds          `yaml:"primary_stop_timeout" alias:"master_stop_timeout"`
-	SynchronousMode       *SyncMode         `yaml:"synchronous_mode"`
-	SynchronousModeStrict *bool             `yaml:"synchronous_mode_strict"`
-	SynchronousNodeCount  *int64            `yaml:"synchronous_node_count"`
-	FailsafeMode          *bool             `yaml:"failsafe_mode"`
-	CheckTimeline         *bool             `yaml:"check_timeline"`
-	MaxTimelinesHistory   *int64            `yaml:"max_timelines_history"`
-	Postgresql            DynamicPostgresql `yaml:"postgresql"`
+	// TTL is the leader lease's time to live.
+	TTL *Seconds `yaml:"ttl"`
+	// LoopWait is the longest time between two HA cycles.
+	LoopWait *Seconds `yaml:"loop_wait"`
+	// RetryTimeout is Patroni's DCS retry bound.
+	RetryTimeout *Seconds `yaml:"retry_timeout"`
+	// MaximumLagOnFailover is the most WAL, in bytes, a candidate may
+	// lack and still be promoted automatically.
+	MaximumLagOnFailover *int64 `yaml:"maximum_lag_on_failover"`
+	// MaximumLagOnSyncnode is the most WAL, in bytes, a synchronous
+	// standby may lack (-1: no limit).
+	MaximumLagOnSyncnode *int64 `yaml:"maximum_lag_on_syncnode"`
+	// PrimaryStartTimeout bounds restarting a crashed primary in place.
+	PrimaryStartTimeout *Seconds `yaml:"primary_start_timeout" alias:"master_start_timeout"`
+	// PrimaryStopTimeout bounds a primary's clean stop.
+	PrimaryStopTimeout *Seconds `yaml:"primary_stop_timeout" alias:"master_stop_timeout"`
+	// SynchronousMode is off, on or quorum.
+	SynchronousMode *SyncMode `yaml:"synchronous_mode"`
+	// SynchronousModeStrict makes commits wait when no synchronous
+	// standby is available.
+	SynchronousModeStrict *bool `yaml:"synchronous_mode_strict"`
+	// SynchronousNodeCount is how many standbys acknowledge each commit.
+	SynchronousNodeCount *int64 `yaml:"synchronous_node_count"`
+	// FailsafeMode keeps a primary that lost the DCS running while every
+	// member confirms it.
+	FailsafeMode *bool `yaml:"failsafe_mode"`
+	// CheckTimeline excludes candidates whose timeline is unknown.
+	CheckTimeline *bool `yaml:"check_timeline"`
+	// MaxTimelinesHistory bounds the history key (0: no limit).
+	MaxTimelinesHistory *int64 `yaml:"max_timelines_history"`
+	// Postgresql is bootstrap.dcs.postgresql.
+	Postgresql DynamicPostgresql `yaml:"postgresql"`
 	// Extra holds other keys (slots, standby_cluster, ...): written to the
 	// DCS as they are, not interpreted by pgha.
-	Extra map[string]any `yaml:",extra"`
+	Extra map[string]any `yaml:",inline"`
 }
 
 // DynamicPostgresql is bootstrap.dcs.postgresql.
 type DynamicPostgresql struct {
-	UsePgRewind *bool          `yaml:"use_pg_rewind"`
-	UseSlots    *bool          `yaml:"use_slots"`
-	Parameters  map[string]any `yaml:"parameters"`
-	PgHBA       []string       `yaml:"pg_hba"`
+	// UsePgRewind lets a diverged former primary rejoin by pg_rewind.
+	UsePgRewind *bool `yaml:"use_pg_rewind"`
+	// UseSlots is written to the config key for Patroni's tools.
+	UseSlots *bool `yaml:"use_slots"`
+	// Parameters are server settings shared by the cluster; a node's
+	// postgresql.parameters override them.
+	Parameters map[string]any `yaml:"parameters"`
+	// PgHBA are pg_hba.conf lines, used when postgresql.pg_hba is unset.
+	PgHBA []string `yaml:"pg_hba"`
 	// Extra holds other keys, written to the DCS as they are.
-	Extra map[string]any `yaml:",extra"`
+	Extra map[string]any `yaml:",inline"`
 }
 
 // Postgresql is the postgresql section.
@@ -181,7 +223,9 @@ type Postgresql struct {
 	// ConnectAddress is the host:port others connect to; it goes into the
 	// member key's conn_url. Default: Listen's first host.
 	ConnectAddress string `yaml:"connect_address"`
-	// ProxyAddress is published as proxy_url (service discovery only).
+	// ProxyAddress is the host:port of a connection pooler in front of
+	// this node. It is checked, but pgha does not publish it as the
+	// member's proxy_url yet.
 	ProxyAddress string `yaml:"proxy_address"`
 	// DataDir is PGDATA; absolute.
 	DataDir string `yaml:"data_dir"`
@@ -189,7 +233,8 @@ type Postgresql struct {
 	BinDir string `yaml:"bin_dir"`
 	// PgPass is accepted for compatibility; pgha passes passwords
 	// directly and writes no password file.
-	PgPass         string         `yaml:"pgpass"`
+	PgPass string `yaml:"pgpass"`
+	// Authentication are the roles the agent and the replicas use.
 	Authentication Authentication `yaml:"authentication"`
 	// Parameters are server settings; they override
 	// bootstrap.dcs.postgresql.parameters.
@@ -210,18 +255,24 @@ type Postgresql struct {
 
 // Authentication is postgresql.authentication.
 type Authentication struct {
-	Superuser   Credentials `yaml:"superuser"`
+	// Superuser is the role the agent connects as; required.
+	Superuser Credentials `yaml:"superuser"`
+	// Replication is the role replicas stream and clone with; required.
 	Replication Credentials `yaml:"replication"`
-	Rewind      Credentials `yaml:"rewind"`
+	// Rewind is the role pg_rewind connects as; default the superuser.
+	Rewind Credentials `yaml:"rewind"`
 }
 
 // ReplicaMethod is a custom replica creation method, e.g.
 // postgresql.pgbackrest.
 type ReplicaMethod struct {
 	// Command is the program and its arguments, split on spaces.
-	Command  string `yaml:"command"`
-	KeepData bool   `yaml:"keep_data"`
-	NoLeader bool   `yaml:"no_leader" alias:"no_master"`
+	Command string `yaml:"command"`
+	// KeepData keeps the data directory's files for the command.
+	KeepData bool `yaml:"keep_data"`
+	// NoLeader lets the method run without a leader (no_master in
+	// Patroni's older spelling).
+	NoLeader bool `yaml:"no_leader" alias:"no_master"`
 	// NoParams is refused: pgha always appends Patroni's arguments.
 	NoParams bool `yaml:"no_params"`
 }
@@ -233,7 +284,10 @@ type Tags = dcs.Tags
 // Watchdog is Patroni's watchdog section: mode (off, automatic, the
 // default, or required) and device; see [Config.WatchdogConfig].
 type Watchdog struct {
-	Mode         string   `yaml:"mode"`
-	Device       string   `yaml:"device"`
+	// Mode is off, automatic or required.
+	Mode string `yaml:"mode"`
+	// Device is the watchdog device, default /dev/watchdog.
+	Device string `yaml:"device"`
+	// SafetyMargin is accepted but not applied (a warning says why).
 	SafetyMargin *Seconds `yaml:"safety_margin"`
 }

@@ -1,11 +1,10 @@
-package config
+package agentconfig
 
 import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -36,15 +35,12 @@ func slogLevel(s string) (slog.Level, bool) {
 	return 0, false
 }
 
-// NewLogger returns a logger writing to w as log.level and log.type say
-// (an invalid level means INFO; Validate reports it).
-func (c *Config) NewLogger(w io.Writer) *slog.Logger {
+// LogLevel is log.level as a slog level: DEBUG, INFO (the default),
+// WARNING and ERROR or CRITICAL. An invalid level means INFO; Validate
+// reports it.
+func (c *Config) LogLevel() slog.Level {
 	level, _ := slogLevel(c.Log.Level)
-	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(c.Log.Type, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return level
 }
 
 // DCSKind returns "etcd3" or "consul": the configured backend, or "" when
@@ -74,9 +70,9 @@ func (c *Config) etcdSection() *Etcd {
 	return c.Etcd
 }
 
-// EtcdConfig returns the dcs/etcd configuration. Endpoints come from url,
+// etcdConfig returns the dcs/etcd configuration. Endpoints come from url,
 // urls, host and hosts (with protocol, default http).
-func (c *Config) EtcdConfig(logger *slog.Logger) (etcd.Config, error) {
+func (c *Config) etcdConfig(logger *slog.Logger) (etcd.Config, error) {
 	e := c.etcdSection()
 	if e == nil {
 		return etcd.Config{}, fmt.Errorf("%w: no etcd3 section", ErrInvalid)
@@ -117,8 +113,8 @@ func (c *Config) EtcdConfig(logger *slog.Logger) (etcd.Config, error) {
 	return cfg, nil
 }
 
-// ConsulConfig returns the dcs/consul configuration.
-func (c *Config) ConsulConfig(logger *slog.Logger) (consul.Config, error) {
+// consulConfig returns the dcs/consul configuration.
+func (c *Config) consulConfig(logger *slog.Logger) (consul.Config, error) {
 	s := c.Consul
 	if s == nil {
 		return consul.Config{}, fmt.Errorf("%w: no consul section", ErrInvalid)
@@ -164,13 +160,13 @@ func (c *Config) ConsulConfig(logger *slog.Logger) (consul.Config, error) {
 func (c *Config) NewStore(logger *slog.Logger) (dcs.Store, error) {
 	switch c.DCSKind() {
 	case "etcd3":
-		cfg, err := c.EtcdConfig(logger)
+		cfg, err := c.etcdConfig(logger)
 		if err != nil {
 			return nil, err
 		}
 		return etcd.New(cfg)
 	case "consul":
-		cfg, err := c.ConsulConfig(logger)
+		cfg, err := c.consulConfig(logger)
 		if err != nil {
 			return nil, err
 		}
@@ -288,14 +284,6 @@ func (c *Config) ConnURL() string {
 		}
 	}
 	return "postgres://" + addr + "/postgres"
-}
-
-// ProxyURL is this member's proxy_url, or "" without proxy_address.
-func (c *Config) ProxyURL() string {
-	if c.Postgres.ProxyAddress == "" {
-		return ""
-	}
-	return "postgres://" + c.Postgres.ProxyAddress + "/postgres"
 }
 
 // ServerParameters are the server settings: bootstrap.dcs.postgresql

@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import (
 	"slices"
@@ -81,7 +81,7 @@ func TestEnvOnly(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	cc, err := cfg.ConsulConfig(nil)
+	cc, err := cfg.consulConfig(nil)
 	if err != nil || cc.Address != "127.0.0.1:8500" || cc.Scope != "s" || cc.SessionName != "s-n" {
 		t.Fatalf("consul config %+v %v", cc, err)
 	}

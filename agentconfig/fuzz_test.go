@@ -1,4 +1,4 @@
-package config
+package agentconfig
 
 import (
 	"os"
@@ -20,6 +20,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("bootstrap:\n  initdb:\n  - {a: b}\n  - c\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\ntags: {x: *x}\n"))
 	f.Add([]byte("postgresql:\n  create_replica_methods: [m]\n  m: {command: x}\n"))
+	f.Add([]byte("u: &u {password: x, options: [a]}\nbootstrap:\n  users: {a: *u, b: *u}\n  dcs: {maximum_lag_on_failover: '5', ttl: 1.5s, x: *u}\n"))
+	f.Add([]byte("h: &h b\netcd3: {hosts: [a, *h]}\nbootstrap: {initdb: [k, {E: UTF8}, [x]]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, _, err := Parse(data, []string{"PATRONI_NAME=n"})
 		if err != nil {
@@ -34,7 +36,7 @@ func FuzzLoad(f *testing.F) {
 		_ = cfg.APIURL()
 		_ = cfg.ConnURL()
 		if cfg.DCSKind() == "etcd3" {
-			_, _ = cfg.EtcdConfig(nil)
+			_, _ = cfg.etcdConfig(nil)
 		}
 	})
 }
