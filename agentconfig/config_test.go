@@ -99,9 +99,13 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if lc.Port != 5432 || lc.ListenAddresses != "127.0.0.1" || lc.SocketDir != "/tmp" || lc.RunAsUser != "postgres" ||
-		lc.Parameters["max_connections"] != "100" || lc.Parameters["hot_standby"] != "on" || len(lc.HBA) != 3 ||
+		lc.Parameters["max_connections"] != "100" || lc.Parameters["hot_standby"] != "" || len(lc.HBA) != 3 ||
 		len(lc.ReplicaMethods) != 1 || lc.Replication.Password != "replicator-secret" {
 		t.Errorf("LocalConfig %+v", lc)
+	}
+	// bootstrap.dcs parameters reach the server through the config key.
+	if cc := cfg.ClusterConfig(); cc.Postgresql == nil || cc.Postgresql.Parameters["hot_standby"] != "on" {
+		t.Errorf("cluster config %+v", cc.Postgresql)
 	}
 	if _, ok := lc.Parameters["unix_socket_directories"]; ok {
 		t.Error("unix_socket_directories passed as a parameter")

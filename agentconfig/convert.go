@@ -286,12 +286,15 @@ func (c *Config) ConnURL() string {
 	return "postgres://" + addr + "/postgres"
 }
 
-// ServerParameters are the server settings: bootstrap.dcs.postgresql
-// parameters overlaid with postgresql.parameters, rendered as strings.
+// ServerParameters are the member's own server settings
+// (postgresql.parameters), rendered as strings. bootstrap.dcs.postgresql
+// parameters are not among them: they go into the cluster's config key,
+// from which every member's Controller applies them (see
+// pg.ClusterConfigurer), so that edit-config can change them later.
 // unix_socket_directories is left out: see [Config.PGLocalConfig].
 func (c *Config) ServerParameters() map[string]string {
 	out := map[string]string{}
-	for _, m := range []map[string]any{c.Bootstrap.DCS.Postgresql.Parameters, c.Postgres.Parameters} {
+	for _, m := range []map[string]any{c.Postgres.Parameters} {
 		for k, v := range m {
 			// PostgreSQL names are case-insensitive; pg wants lower case.
 			if s, ok := paramString(v); ok {

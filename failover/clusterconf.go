@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -74,8 +75,18 @@ func paramString(v any) (string, bool) {
 			return strconv.FormatInt(int64(v), 10), true
 		}
 		return strconv.FormatFloat(v, 'g', -1, 64), true
+	case float32:
+		return paramString(float64(v))
 	case json.Number:
 		return v.String(), true
+	}
+	// A configuration built in Go (a bootstrap configuration from YAML)
+	// holds integers of any width.
+	switch r := reflect.ValueOf(v); r.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.FormatInt(r.Int(), 10), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.FormatUint(r.Uint(), 10), true
 	}
 	return "", false
 }

@@ -81,6 +81,11 @@ func (a *agent) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	// POST /reload does what SIGHUP does (Patroni's semantics): re-read
+	// the file, apply it, then reload PostgreSQL. The file is re-read on
+	// this goroutine only, so the two never race.
+	reloads := make(chan chan struct{})
+	hopts.Manager = &reloadingManager{Manager: ctrl, reloads: reloads}
 	if hopts.AllowUnauthenticated {
 		a.log.Warn("restapi: no authentication configured: management endpoints (switchover, restart, config) are open to anyone who reaches " + cfg.RestAPI.Listen)
 	}
@@ -122,6 +127,9 @@ func (a *agent) run(ctx context.Context, hup <-chan os.Signal) error {
 		select {
 		case <-hup:
 			a.reload(loopCtx)
+		case done := <-reloads:
+			a.reload(loopCtx)
+			close(done)
 		case <-a.bootstrapped:
 			a.wg.Go(func() { a.createUsers(loopCtx, cfg) })
 		case err := <-serveErr:

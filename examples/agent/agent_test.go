@@ -176,11 +176,19 @@ func TestPlanReload(t *testing.T) {
 		if !slices.Contains(p.restart, "postgresql.parameters.unix_socket_directories") {
 			t.Errorf("restart %v", p.restart)
 		}
+		// bootstrap.dcs parameters are the cluster's, not the member's:
+		// changing them only says that bootstrap changed.
 		next2 := env()
 		delete(next2.Bootstrap.DCS.Postgresql.Parameters, "wal_log_hints")
 		p = planReload(base, base, next2)
-		if !slices.Equal(p.reset, []string{"wal_log_hints"}) || !p.bootstrap {
+		if len(p.reset) != 0 || !p.bootstrap {
 			t.Errorf("reset %v bootstrap %v", p.reset, p.bootstrap)
+		}
+		next3 := env()
+		delete(next3.Postgres.Parameters, "max_connections")
+		p = planReload(base, base, next3)
+		if !slices.Equal(p.reset, []string{"max_connections"}) {
+			t.Errorf("reset %v", p.reset)
 		}
 	})
 }

@@ -6,16 +6,10 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgha/pgha/agentconfig"
+	"github.com/pgha/pgha/healthapi"
 )
-
-// reloadWait bounds waiting for PostgreSQL to load its configuration after
-// a reload, to report which parameters need a restart.
-const reloadWait = 3 * time.Second
 
 // reloadPlan is what a SIGHUP changes.
 type reloadPlan struct {
@@ -143,73 +137,46 @@ func (a *agent) reload(ctx context.Context) {
 	a.applied = ld.cfg
 }
 
-// applyParameters writes the changed parameters with ALTER SYSTEM (which
-// works on primaries and replicas alike, and is read after pgha's own
-// configuration file), reloads PostgreSQL and reports the parameters that
-// wait for a restart.
+// applyParameters hands the member's parameters, as the file now gives
+// them, to PostgreSQL (pg.Local.ApplyLocalParameters: pgha.conf and a
+// reload) and reports the settings that wait for a restart.
 func (a *agent) applyParameters(ctx context.Context, cfg *agentconfig.Config, p reloadPlan) error {
-	conn, err := localConn(ctx, cfg)
+	res, err := a.comp.inst.ApplyLocalParameters(ctx, cfg.ServerParameters())
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var before time.Time
-	if err := conn.QueryRow(ctx, "SELECT pg_conf_load_time()").Scan(&before); err != nil {
-		return err
+	a.log.Info("config: PostgreSQL parameters applied", "set", p.set, "reset", p.reset, "reloaded", res.Reloaded)
+	for _, w := range res.Warnings {
+		a.log.Warn("config: PostgreSQL parameter", "warning", w)
 	}
-	// ALTER SYSTEM takes no parameters: names were validated by
-	// agentconfig.Validate, and values are quoted.
-	for _, k := range slices.Sorted(maps.Keys(p.set)) {
-		if _, err := conn.Exec(ctx, "ALTER SYSTEM SET "+quoteIdent(k)+" = "+quoteLiteral(p.set[k])); err != nil {
-			return err
-		}
-	}
-	for _, k := range p.reset {
-		if _, err := conn.Exec(ctx, "ALTER SYSTEM RESET "+quoteIdent(k)); err != nil {
-			return err
-		}
-	}
-	if err := a.comp.inst.Reload(ctx); err != nil {
-		return err
-	}
-	a.log.Info("config: PostgreSQL parameters applied", "set", p.set, "reset", p.reset)
-	// Wait (bounded) until the server has loaded the files, then list what
-	// needs a restart.
-	wctx, cancel := context.WithTimeout(ctx, reloadWait)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var now time.Time
-		if err := conn.QueryRow(wctx, "SELECT pg_conf_load_time()").Scan(&now); err == nil && now.After(before) {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			a.log.Warn("config: PostgreSQL has not reloaded its configuration yet", "waited", reloadWait)
-			return nil
-		case <-tick.C:
-		}
-	}
-	rows, err := conn.Query(ctx, "SELECT name FROM pg_settings WHERE pending_restart ORDER BY name")
-	if err != nil {
-		return err
-	}
-	var pending []string
-	for rows.Next() {
-		var n string
-		if rows.Scan(&n) == nil {
-			pending = append(pending, n)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(pending) > 0 {
-		a.log.Warn("config: PostgreSQL parameters need a restart to take effect (pgha-ctl restart)", "parameters", pending)
+	if len(res.PendingRestart) > 0 {
+		a.log.Warn("config: PostgreSQL parameters need a restart to take effect (pgha-ctl restart --pending)",
+			"parameters", slices.Sorted(maps.Keys(res.PendingRestart)))
 	}
 	return nil
 }
 
-// quoteIdent quotes a parameter name as an SQL identifier.
-func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+// reloadingManager is the Controller as healthapi's Manager, with POST
+// /reload re-reading the configuration file first, on the agent's main
+// goroutine.
+type reloadingManager struct {
+	healthapi.Manager
+	reloads chan<- chan struct{}
+}
+
+// Reload re-reads and applies the file as SIGHUP does, then reloads
+// PostgreSQL.
+func (m *reloadingManager) Reload(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case m.reloads <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return m.Manager.Reload(ctx)
+}

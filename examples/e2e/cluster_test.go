@@ -22,6 +22,7 @@ func TestCluster(t *testing.T) {
 		{"etcd_follower_killed", func(t *testing.T, h *harness) { testEtcdMemberKilled(t, h, false) }},
 		{"etcd_leader_killed", func(t *testing.T, h *harness) { testEtcdMemberKilled(t, h, true) }},
 		{"switchover", testSwitchover},
+		{"cluster_config", testClusterConfig},
 		{"postgres_crash_restart_in_place", testPostgresCrashRestart},
 		{"postgres_crash_failover", testPostgresCrashFailover},
 		{"node_crash", testNodeCrash},

@@ -347,3 +347,16 @@ func (c *Cluster) Switchover(ctx context.Context, candidate string) error {
 	}
 	return nil
 }
+
+// RestartPending asks node name to restart PostgreSQL if a setting waits
+// for a restart (POST /restart with restart_pending, as `pgha-ctl restart
+// --pending` and patronictl do). A node with nothing pending answers 503,
+// returned as the client's error.
+func (c *Cluster) RestartPending(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	_, err = c.api(n).Restart(ctx, client.RestartRequest{RestartPending: true})
+	return err
+}
