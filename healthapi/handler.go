@@ -45,8 +45,9 @@ type Options struct {
 	// AllowUnauthenticated permits a Manager without Auth (tests, or a
 	// listener reachable only by trusted callers).
 	AllowUnauthenticated bool
-	// Version is reported as patroni.version in GET /patroni; default
-	// "pgha".
+	// Version is reported as patroni.version in GET /patroni (default
+	// "pgha") and, when it is a semantic version such as "4.0.2", as the
+	// patroni_version metric (40002; 0 otherwise), as Patroni does.
 	Version string
 	// MaxBodyBytes limits request bodies; default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -124,7 +125,7 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	col := newCollector(h.src, h.clock)
+	col := newCollector(h.src, h.clock, h.version)
 	h.registry = prometheus.NewRegistry()
 	if err := h.registry.Register(col); err != nil {
 		return nil, fmt.Errorf("healthapi: registering metrics: %w", err)

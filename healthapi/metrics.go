@@ -2,6 +2,8 @@ package healthapi
 
 import (
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/pgha/pgha/clock"
 	"github.com/pgha/pgha/dcs"
@@ -69,12 +71,15 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func newCollector(src StateSource, clk clock.Clock) *collector {
+func newCollector(src StateSource, clk clock.Clock, version string) *collector {
 	c := &collector{src: src, clock: clk}
 	nodeLabels := []string{"scope", "name"}
 	g := func(name, help string, f func(s *NodeState, c *collector) float64) {
 		c.gauges = append(c.gauges, gauge{desc: prometheus.NewDesc(name, help, nodeLabels, nil), value: f})
 	}
+	versionNum := float64(semverNumber(version))
+	g("patroni_version", "Patroni semver without periods.",
+		func(*NodeState, *collector) float64 { return versionNum })
 	isPrimary := func(s *NodeState) bool { return s.Role == dcs.RolePrimary || s.Role == dcs.RoleMaster }
 	g("patroni_postgres_running", "Value is 1 if Postgres is running, 0 otherwise.",
 		func(s *NodeState, _ *collector) float64 { return b2f(s.running()) })
@@ -234,4 +239,30 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	h := s.LoopDuration
 	m, err = prometheus.NewConstHistogram(c.loopDuration, h.Count, h.Sum, h.Buckets, lv...)
 	emit(m, err, c.loopDuration)
+}
+
+// semverNumber renders "4.0.2" (a leading "v" and any "-suffix" or
+// "+build" allowed) as Patroni's patroni_version does, 40002: major,
+// minor and patch two digits each; 0 for a version that is not one.
+func semverNumber(v string) int {
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+ "); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0
+	}
+	n := 0
+	for i := range 3 {
+		x := 0
+		if i < len(parts) {
+			var err error
+			if x, err = strconv.Atoi(parts[i]); err != nil || x < 0 || x > 99 {
+				return 0
+			}
+		}
+		n = n*100 + x
+	}
+	return n
 }

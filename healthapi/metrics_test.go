@@ -66,6 +66,7 @@ func TestMetrics(t *testing.T) {
 		"patroni_is_paused": 0, "patroni_dcs_last_seen": float64(t0.Unix() - 1), "patroni_postgres_server_version": 150004,
 		"patroni_postmaster_start_time": float64(t0.Unix() - 3600), "patroni_postgres_state": 5,
 		"patroni_failover_priority": 1, "patroni_pending_restart": 0, "patroni_failsafe_mode_is_active": 0,
+		"patroni_failsafe_mode_enabled": 0, "patroni_failsafe_member": 0, "patroni_version": 0,
 		"pgha_term": 5, "pgha_is_leader": 1, "pgha_dcs_errors_total": 3,
 	} {
 		if got := value(t, fams, name); got != want {
@@ -104,6 +105,17 @@ func TestMetrics(t *testing.T) {
 	cache.Store(with(primaryState(), func(s *NodeState) { s.Name = "\xff" }))
 	if w := do(h, "GET", "/metrics", "", false); w.Code != 500 {
 		t.Errorf("bad label: /metrics = %d", w.Code)
+	}
+}
+
+func TestSemverNumber(t *testing.T) {
+	for in, want := range map[string]int{
+		"4.0.2": 40002, "v3.0.2": 30002, "3.3": 30300, "1.2.3-rc1": 10203, "1.2.3+abc": 10203,
+		"pgha-agent": 0, "": 0, "1.2.3.4": 0, "1.100.0": 0, "x.1": 0,
+	} {
+		if got := semverNumber(in); got != want {
+			t.Errorf("semverNumber(%q) = %d, want %d", in, got, want)
+		}
 	}
 }
 
