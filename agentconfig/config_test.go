@@ -276,7 +276,7 @@ postgresql:
   "we\nird": 1
 bootstrap:
   dcs:
-    slots: {s1: {type: physical}}
+    standby_cluster: {host: x}
     postgresql:
       recovery_conf: {restore_command: x}
 `
@@ -287,14 +287,14 @@ bootstrap:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`bogus`, `bootstrap.dcs.postgresql.recovery_conf`, `bootstrap.dcs.slots`, `postgresql."we\nird"`,
+	want := []string{`bogus`, `bootstrap.dcs.postgresql.recovery_conf`, `bootstrap.dcs.standby_cluster`, `postgresql."we\nird"`,
 		`postgresql.callbacks`, `restapi.extra_thing`}
 	if got := warningPaths(ws); !slices.Equal(got, want) {
 		t.Fatalf("warnings %q, want %q", got, want)
 	}
 	// Each names the line of its key.
 	lines := map[string]string{`bogus`: "line 2", `restapi.extra_thing`: "line 5", `postgresql.callbacks`: "line 10",
-		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.slots`: "line 14", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
+		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.standby_cluster`: "line 14", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
 	for _, w := range ws {
 		if w.Where != lines[w.Path] {
 			t.Errorf("warning %s at %q, want %q", w.Path, w.Where, lines[w.Path])
@@ -302,8 +302,32 @@ bootstrap:
 	}
 	// Extra dynamic keys are written to the DCS config as they are.
 	enc := string(cfg.ClusterConfig().Encode())
-	if !strings.Contains(enc, `"slots":{"s1":{"type":"physical"}}`) || !strings.Contains(enc, `"recovery_conf":{"restore_command":"x"}`) {
+	if !strings.Contains(enc, `"standby_cluster":{"host":"x"}`) || !strings.Contains(enc, `"recovery_conf":{"restore_command":"x"}`) {
 		t.Errorf("config JSON %s", enc)
+	}
+}
+
+// The slot keys and pg_ident of bootstrap.dcs are read by the Controller
+// from the config key: written there, with no warning at load.
+func TestDCSKeysReadByController(t *testing.T) {
+	doc := minimal + `
+bootstrap:
+  dcs:
+    slots: {s1: {type: physical}}
+    ignore_slots: [{name: x}]
+    member_slots_ttl: 30min
+    postgresql:
+      pg_ident: ["m a b"]
+`
+	cfg, ws, err := Parse([]byte(doc), nil)
+	if err != nil || len(ws) != 0 {
+		t.Fatalf("warnings %v, err %v", ws, err)
+	}
+	enc := string(cfg.ClusterConfig().Encode())
+	for _, want := range []string{`"slots":{"s1":{"type":"physical"}}`, `"ignore_slots":[{"name":"x"}]`, `"member_slots_ttl":"30min"`, `"pg_ident":["m a b"]`} {
+		if !strings.Contains(enc, want) {
+			t.Errorf("config JSON %s lacks %s", enc, want)
+		}
 	}
 }
 

@@ -10,6 +10,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// readFromDCS are the keys of bootstrap.dcs that the configuration types
+// keep as raw values but that the Controller reads from the config key
+// (failover's slot policy and the postgresql section it applies); the
+// Controller names what it cannot use in them.
+var readFromDCS = map[string]bool{
+	"bootstrap.dcs.slots":               true,
+	"bootstrap.dcs.ignore_slots":        true,
+	"bootstrap.dcs.member_slots_ttl":    true,
+	"bootstrap.dcs.postgresql.pg_ident": true,
+}
+
 // maxAliases bounds the alias dereferences the walker makes in one
 // document. Values below the walker are expanded by yaml.v3, which bounds
 // alias expansion itself ("document contains excessive aliasing").
@@ -267,6 +278,8 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 			m.Set(reflect.MakeMap(m.Type()))
 		}
 		m.SetMapIndex(reflect.ValueOf(key), reflect.ValueOf(x))
-		d.warn(p, k, "written to the DCS configuration as is; pgha does not interpret it")
+		if !readFromDCS[p] {
+			d.warn(p, k, "written to the DCS configuration as is; pgha does not interpret it")
+		}
 	})
 }
