@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi/client"
 )
 
@@ -99,6 +100,11 @@ func (a *App) cmdRestart(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if at == nil {
+		if members, err = a.restartOrder(ctx, members); err != nil {
+			return err
+		}
+	}
 	// --role selected the members here; the request carries no role.
 	req := client.RestartRequest{Schedule: at, PostgresVersion: *pgVersion, Timeout: *timeout, RestartPending: *pending}
 	restart := func(ctx context.Context, api *client.Client) (client.Reply, error) { return api.Restart(ctx, req) }
@@ -111,6 +117,32 @@ func (a *App) cmdRestart(ctx context.Context, args []string) error {
 		}
 		return false, fmt.Sprintf("Failed: restart for member %s, status code=%d, (%s)", m.Name, r.Status, r.Text)
 	})
+}
+
+// restartOrder puts members in the order failover.RestartOrder gives, so
+// that a raised max_connections (and the like) reaches the replicas before
+// the primary, and a lowered one the primary first.
+func (a *App) restartOrder(ctx context.Context, members []*dcs.Member) ([]*dcs.Member, error) {
+	c, _, err := a.cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*dcs.Member{}
+	var names []string
+	for _, m := range members {
+		byName[m.Name] = m
+		names = append(names, m.Name)
+	}
+	ordered, mixed := failover.RestartOrder(c, names)
+	if mixed {
+		fmt.Fprintln(a.Err, "warning: the pending changes raise one setting every member must share and lower another; "+
+			"no restart order is safe for both: apply them in two steps")
+	}
+	out := make([]*dcs.Member, 0, len(ordered))
+	for _, n := range ordered {
+		out = append(out, byName[n])
+	}
+	return out, nil
 }
 
 func (a *App) cmdReload(ctx context.Context, args []string) error {

@@ -213,4 +213,13 @@ func TestRestartReload(t *testing.T) {
 	if err := app.Run(ctx, []string{"restart", "nobody", "--force"}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("err %v", err)
 	}
+	// postgresql2's pending change raises max_connections, which every
+	// member must share: the replicas restart before the leader.
+	out.Reset()
+	_ = app.Run(ctx, []string{"restart", "--force"})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "postgresql1") || !strings.Contains(lines[1], "postgresql2") ||
+		!strings.Contains(lines[2], "postgresql0") {
+		t.Fatalf("restart order:\n%s", out.String())
+	}
 }
