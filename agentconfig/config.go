@@ -251,6 +251,15 @@ type Postgresql struct {
 	// RunAsUser is the OS user that runs PostgreSQL when the agent runs
 	// as root (pgha extension; default postgres).
 	RunAsUser string `yaml:"run_as_user"`
+	// Callbacks maps on_start, on_stop, on_restart, on_reload and
+	// on_role_change to a command, run after the fact with the action,
+	// the role and the scope as arguments (Patroni's convention).
+	Callbacks map[string]string `yaml:"callbacks"`
+	// PrePromote is a command run before this node promotes; a non-zero
+	// exit vetoes the promotion.
+	PrePromote string `yaml:"pre_promote"`
+	// BeforeStop is a command run before the agent stops PostgreSQL.
+	BeforeStop string `yaml:"before_stop"`
 }
 
 // Authentication is postgresql.authentication.

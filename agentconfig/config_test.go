@@ -29,14 +29,9 @@ func TestLoadPatroniSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"postgresql.callbacks", "postgresql.pgpass", "watchdog.safety_margin"}
+	want := []string{"postgresql.pgpass", "watchdog.safety_margin"}
 	if got := warningPaths(warnings); !slices.Equal(got, want) {
 		t.Fatalf("warnings %v, want %v:\n%v", got, want, warnings)
-	}
-	for _, w := range warnings {
-		if w.Path == "postgresql.callbacks" && w.Where != "line 57" {
-			t.Errorf("callbacks warning at %q, want line 57", w.Where)
-		}
 	}
 	if cfg.Scope != "batman" || cfg.Name != "postgresql0" || cfg.RestAPI.Listen != "127.0.0.1:8008" {
 		t.Errorf("top level: %+v", cfg)
@@ -272,7 +267,7 @@ postgresql:
   listen: 127.0.0.1:5432
   data_dir: /x
   bin_dir: /y
-  callbacks: {on_start: /bin/true}
+  pg_ctl_timeout: 60
   "we\nird": 1
 bootstrap:
   dcs:
@@ -288,12 +283,12 @@ bootstrap:
 		t.Fatal(err)
 	}
 	want := []string{`bogus`, `bootstrap.dcs.postgresql.recovery_conf`, `bootstrap.dcs.standby_cluster`, `postgresql."we\nird"`,
-		`postgresql.callbacks`, `restapi.extra_thing`}
+		`postgresql.pg_ctl_timeout`, `restapi.extra_thing`}
 	if got := warningPaths(ws); !slices.Equal(got, want) {
 		t.Fatalf("warnings %q, want %q", got, want)
 	}
 	// Each names the line of its key.
-	lines := map[string]string{`bogus`: "line 2", `restapi.extra_thing`: "line 5", `postgresql.callbacks`: "line 10",
+	lines := map[string]string{`bogus`: "line 2", `restapi.extra_thing`: "line 5", `postgresql.pg_ctl_timeout`: "line 10",
 		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.standby_cluster`: "line 14", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
 	for _, w := range ws {
 		if w.Where != lines[w.Path] {
@@ -451,5 +446,48 @@ func TestTooLarge(t *testing.T) {
 	big := []byte("scope: x\n# " + strings.Repeat("x", maxFileSize) + "\n")
 	if _, _, err := Parse(big, nil); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// Hook scripts are split as Patroni splits them; a callback name Patroni
+// does not have, or a command that cannot be split, is refused by
+// Validate with the field.
+func TestHookScripts(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		bad        string
+	}{
+		{"all hooks", `  callbacks: {on_start: "/bin/cb 'a b'", on_role_change: /bin/rc}
+  pre_promote: /bin/fence --host x
+  before_stop: /bin/drain`, ""},
+		{"unknown callback", `  callbacks: {on_whatever: /bin/x}`, "callbacks.on_whatever"},
+		{"unclosed quote", `  pre_promote: "/bin/x 'open"`, "pre_promote"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _, err := Parse([]byte(minimal+tt.yaml+"\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Validate()
+			if tt.bad != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.bad) {
+					t.Fatalf("Validate: %v, want an error naming %s", err, tt.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := cfg.hookScripts()
+			if err != nil || !slices.Equal(sc.Callbacks["on_start"], []string{"/bin/cb", "a b"}) ||
+				!slices.Equal(sc.PrePromote, []string{"/bin/fence", "--host", "x"}) || len(sc.BeforeStop) != 1 {
+				t.Fatalf("scripts %+v (%v)", sc, err)
+			}
+			h := cfg.Hooks(nil)
+			if h.OnStart == nil || h.OnRoleChange == nil || h.OnStop != nil || h.PrePromote == nil || h.BeforeStop == nil {
+				t.Fatalf("hooks %+v", h)
+			}
+		})
 	}
 }

@@ -1,9 +1,16 @@
 package agentconfig
 
 import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/hookscript"
 	"github.com/pgha/pgha/pg"
 )
 
@@ -51,5 +58,73 @@ func (c *Config) ControllerOptions(store dcs.Store, inst pg.Instance, dynamic *d
 		BootstrapConfig: boot,
 		Bootstrap:       &bo,
 		PeerAuth:        peerAuth,
+		Hooks:           c.Hooks(nil),
 	}
+}
+
+// Hooks returns the Controller hooks that run postgresql.callbacks,
+// pre_promote and before_stop (package hookscript). Validate has refused
+// a configuration whose scripts cannot be split or name an unknown
+// callback; for one that was not validated, the scripts that cannot be
+// run are left out and named in an error log line.
+func (c *Config) Hooks(logger *slog.Logger) failover.Hooks {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg, err := c.hookScripts()
+	if err != nil {
+		logger.Error("config: hook scripts not run", "err", err)
+		return failover.Hooks{}
+	}
+	cfg.Logger = logger
+	h, err := hookscript.New(cfg)
+	if err != nil {
+		logger.Error("config: hook scripts not run", "err", err)
+		return failover.Hooks{}
+	}
+	return h
+}
+
+// hookScripts splits the hook commands as Patroni does (shell words).
+func (c *Config) hookScripts() (hookscript.Config, error) {
+	p := c.Postgres
+	var cfg hookscript.Config
+	split := func(what, s string) ([]string, error) {
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		if err := printable(s); err != nil {
+			return nil, fmt.Errorf("%s: %v", what, err)
+		}
+		w, err := hookscript.Split(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return w, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Callbacks)) {
+		switch name {
+		case failover.HookOnStart, failover.HookOnStop, failover.HookOnRestart, failover.HookOnReload, failover.HookOnRoleChange:
+		default:
+			return cfg, fmt.Errorf("callbacks.%s: not a callback (on_start, on_stop, on_restart, on_reload, on_role_change)", name)
+		}
+		w, err := split("callbacks."+name, p.Callbacks[name])
+		if err != nil {
+			return cfg, err
+		}
+		if len(w) > 0 {
+			if cfg.Callbacks == nil {
+				cfg.Callbacks = map[string][]string{}
+			}
+			cfg.Callbacks[name] = w
+		}
+	}
+	var err error
+	if cfg.PrePromote, err = split("pre_promote", p.PrePromote); err != nil {
+		return cfg, err
+	}
+	if cfg.BeforeStop, err = split("before_stop", p.BeforeStop); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
 }

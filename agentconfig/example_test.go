@@ -78,16 +78,17 @@ postgresql:
 	fmt.Println("lease ttl:", opts.Settings.TTL, "loop_wait:", opts.Settings.LoopWait)
 	fmt.Println("config key if this node bootstraps:", string(opts.BootstrapConfig.Encode()))
 	fmt.Println("peers authenticated as:", opts.PeerAuth.Username)
+	fmt.Println("on_role_change hook:", opts.Hooks.OnRoleChange != nil)
 	if _, err := failover.NewController(opts); err != nil {
 		fmt.Println(err)
 	}
 	// Output:
-	// warning: postgresql.callbacks (line 20): callbacks and hook scripts are not supported by pgha, ignored
 	// warning: PATRONI_RESTAPI_CONECT_ADDRESS: environment variable not used by pgha
 	// member: postgresql1 postgres://127.0.0.1:5432/postgres http://127.0.0.1:8008/patroni
 	// lease ttl: 10s loop_wait: 1s
 	// config key if this node bootstraps: {"ttl":10,"loop_wait":2,"synchronous_mode":true}
 	// peers authenticated as: admin
+	// on_role_change hook: true
 }
 
 // Type errors name the field and the line; the joined error wraps

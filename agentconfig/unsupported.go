@@ -53,8 +53,6 @@ func unsupported(section, key string) (string, bool) {
 		}
 	case "postgresql":
 		switch key {
-		case "callbacks", "pre_promote", "before_stop":
-			return "callbacks and hook scripts are not supported by pgha, ignored", true
 		case "config_dir", "custom_conf", "pg_ident", "recovery_conf", "use_unix_socket",
 			"use_unix_socket_repl", "pg_ctl_timeout", "krbsrvname", "basebackup", "remove_data_directory_on_rewind_failure",
 			"remove_data_directory_on_diverged_timelines", "database", "bin_name", "proxy_address_port":

@@ -376,6 +376,9 @@ func (c *Config) checkPostgres(k *checker) {
 	}
 	checkParameters(k, "postgresql.parameters", p.Parameters)
 	checkHBA(k, "postgresql.pg_hba", p.PgHBA)
+	if _, err := c.hookScripts(); err != nil {
+		k.bad("postgresql.callbacks", "%v", err)
+	}
 	for i, m := range p.CreateReplicaMethods {
 		path := indexPath("postgresql.create_replica_methods", i)
 		if m == "basebackup" {

@@ -139,6 +139,7 @@ func (c *Controller) applyPGConfig(ctx context.Context, cfg *dcs.ClusterConfig) 
 			}
 		})
 		c.log.Info("failover: cluster postgresql configuration applied by reload", "pending_restart", pending)
+		c.emit(EventReloaded, "cluster configuration changed")
 	}
 }
 

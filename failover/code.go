@@ -130,3 +130,8 @@ const (
 // CodeWatchdogFailed: watchdog.mode is required and the watchdog could not
 // be armed on this node: it does not race (it would not promote).
 const CodeWatchdogFailed Code = "watchdog_failed"
+
+// CodePromoteVetoed: the pre-promote hook refused a promotion here less
+// than a ttl ago: this node does not race, so another member can take
+// over.
+const CodePromoteVetoed Code = "promote_vetoed"

@@ -140,6 +140,10 @@ type ControllerOptions struct {
 	// OnEvent, when set, is called synchronously for every role change
 	// (see [EventKind]); it must not block.
 	OnEvent func(Event)
+	// Hooks run the embedder's code before a promotion (with the power to
+	// veto it), before a stop, and after starts, stops, restarts, reloads
+	// and role changes; see [Hooks].
+	Hooks Hooks
 }
 
 // Controller runs the HA loop of one node: it reads the DCS, looks at the
@@ -186,6 +190,10 @@ type Controller struct {
 	runCtx  context.Context
 	wg      sync.WaitGroup
 	b       book
+	// hooks runs the after-the-fact hooks (hooks.go); vetoedAt is when
+	// the pre-promote hook last refused a promotion (under mu).
+	hooks    hookRunner
+	vetoedAt time.Time
 	// sched is the scheduled restart; schedAdopted is set once the member
 	// key has been looked at for one left by an earlier agent. Guarded by mu.
 	sched        *scheduledRestart
@@ -435,6 +443,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		hcancel()
 	}
 	_ = cand.Close()
+	c.waitHooks()
 	c.log.Info("failover: controller stopped", "exit_mode", c.o.ExitMode)
 	return nil
 }

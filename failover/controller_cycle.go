@@ -284,6 +284,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		FailsafeLeader:   b.failsafeLeader,
 		FailsafeUntil:    b.failsafeUntil,
 		WatchdogFailed:   c.watchdogFailed(after),
+		PromoteVetoed:    c.promoteVetoed(after),
 		Settings:         s,
 	}, true
 }

@@ -87,7 +87,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			if t := c.heldTerm(); t != nil {
 				c.armFence(t)
 			}
-			c.emit(EventStarted, "as primary, in place ("+string(dec.Code)+")")
+			c.emit(EventStarted, startedAsPrimary+", in place ("+string(dec.Code)+")")
 			return nil
 		}
 		if err := c.follow(sctx, cl, dec.Target); err != nil {
@@ -345,6 +345,9 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	switchLSN := max(obs.Local.ReceiveLSN, obs.Local.ReplayLSN)
 	if err := c.armWatchdog(); err != nil {
 		return c.refuseWithoutWatchdog(ctx, err)
+	}
+	if err := c.syncHook(pctx, c.o.Hooks.PrePromote, HookPrePromote, "primary"); err != nil {
+		return c.vetoPromotion(ctx, err)
 	}
 	if err := c.prepareSyncPromotion(pctx, t, obs.Settings, obs.Cluster); err != nil {
 		return err

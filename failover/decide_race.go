@@ -15,6 +15,9 @@ func (d *decider) race() Decision {
 	if d.obs.WatchdogFailed {
 		return decision(ActionWait, CodeWatchdogFailed, "no leader, but the watchdog is required and could not be armed here: not racing")
 	}
+	if d.obs.PromoteVetoed {
+		return decision(ActionWait, CodePromoteVetoed, "no leader, but the pre-promote hook refused a promotion here less than a ttl ago: not racing")
+	}
 	f := d.c.Failover
 	if f.IsZero() {
 		f = nil

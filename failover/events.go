@@ -1,6 +1,9 @@
 package failover
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // EventKind names a role change of the local node.
 type EventKind string
@@ -37,6 +40,17 @@ const (
 	// EventFailsafe: the DCS is unreachable and every member confirmed
 	// this primary as leader: it keeps its term in failsafe mode.
 	EventFailsafe EventKind = "failsafe"
+	// EventPromoteVetoed: the pre-promote hook refused the promotion
+	// (Detail says why); the node released the leader key.
+	EventPromoteVetoed EventKind = "promote_vetoed"
+	// EventStopped: the local server was stopped on purpose (a planned
+	// demotion that leaves it stopped, or a shutdown).
+	EventStopped EventKind = "stopped"
+	// EventRestarted: the local server was restarted (POST /restart, a
+	// scheduled restart).
+	EventRestarted EventKind = "restarted"
+	// EventReloaded: the local server re-read its configuration.
+	EventReloaded EventKind = "reloaded"
 )
 
 // Event is one role change, reported to ControllerOptions.OnEvent.
@@ -48,10 +62,44 @@ type Event struct {
 	Detail string
 }
 
-// emit reports an event to the OnEvent hook.
+// emit reports an event to the OnEvent hook and queues the after-the-fact
+// hook it calls for (Patroni's callbacks).
 func (c *Controller) emit(kind EventKind, detail string) {
 	c.log.Info("failover: event", "event", string(kind), "detail", detail)
 	if c.o.OnEvent != nil {
 		c.o.OnEvent(Event{Member: c.o.Name, Kind: kind, Time: c.clk.Now(), Detail: detail})
 	}
+	h := &c.o.Hooks
+	switch kind {
+	case EventPromoted:
+		c.afterHook(h.OnRoleChange, HookOnRoleChange, "primary")
+	case EventDemoted:
+		c.afterHook(h.OnRoleChange, HookOnRoleChange, "demoted")
+	case EventStarted:
+		role := "replica"
+		if strings.HasPrefix(detail, startedAsPrimary) {
+			role = "primary"
+		}
+		c.afterHook(h.OnStart, HookOnStart, role)
+	case EventStopped:
+		c.afterHook(h.OnStop, HookOnStop, c.hookRole())
+	case EventRestarted:
+		c.afterHook(h.OnRestart, HookOnRestart, c.hookRole())
+	case EventReloaded:
+		c.afterHook(h.OnReload, HookOnReload, c.hookRole())
+	}
+}
+
+// startedAsPrimary begins the detail of an EventStarted in place as
+// primary.
+const startedAsPrimary = "as primary"
+
+// hookRole is the role a hook is told: the server's last known role.
+func (c *Controller) hookRole() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.b.lastRole == RolePrimary {
+		return "primary"
+	}
+	return "replica"
 }

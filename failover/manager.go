@@ -181,9 +181,11 @@ func (c *Controller) Restart(ctx context.Context, req healthapi.RestartRequest) 
 func (c *Controller) restartLocked(ctx context.Context) error {
 	c.leaveSync(ctx)
 	defer c.resumeSync()
+	c.beforeStop(ctx)
 	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
 		return fmt.Errorf("restart failed: %w", err)
 	}
+	c.emit(EventRestarted, "fast stop and start")
 	c.poke()
 	return nil
 }
@@ -198,6 +200,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 	if err := c.inst.Reload(ctx); err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
+	c.emit(EventReloaded, "reload requested")
 	c.poke()
 	return nil
 }

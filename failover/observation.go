@@ -175,6 +175,9 @@ type Observation struct {
 	// could not arm the watchdog: it would not promote, so it does not
 	// race.
 	WatchdogFailed bool
+	// PromoteVetoed is set when the pre-promote hook refused a promotion
+	// here less than a ttl ago: the node does not race.
+	PromoteVetoed bool
 	// Settings are the effective settings (see Settings.WithConfig).
 	Settings Settings
 }
