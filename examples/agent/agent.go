@@ -85,7 +85,7 @@ func (a *agent) run(ctx context.Context, hup <-chan os.Signal) error {
 	// the file, apply it, then reload PostgreSQL. The file is re-read on
 	// this goroutine only, so the two never race.
 	reloads := make(chan chan struct{})
-	hopts.Manager = &reloadingManager{Manager: ctrl, reloads: reloads}
+	hopts.Manager = &reloadingManager{Controller: ctrl, reloads: reloads}
 	if hopts.AllowUnauthenticated {
 		a.log.Warn("restapi: no authentication configured: management endpoints (switchover, restart, config) are open to anyone who reaches " + cfg.RestAPI.Listen)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/pgha/pgha/agentconfig"
+	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 )
 
@@ -158,11 +159,18 @@ func (a *agent) applyParameters(ctx context.Context, cfg *agentconfig.Config, p 
 
 // reloadingManager is the Controller as healthapi's Manager, with POST
 // /reload re-reading the configuration file first, on the agent's main
-// goroutine.
+// goroutine. It embeds the Controller itself, not the Manager interface,
+// so that the optional interfaces healthapi looks for (FailsafeManager)
+// stay visible.
 type reloadingManager struct {
-	healthapi.Manager
+	*failover.Controller
 	reloads chan<- chan struct{}
 }
+
+var (
+	_ healthapi.Manager         = (*reloadingManager)(nil)
+	_ healthapi.FailsafeManager = (*reloadingManager)(nil)
+)
 
 // Reload re-reads and applies the file as SIGHUP does, then reloads
 // PostgreSQL.
@@ -178,5 +186,5 @@ func (m *reloadingManager) Reload(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return m.Manager.Reload(ctx)
+	return m.Controller.Reload(ctx)
 }
