@@ -14,7 +14,9 @@ import (
 // costs more than any single scenario, and the order below also checks that
 // a cluster keeps working after each kind of fault.
 func TestCluster(t *testing.T) {
-	h := newHarness(t)
+	cbLog, withCB := withCallbacks(t)
+	h := newHarnessWith(t, withCB)
+	h.callbackLog = cbLog
 	scenarios := []struct {
 		name string
 		run  func(*testing.T, *harness)
@@ -154,6 +156,9 @@ func testSwitchover(t *testing.T, h *harness) {
 	h.requireOnePrimary(t, candidate)
 	h.requireNothingLost(t, w)
 	h.requireLeader(t, candidate, "the switchover")
+	// The callbacks ran with Patroni's arguments on both nodes.
+	h.waitCallback(t, candidate+" on_role_change primary "+h.c.Scope())
+	h.waitCallback(t, leader+" on_role_change demoted "+h.c.Scope())
 }
 
 // testPostgresCrashRestart kills only the primary's postmaster with the

@@ -32,6 +32,9 @@ type harness struct {
 	prefix string
 	ttl    time.Duration
 	log    *slog.Logger
+	// callbackLog, when set, is the file every node's callbacks append
+	// "<member> <action> <role> <scope>" to (withCallbacks).
+	callbackLog string
 }
 
 // newHarness builds the agent, starts three agents over a three-member
