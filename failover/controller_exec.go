@@ -181,7 +181,7 @@ func upstreamOf(cl *dcs.Cluster, name string) (pg.Upstream, error) {
 	if host == "" {
 		return pg.Upstream{}, fmt.Errorf("failover: member %s: unusable conn_url %q", name, m.ConnURL)
 	}
-	return pg.Upstream{Host: host, Port: port}, nil
+	return pg.Upstream{Host: host, Port: port, Member: name}, nil
 }
 
 // followConfig is how this node replicates from target ("" for none).

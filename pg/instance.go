@@ -7,8 +7,36 @@ import (
 
 // Instance is one PostgreSQL server as the HA loop sees it. [Local] manages
 // a data directory on this machine; an embedder may implement Instance for a
-// container or a remote host. Every method that talks to the server or runs
-// a program takes a context that bounds it.
+// container or a remote host (package pgtest is a simulated one). Every
+// method that talks to the server or runs a program takes a context that
+// bounds it.
+//
+// What the Controller relies on:
+//
+//   - Concurrency. State, Status and Slots may be called from several
+//     goroutines at once, also while another method runs (the health API
+//     reads positions live). Methods that change the server (Start, Stop,
+//     Restart, Promote, Follow, Demote, Rewind, Clone, RemoveData,
+//     Bootstrap) are called one at a time by the Controller, but an
+//     instance must still serialize them itself if anything else may call
+//     them. A fence ([Fencer]) may arrive during any of them and must win.
+//   - Polling. State is called every ControllerOptions.PGPollInterval
+//     (default 200 ms) and must not do I/O beyond checking the process;
+//     Status is called once per HA cycle (every loop_wait, and at once
+//     after an action) and by the health API's GET /patroni, each bounded
+//     by a context of a few seconds.
+//   - Status fields. State and Role always; on a primary FlushLSN and
+//     Timeline; on a replica ReceiveLSN, ReplayLSN, Timeline and Receiver,
+//     with LastMsgReceiptTime while streaming (the leader race uses its age
+//     to tell a live upstream from a dead one). SystemID guards against
+//     following a different cluster. Replication (pg_stat_replication) and
+//     SynchronousStandbyNames matter in synchronous mode;
+//     PendingRestart(Reason), PostmasterStart, ServerVersion and
+//     ReplayTimestamp are published only. Zero means unknown.
+//   - Optional interfaces, checked with a type assertion: [Fencer] and
+//     [DeadlineFencer] (fencing), [ControlDataReader] (divergence and
+//     hand-over checks), [ClusterConfigurer] (the cluster's parameters),
+//     [LogicalSlotCreator] and [SlotAdvancer] (slots).
 type Instance interface {
 	// State is the process state as last observed, without I/O beyond
 	// checking that the postmaster still exists.
@@ -208,6 +236,10 @@ type Replication struct {
 type Upstream struct {
 	Host string // host name, IP address or unix socket directory
 	Port int
+	// Member is the cluster member behind Host:Port when the Controller
+	// knows it ("" otherwise): for logs, and for instances that address
+	// members by name rather than by address.
+	Member string
 }
 
 // IsZero reports whether no upstream is set.
