@@ -87,7 +87,7 @@ func (n *Network) NewServer(name string) *Server {
 func (n *Network) Server(addr pg.Upstream) *Server {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.byAddr[addr]
+	return n.byAddr[hostPort(addr)]
 }
 
 // Step moves WAL once along every replication link: each running replica
@@ -161,7 +161,7 @@ func (e *UnreachableError) Error() string {
 // reach returns the server at addr as seen from s: it must exist, both
 // must be connected, and it must be running. Called with n.mu held.
 func (n *Network) reach(from *Server, addr pg.Upstream) (*Server, error) {
-	up := n.byAddr[addr]
+	up := n.byAddr[hostPort(addr)]
 	if up == nil || up.isolated || from.isolated {
 		return nil, &UnreachableError{Addr: addr}
 	}
@@ -173,3 +173,7 @@ func (n *Network) reach(from *Server, addr pg.Upstream) (*Server, error) {
 	}
 	return up, nil
 }
+
+// hostPort is an upstream as an address: servers are found by host and
+// port; the member name an Upstream may carry is only a label.
+func hostPort(u pg.Upstream) pg.Upstream { return pg.Upstream{Host: u.Host, Port: u.Port} }

@@ -717,7 +717,7 @@ func (s *Server) stop(mode pg.StopMode) {
 		// before the postmaster exits: the basis of a switchover without
 		// loss.
 		for _, r := range s.net.servers {
-			if r.follow.Upstream == s.addr {
+			if hostPort(r.follow.Upstream) == s.addr {
 				r.streamUpTo(0)
 			}
 		}
@@ -730,7 +730,7 @@ func (s *Server) becomeReplica(mode pg.StopMode, cfg pg.FollowConfig, restart bo
 	if !s.hasData {
 		return fmt.Errorf("pgtest: follow %s: %w", s.name, pg.ErrNoDataDir)
 	}
-	if cfg.Upstream == s.addr {
+	if hostPort(cfg.Upstream) == s.addr {
 		return fmt.Errorf("%w: %s cannot follow itself", pg.ErrInvalidConfig, s.name)
 	}
 	if s.state == pg.StateRunning && (!s.standby || restart) {
@@ -763,7 +763,7 @@ func (s *Server) streamUpTo(limit pg.LSN) bool {
 	if s.state != pg.StateRunning || !s.standby || s.follow.Upstream.IsZero() || s.isolated {
 		return false
 	}
-	up := s.net.byAddr[s.follow.Upstream]
+	up := s.net.byAddr[hostPort(s.follow.Upstream)]
 	if up == nil || up == s || up.isolated || up.state != pg.StateRunning || up.sysID != s.sysID {
 		return false
 	}
@@ -830,7 +830,7 @@ func isPrefix(a, b []segment) bool {
 func (s *Server) downstream() []*Server {
 	var out []*Server
 	for _, r := range s.net.servers {
-		if r.streaming && r.state == pg.StateRunning && r.follow.Upstream == s.addr {
+		if r.streaming && r.state == pg.StateRunning && hostPort(r.follow.Upstream) == s.addr {
 			out = append(out, r)
 		}
 	}
