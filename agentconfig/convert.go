@@ -297,7 +297,7 @@ func (c *Config) ServerParameters() map[string]string {
 	for _, m := range []map[string]any{c.Postgres.Parameters} {
 		for k, v := range m {
 			// PostgreSQL names are case-insensitive; pg wants lower case.
-			if s, ok := paramString(v); ok {
+			if s, ok := pg.SettingValue(v); ok {
 				out[strings.ToLower(k)] = s
 			}
 		}
@@ -340,7 +340,7 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pg.LocalConfig, error) {
 	}
 	for _, m := range []map[string]any{c.Bootstrap.DCS.Postgresql.Parameters, p.Parameters} {
 		if v, ok := m["unix_socket_directories"]; ok {
-			s, _ := paramString(v)
+			s, _ := pg.SettingValue(v)
 			first := strings.TrimSpace(strings.Split(s, ",")[0])
 			if first != "" && !filepath.IsAbs(first) && p.DataDir != "" {
 				first = filepath.Clean(filepath.Join(p.DataDir, first))

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/watchdog"
 )
 
@@ -423,7 +424,7 @@ func checkParameters(k *checker, path string, params map[string]any) {
 			k.bad(p, "managed by pgha: set %s instead", owner)
 			continue
 		}
-		s, ok := paramString(v)
+		s, ok := pg.SettingValue(v)
 		if !ok {
 			k.bad(p, "want a string, number or boolean")
 			continue
@@ -476,7 +477,7 @@ func (c *Config) checkTags(k *checker) {
 				k.bad(p, "want a member name")
 			}
 		default:
-			if s, ok := paramString(v); !ok || printable(s) != nil {
+			if s, ok := pg.SettingValue(v); !ok || printable(s) != nil {
 				k.bad(p, "custom tags must be a string, number or boolean")
 			}
 		}
@@ -621,26 +622,4 @@ func paramName(s string) bool {
 		}
 	}
 	return true
-}
-
-// paramString renders a scalar parameter value as PostgreSQL reads it.
-func paramString(v any) (string, bool) {
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case bool:
-		if x {
-			return "on", true
-		}
-		return "off", true
-	case int:
-		return strconv.Itoa(x), true
-	case int64:
-		return strconv.FormatInt(x, 10), true
-	case uint64:
-		return strconv.FormatUint(x, 10), true
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64), true
-	}
-	return "", false
 }

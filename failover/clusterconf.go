@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
-	"reflect"
 	"slices"
-	"strconv"
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/pg"
@@ -36,7 +33,7 @@ func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
 		out.Parameters = make(map[string]string, len(p.Parameters))
 	}
 	for name, v := range p.Parameters {
-		s, ok := paramString(v)
+		s, ok := pg.SettingValue(v)
 		if !ok {
 			warn = append(warn, fmt.Sprintf("postgresql.parameters.%s: a %T is not a setting value, not applied", name, v))
 			continue
@@ -58,37 +55,6 @@ func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
 	out.HBA, out.Ident = lines("pg_hba"), lines("pg_ident")
 	slices.Sort(warn)
 	return out, warn
-}
-
-// paramString renders a parameter value as postgresql.conf takes it.
-func paramString(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case bool:
-		if v {
-			return "on", true
-		}
-		return "off", true
-	case float64:
-		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-			return strconv.FormatInt(int64(v), 10), true
-		}
-		return strconv.FormatFloat(v, 'g', -1, 64), true
-	case float32:
-		return paramString(float64(v))
-	case json.Number:
-		return v.String(), true
-	}
-	// A configuration built in Go (a bootstrap configuration from YAML)
-	// holds integers of any width.
-	switch r := reflect.ValueOf(v); r.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return strconv.FormatInt(r.Int(), 10), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return strconv.FormatUint(r.Uint(), 10), true
-	}
-	return "", false
 }
 
 // applyPGConfig gives the instance the cluster's postgresql section when
