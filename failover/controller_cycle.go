@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,24 +28,8 @@ type book struct {
 	dcsLastSeen time.Time
 	pgStatus    pg.Status
 	pgStatusOK  bool
-	sysID       string
-	lastRole    Role
-	leaderRev   int64 // leader key revision the divergence state refers to
+	mem         memory // what Decide needs of the past (memory.go)
 
-	leaderVanishedAt time.Time
-	lastRecv         int64
-	lastRecvAdvance  time.Time
-
-	crashedAt        time.Time
-	downSince        time.Time
-	lastStartAttempt time.Time
-	following        string
-	divergence       Divergence
-	divergenceLeader string
-	// divergenceTL is the leader's published timeline when divergence was
-	// last judged; a result against an older timeline says nothing.
-	divergenceTL   int64
-	rewindFailed   bool
 	bootstrapOwner bool
 	slotsEnsured   map[string]bool
 
@@ -219,43 +202,33 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	scancel()
 	after := c.clk.Now()
 
+	known := serr == nil || st.State != pg.StateRunning
+	see := sighting{Cluster: cl, ClusterAt: now, Status: st, StatusKnown: known, At: after}
+	if known && st.State != pg.StateRunning {
+		var err error
+		see.DataEmpty, see.DataWasPrimary, err = c.ddir.Inspect()
+		if err != nil {
+			c.log.Warn("failover: inspecting the data directory failed", "err", err)
+		}
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := &c.b
+	b.mem = b.mem.next(see)
 	if cl != nil {
 		b.cluster, b.dcsLastSeen = cl, after
 		b.seenMember, b.seenStatus = lookup(snap, dcs.MemberKey(c.o.Name)), lookup(snap, dcs.KeyStatus)
-		if cl.Leader == nil {
-			if b.leaderVanishedAt.IsZero() {
-				b.leaderVanishedAt = now
-			}
-		} else {
-			b.leaderVanishedAt = time.Time{}
-			if cl.Leader.Revision != b.leaderRev {
-				b.leaderRev = cl.Leader.Revision
-				b.divergence, b.divergenceLeader, b.rewindFailed = DivergenceUnknown, "", false
-			}
-		}
-		// A divergence check made while the new leader was still being
-		// promoted (same timeline, "not diverged") is void once it runs on
-		// its new timeline: the local WAL may go past the switch point, and
-		// the replica would wait for a stream that never comes.
-		if b.divergenceLeader != "" && b.divergence != DivergenceUnknown {
-			if m := cl.Member(b.divergenceLeader); m != nil && m.Timeline != nil && *m.Timeline != b.divergenceTL {
-				b.divergence, b.divergenceLeader = DivergenceUnknown, ""
-			}
-		}
 	}
 	// The last snapshot's config key stands while the DCS cannot be read
 	// (failsafe_mode set through the config key must hold exactly then).
 	s := c.cachedSettings()
-	if serr != nil && st.State == pg.StateRunning {
+	if !known {
 		c.log.Warn("failover: PostgreSQL status failed", "err", serr)
 		b.pgStatusOK = false
 		return Observation{}, false
 	}
 	b.pgStatus, b.pgStatusOK = st, true
-	local := c.localStatus(st, after)
 	var t Term
 	if tm := b.term; tm != nil && tm.Valid(after) {
 		t = termOf(tm)
@@ -266,9 +239,9 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		Tags:             c.o.Tags,
 		Cluster:          cl,
 		ClusterAt:        now,
-		Local:            local,
+		Local:            b.mem.local(see),
 		Term:             t,
-		LeaderVanishedAt: b.leaderVanishedAt,
+		LeaderVanishedAt: b.mem.leaderVanishedAt,
 		CanBootstrap:     c.o.Bootstrap != nil,
 		BootstrapOwner:   b.bootstrapOwner,
 		FailsafeLeader:   b.failsafeLeader,
@@ -315,69 +288,6 @@ func (c *Controller) cachedSettings() Settings {
 		return c.o.Settings
 	}
 	return c.effectiveSettings(c.o.Settings, c.b.cluster.Config)
-}
-
-// localStatus converts pg.Status and the bookkeeping into LocalStatus;
-// c.mu held.
-func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
-	b := &c.b
-	l := LocalStatus{
-		State:            PGState(st.State),
-		Following:        b.following,
-		LastStartAttempt: b.lastStartAttempt,
-		Divergence:       b.divergence,
-		DivergenceLeader: b.divergenceLeader,
-		RewindFailed:     b.rewindFailed,
-	}
-	switch st.State {
-	case pg.StateRunning:
-		b.crashedAt, b.downSince = time.Time{}, time.Time{}
-		l.Role = Role(st.Role)
-		b.lastRole = l.Role
-		l.Timeline = int64(st.Timeline)
-		l.FlushLSN = st.FlushLSN.Int64()
-		l.ReceiveLSN = st.ReceiveLSN.Int64()
-		l.ReplayLSN = st.ReplayLSN.Int64()
-		l.ReplicationState = string(st.Receiver)
-		if st.SystemID != 0 {
-			b.sysID = strconv.FormatUint(st.SystemID, 10)
-		}
-		l.WasPrimary = l.Role == RolePrimary
-		// The receiver's last_msg_receipt_time counts keepalives too, so it
-		// stays fresh on an idle cluster. Should it be missing while
-		// streaming, fall back to when the received LSN last advanced (see
-		// the package doc).
-		if st.Receiver == pg.ReceiverStreaming && l.ReceiveLSN > b.lastRecv {
-			b.lastRecvAdvance = now
-		}
-		b.lastRecv = l.ReceiveLSN
-		if st.Receiver == pg.ReceiverStreaming {
-			l.LastWALReceiptAt = st.LastMsgReceiptTime
-			if l.LastWALReceiptAt.IsZero() {
-				l.LastWALReceiptAt = b.lastRecvAdvance
-			}
-		}
-	case pg.StateCrashed:
-		if b.crashedAt.IsZero() {
-			b.crashedAt = now
-		}
-		fallthrough
-	default:
-		if b.downSince.IsZero() {
-			b.downSince = now
-		}
-		empty, wasPrimary, err := c.ddir.Inspect()
-		if err != nil {
-			c.log.Warn("failover: inspecting the data directory failed", "err", err)
-		}
-		l.DataEmpty, l.WasPrimary = empty, wasPrimary
-		if empty {
-			b.sysID = ""
-		}
-	}
-	l.CrashedAt, l.DownSince = b.crashedAt, b.downSince
-	l.SystemID = b.sysID
-	return l
 }
 
 // handOverRefresh is how often a switchover candidate refreshes the position

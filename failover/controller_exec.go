@@ -75,7 +75,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		sctx, cancel := slow(1)
 		defer cancel()
 		c.mu.Lock()
-		c.b.lastStartAttempt = c.clk.Now()
+		c.b.mem = c.b.mem.started(c.clk.Now())
 		c.mu.Unlock()
 		if dec.StartAs == RolePrimary {
 			if err := c.inst.Start(sctx); err != nil {
@@ -119,10 +119,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		}
 		c.log.Info("failover: divergence checked", "leader", dec.Target, "diverged", d.Diverged, "why", d.Reason)
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
-		if d.Diverged {
-			c.b.divergence = DivergenceDiverged
-		}
+		c.b.mem = c.b.mem.judged(dec.Target, memberTimeline(cl, dec.Target), d.Diverged)
 		c.mu.Unlock()
 		return nil
 	case ActionRewind:
@@ -134,12 +131,12 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		defer cancel()
 		if err := c.inst.Rewind(sctx, up); err != nil {
 			c.mu.Lock()
-			c.b.rewindFailed = true
+			c.b.mem = c.b.mem.rewindFailedNow()
 			c.mu.Unlock()
 			return fmt.Errorf("failover: rewind from %s: %w", dec.Target, err)
 		}
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
+		c.b.mem = c.b.mem.judged(dec.Target, memberTimeline(cl, dec.Target), false)
 		c.mu.Unlock()
 		c.emit(EventRewound, "from "+dec.Target)
 		return nil
@@ -202,7 +199,7 @@ func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string)
 		return fmt.Errorf("failover: follow %q: %w", target, err)
 	}
 	c.mu.Lock()
-	c.b.following = target
+	c.b.mem = c.b.mem.followed(target)
 	c.mu.Unlock()
 	return nil
 }
@@ -351,7 +348,7 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	}
 	c.mu.Lock()
 	reason := c.b.acquireCode
-	c.b.following = ""
+	c.b.mem = c.b.mem.followed("")
 	c.b.failovers[reason]++
 	c.mu.Unlock()
 	c.emit(EventPromoted, fmt.Sprintf("promoted to timeline %d (%s)", tli, reason))
@@ -395,7 +392,7 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 		err = c.inst.Demote(sctx, mode, c.followConfig(obs.Cluster, target))
 		if err == nil {
 			c.mu.Lock()
-			c.b.following = target
+			c.b.mem = c.b.mem.followed(target)
 			c.mu.Unlock()
 		}
 	} else {
@@ -596,9 +593,7 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 		return fmt.Errorf("failover: clone from %s: %w", dec.Target, err)
 	}
 	c.mu.Lock()
-	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
-	c.b.divergenceTL = memberTimeline(cl, leaderName(cl))
-	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
+	c.b.mem = c.b.mem.cloned(leaderName(cl), memberTimeline(cl, leaderName(cl)))
 	c.mu.Unlock()
 	c.emit(EventCloned, "from "+dec.Target)
 	return nil

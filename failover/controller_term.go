@@ -236,7 +236,7 @@ func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
 			return
 		}
 		c.mu.Lock()
-		c.b.following = ""
+		c.b.mem = c.b.mem.followed("")
 		c.mu.Unlock()
 		c.emit(EventDemoted, "fenced: "+why)
 		c.giveUpKey(ctx, t, "fenced: "+why)
@@ -252,7 +252,7 @@ func (c *Controller) fence(ctx context.Context, t *election.Term, why string) {
 			stopped = true
 		}
 		c.mu.Lock()
-		c.b.following = ""
+		c.b.mem = c.b.mem.followed("")
 		c.mu.Unlock()
 		c.emit(EventDemoted, "fenced: "+why)
 	} else if err == nil && st.Role != pg.RolePrimary {

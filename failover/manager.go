@@ -222,8 +222,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return fmt.Errorf("reinitialize: %w", err)
 	}
 	c.mu.Lock()
-	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceUnknown, "", false
-	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
+	c.b.mem = c.b.mem.wiped()
 	c.mu.Unlock()
 	c.log.Info("failover: data directory wiped for reinitialize", "from_leader", req.FromLeader)
 	c.poke()

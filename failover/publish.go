@@ -61,7 +61,7 @@ func (c *Controller) memberValue() *dcs.Member {
 		ConnURL: c.o.ConnURL,
 		APIURL:  c.o.APIURL,
 		State:   string(st.State),
-		Role:    string(b.lastRole),
+		Role:    string(b.mem.lastRole),
 		Version: c.o.Version,
 		Tags:    c.o.Tags,
 	}
@@ -221,9 +221,9 @@ func (c *Controller) publishState() {
 	ns := &healthapi.NodeState{
 		Name:             c.o.Name,
 		Scope:            c.o.Scope,
-		Role:             string(b.lastRole),
+		Role:             string(b.mem.lastRole),
 		PGState:          string(st.State),
-		SystemIdentifier: b.sysID,
+		SystemIdentifier: b.mem.sysID,
 		Tags:             c.o.Tags,
 		Cluster:          b.cluster,
 		DCSLastSeen:      b.dcsLastSeen,
