@@ -431,8 +431,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// minCycleGap is the pause after a burst of back-to-back cycles (loop).
-const minCycleGap = 20 * time.Millisecond
+// A burst of back-to-back cycles is cut short: after maxBurst cycles each
+// started less than burstGap after the one before, the loop pauses for
+// burstGap. Bursts are normal (each action asks for a cycle at once, and
+// each of its own DCS writes wakes the loop again), but an action that
+// "succeeds" without changing anything (a lost race, a key already cleared)
+// or a decision waiting for something only time brings (the lease
+// keepalive) must not spin the loop without the clock moving on.
+const (
+	maxBurst = 8
+	burstGap = 20 * time.Millisecond
+)
 
 // loop runs cycles until ctx ends: at once after an action succeeded, on
 // DCS and PostgreSQL events, at a decision's WaitUntil, and at least every
@@ -443,20 +452,14 @@ func (c *Controller) loop(ctx context.Context) {
 	var last time.Time
 	busy := 0
 	for ctx.Err() == nil {
-		// A burst of cycles (each action and each of its own DCS writes
-		// wakes the loop again) is bounded: after maxAgain cycles less than
-		// minCycleGap apart the loop pauses for minCycleGap, so that no
-		// chain of decisions can spin without the clock moving on (the
-		// lease keepalive, which such a chain may be waiting for, runs
-		// meanwhile).
-		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < minCycleGap {
+		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < burstGap {
 			busy++
 		} else {
 			busy = 0
 		}
-		if busy > maxAgain {
-			c.log.Warn("failover: the loop ran many cycles in a row; pausing", "cycles", busy, "pause", minCycleGap)
-			timer.Reset(minCycleGap)
+		if busy > maxBurst {
+			c.log.Warn("failover: the loop ran many cycles in a row; pausing", "cycles", busy, "pause", burstGap)
+			timer.Reset(burstGap)
 			select {
 			case <-ctx.Done():
 				return

@@ -60,15 +60,11 @@ type book struct {
 	forceNoSync bool // leaveSync: publish nosync until resumeSync
 
 	lastDecision Decision
-	againStreak  int
 	nextRun      time.Time
 	failovers    map[string]uint64
 	dcsErrors    uint64
 	loopHist     hist
 }
-
-// maxAgain bounds consecutive immediate cycles.
-const maxAgain = 8
 
 // cycle runs one turn of the loop and returns when the next one is due at
 // the latest.
@@ -137,14 +133,9 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 			next = fence
 		}
 	}
-	// Run again at once after an action, but not endlessly: an action that
-	// "succeeds" without changing anything (a lost race, a key already
-	// cleared) must not spin the loop.
-	if again && c.b.againStreak < maxAgain {
-		c.b.againStreak++
+	// Run again at once after an action (loop bounds the burst).
+	if again {
 		next = c.clk.Now()
-	} else if !again {
-		c.b.againStreak = 0
 	}
 	c.b.lastDecision = dec
 	c.b.nextRun = next
