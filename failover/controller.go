@@ -160,6 +160,8 @@ type Controller struct {
 	store dcs.Store
 	// view is the cluster as the watch delivers it (view.go).
 	view *dcsView
+	// sync is this node's part in synchronous replication (sync_rep.go).
+	sync *syncRep
 	inst pg.Instance
 	clk  clock.Clock
 	log  *slog.Logger
@@ -318,6 +320,8 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	eo := opts.Election
 	c.eo.Store(&eo)
+	c.sync = &syncRep{name: opts.Name, inst: opts.Instance, store: c.store, clk: c.clk, log: c.log, eo: &c.eo,
+		startTimeout: opts.StartTimeout}
 	c.otel = newInstruments(opts.TracerProvider, opts.MeterProvider, c.log)
 	c.b.failovers = map[string]uint64{}
 	return c, nil

@@ -55,10 +55,6 @@ type book struct {
 	// view: set after a cycle that acted or whose action failed.
 	readNext bool
 
-	syncEpoch   SyncEpoch
-	syncStatus  SyncStatus
-	forceNoSync bool // leaveSync: publish nosync until resumeSync
-
 	lastDecision Decision
 	nextRun      time.Time
 	failovers    map[string]uint64

@@ -339,7 +339,10 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	if err := c.armWatchdog(); err != nil {
 		return c.refuseWithoutWatchdog(ctx, err)
 	}
-	if err := c.prepareSyncPromotion(pctx, t, obs.Settings, obs.Cluster); err != nil {
+	c.mu.Lock()
+	guc := c.b.pgStatus.SynchronousStandbyNames
+	c.mu.Unlock()
+	if err := c.sync.preparePromotion(pctx, t, obs.Settings, obs.Cluster, guc); err != nil {
 		return err
 	}
 	tli, err := c.inst.Promote(pctx)

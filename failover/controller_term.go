@@ -19,7 +19,7 @@ func (c *Controller) setTerm(t *election.Term, dec Decision) {
 	c.b.term, c.b.fencedTerm = t, nil
 	if !same {
 		c.b.slotsEnsured = map[string]bool{}
-		c.b.syncEpoch = SyncEpoch{}
+		c.sync.newTerm()
 		c.b.acquireCode = string(dec.Code)
 	}
 	ctx := c.runCtx

@@ -51,7 +51,7 @@ func (c *Controller) Switchover(ctx context.Context, req healthapi.SwitchoverReq
 	case req.Candidate != "" && cl.Member(req.Candidate) == nil:
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "candidate name does not match with any member: %s", req.Candidate)
 	}
-	if why := c.syncRefusal(cl, req.Candidate, "Switchover"); why != "" {
+	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Switchover"); why != "" {
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 	}
 	f := &dcs.Failover{Leader: cl.Leader.Name, Member: req.Candidate, ScheduledAt: req.ScheduledAt}
@@ -92,7 +92,7 @@ func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest
 		old = cl.Leader.Name
 	}
 	f := &dcs.Failover{Member: req.Candidate}
-	if why := c.syncRefusal(cl, req.Candidate, "Failover"); why != "" {
+	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Failover"); why != "" {
 		if !allowLoss {
 			return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 		}
@@ -170,8 +170,7 @@ func (c *Controller) Restart(ctx context.Context, req healthapi.RestartRequest) 
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrConflict, "restart: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
-	c.leaveSync(ctx)
-	defer c.resumeSync()
+	defer c.leaveSync(ctx)()
 	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
 		return healthapi.Result{}, fmt.Errorf("restart failed: %w", err)
 	}
@@ -213,8 +212,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return healthapi.Reject(healthapi.ErrConflict, "reinitialize: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
-	c.leaveSync(ctx)
-	defer c.resumeSync()
+	defer c.leaveSync(ctx)()
 	if err := c.inst.Stop(ctx, pg.StopImmediate); err != nil {
 		return fmt.Errorf("reinitialize: stop: %w", err)
 	}
@@ -258,6 +256,24 @@ func (c *Controller) WriteConfig(ctx context.Context, data []byte, ifModRevision
 	}
 	c.poke()
 	return nil
+}
+
+// leaveSync drops this replica from synchronous duty before its server
+// stops (syncRep.leave), judged on the last cluster view; the returned
+// func puts it back.
+func (c *Controller) leaveSync(ctx context.Context) (resume func()) {
+	c.mu.Lock()
+	cl := c.b.cluster
+	s := c.o.Settings.WithConfig(nil)
+	if cl != nil {
+		s = c.o.Settings.WithConfig(cl.Config)
+	}
+	c.mu.Unlock()
+	c.sync.leave(ctx, cl, s, func(ctx context.Context) { c.publishMember(ctx, s) })
+	return func() {
+		c.sync.resume()
+		c.poke()
+	}
 }
 
 // lockCtx locks mu, giving up when ctx ends first.

@@ -29,7 +29,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 		if cl != nil {
 			key = cl.Sync
 		}
-		c.recordSync(s, SyncPlan{}, key, false)
+		c.sync.record(s, SyncPlan{}, key, false)
 		return
 	}
 	if enc := (&dcs.Status{Optime: st.FlushLSN.Int64()}).Encode(); !upToDate(last, enc, 0, viewRevision(cl), seen) {
@@ -48,7 +48,15 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.writeConfigIfAbsent(ctx, cl, s)
 	c.writeFailsafeKey(ctx, t, cl, s)
 	c.ensureSlots(ctx, cl)
-	c.manageSync(ctx, s, t, st, cl)
+	fresh, err := c.sync.manage(ctx, s, t, st, cl)
+	if err != nil {
+		c.countDCSError(err)
+	}
+	if fresh != nil {
+		c.mu.Lock()
+		c.b.pgStatus = *fresh
+		c.mu.Unlock()
+	}
 }
 
 // memberValue builds this node's member key from the last status; c.mu
@@ -65,7 +73,7 @@ func (c *Controller) memberValue() *dcs.Member {
 		Version: c.o.Version,
 		Tags:    c.o.Tags,
 	}
-	if b.forceNoSync {
+	if c.sync.noSyncTag() {
 		m.Tags = maps.Clone(c.o.Tags)
 		if m.Tags == nil {
 			m.Tags = dcs.Tags{}
@@ -218,6 +226,7 @@ func (c *Controller) publishState() {
 	defer c.mu.Unlock()
 	b := &c.b
 	st := b.pgStatus
+	sync := c.sync.snapshot()
 	ns := &healthapi.NodeState{
 		Name:             c.o.Name,
 		Scope:            c.o.Scope,
@@ -232,8 +241,8 @@ func (c *Controller) publishState() {
 		DCSErrorsTotal:   b.dcsErrors,
 		FailoversTotal:   maps.Clone(b.failovers),
 		LoopDuration:     b.loopHist.snapshot(),
-		SyncDegraded:     b.syncStatus.Degraded,
-		SyncBlocking:     b.syncStatus.Blocking,
+		SyncDegraded:     sync.Degraded,
+		SyncBlocking:     sync.Blocking,
 		WatchdogFailed:   c.watchdogFailed(now),
 	}
 	if ns.Role == "" {
