@@ -160,7 +160,9 @@ type Controller struct {
 	store dcs.Store
 	// view is the cluster as the watch delivers it (view.go).
 	view *dcsView
-	// sync is this node's part in synchronous replication (sync_rep.go).
+	// lead is this node's leader term (term.go), sync its part in
+	// synchronous replication (sync_rep.go).
+	lead *leadership
 	sync *syncRep
 	inst pg.Instance
 	clk  clock.Clock
@@ -181,7 +183,6 @@ type Controller struct {
 	mu      sync.Mutex
 	started bool
 	cand    *election.Candidate
-	runCtx  context.Context
 	wg      sync.WaitGroup
 	b       book
 }
@@ -320,6 +321,30 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	eo := opts.Election
 	c.eo.Store(&eo)
+	c.lead = &leadership{name: opts.Name, inst: opts.Instance, clk: c.clk, log: c.log, eo: &c.eo, wd: opts.Watchdog,
+		demoteLead: opts.Settings.DemoteLead, startTimeout: opts.StartTimeout, wg: &c.wg, ctx: context.Background(),
+		hooks: termHooks{
+			changed: c.publishState,
+			event:   c.emit,
+			wake:    c.poke,
+			won: func() {
+				c.mu.Lock()
+				c.b.slotsEnsured = map[string]bool{}
+				c.mu.Unlock()
+				c.sync.newTerm()
+			},
+			unfollowed: func() {
+				c.mu.Lock()
+				c.b.mem = c.b.mem.followed("")
+				c.mu.Unlock()
+			},
+			runsPrimary: func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				st := c.b.pgStatus
+				return c.b.pgStatusOK && st.State == pg.StateRunning && st.Role == pg.RolePrimary
+			},
+		}}
 	c.sync = &syncRep{name: opts.Name, inst: opts.Instance, store: c.store, clk: c.clk, log: c.log, eo: &c.eo,
 		startTimeout: opts.StartTimeout}
 	c.otel = newInstruments(opts.TracerProvider, opts.MeterProvider, c.log)
@@ -344,10 +369,7 @@ func (c *Controller) State() *healthapi.NodeState {
 	if ns == nil || !ns.IsLeader {
 		return ns
 	}
-	c.mu.Lock()
-	t := c.b.term
-	c.mu.Unlock()
-	if t != nil && t.Token() == ns.Term && c.clk.Now().Before(c.fenceAt(t)) {
+	if t := c.lead.current(); t != nil && t.Token() == ns.Term && c.clk.Now().Before(c.lead.fenceAt(t)) {
 		return ns
 	}
 	cp := *ns
@@ -414,8 +436,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.cand = cand
 	loopCtx, cancel := context.WithCancel(ctx)
-	c.runCtx = loopCtx
 	c.mu.Unlock()
+	c.lead.start(loopCtx)
 
 	c.log.Info("failover: controller starting", "ttl", c.eopts().TTL, "loop_wait", c.o.Settings.LoopWait)
 	c.wg.Add(2)
@@ -427,7 +449,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.wg.Wait()
 	if c.o.ExitMode == ExitHandOver {
 		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.HandOverTimeout)
-		c.handOver(hctx)
+		c.handOverOnExit(hctx)
 		hcancel()
 	}
 	_ = cand.Close()

@@ -19,11 +19,6 @@ import (
 // book is what the Controller remembers between cycles. Guarded by
 // Controller.mu.
 type book struct {
-	term        *election.Term
-	fencedTerm  *election.Term // the term already fenced (or released)
-	unresigned  *election.Term // given up, but its key's delete was not confirmed
-	acquireCode string         // the decision code that won the term
-
 	cluster     *dcs.Cluster
 	dcsLastSeen time.Time
 	pgStatus    pg.Status
@@ -42,9 +37,6 @@ type book struct {
 	// failsafeWritten is the failsafe key as this node last wrote (or
 	// found) it while leading.
 	failsafeWritten dcs.Failsafe
-	// watchdogFailedAt: watchdog.mode is required and arming failed then;
-	// the node stays out of races for a ttl, then may try again.
-	watchdogFailedAt time.Time
 
 	// member and status are this node's last writes of its member key
 	// and (as leader) the status key; seenMember and seenStatus are those
@@ -82,7 +74,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	var dec Decision
 	again, failed := false, false
 	if ok && obs.Cluster != nil {
-		c.retryResign(ctx, obs.Cluster)
+		c.lead.retryResign(ctx, obs.Cluster)
 	}
 	if ok {
 		if mutation.On(ctx, mutation.IgnoreLag) {
@@ -124,8 +116,8 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	c.publish(ctx, s)
 
 	c.mu.Lock()
-	if t := c.b.term; t != nil {
-		if fence := c.fenceAt(t); fence.Before(next) {
+	if t := c.lead.current(); t != nil {
+		if fence := c.lead.fenceAt(t); fence.Before(next) {
 			next = fence
 		}
 	}
@@ -217,7 +209,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	}
 	b.pgStatus, b.pgStatusOK = st, true
 	var t Term
-	if tm := b.term; tm != nil && tm.Valid(after) {
+	if tm := c.lead.current(); tm != nil && tm.Valid(after) {
 		t = termOf(tm)
 	}
 	return Observation{
@@ -233,7 +225,7 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		BootstrapOwner:   b.bootstrapOwner,
 		FailsafeLeader:   b.failsafeLeader,
 		FailsafeUntil:    b.failsafeUntil,
-		WatchdogFailed:   c.watchdogFailed(after),
+		WatchdogFailed:   c.lead.watchdogFailed(after),
 		Settings:         s,
 	}, true
 }

@@ -195,7 +195,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 // Reinitialize wipes this replica's data directory; the loop then clones
 // it again from the leader (or a clonefrom member).
 func (c *Controller) Reinitialize(ctx context.Context, req healthapi.ReinitializeRequest) error {
-	if c.heldTerm() != nil {
+	if c.lead.held() != nil {
 		return healthapi.Reject(healthapi.ErrNotPossible, "I am the leader, can not reinitialize")
 	}
 	cl, err := c.readCluster(ctx)

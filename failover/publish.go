@@ -19,7 +19,7 @@ import (
 // replicas' slots.
 func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.publishMember(ctx, s)
-	t := c.heldTerm()
+	t := c.lead.held()
 	c.mu.Lock()
 	st, ok, cl := c.b.pgStatus, c.b.pgStatusOK, c.b.cluster
 	last, seen := c.b.status, c.b.seenStatus
@@ -172,7 +172,7 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 // (create-if-absent, guarded by the term): ControllerOptions.BootstrapConfig
 // if set, else the dynamic values of s.
 func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s Settings) {
-	t := c.heldTerm()
+	t := c.lead.held()
 	if t == nil || cl == nil || cl.Config != nil {
 		return
 	}
@@ -243,7 +243,7 @@ func (c *Controller) publishState() {
 		LoopDuration:     b.loopHist.snapshot(),
 		SyncDegraded:     sync.Degraded,
 		SyncBlocking:     sync.Blocking,
-		WatchdogFailed:   c.watchdogFailed(now),
+		WatchdogFailed:   c.lead.watchdogFailed(now),
 	}
 	if ns.Role == "" {
 		ns.Role = dcs.RoleUninitialized
@@ -251,7 +251,7 @@ func (c *Controller) publishState() {
 	if b.cluster != nil {
 		ns.Paused = b.cluster.IsPaused()
 	}
-	if t := b.term; t != nil && t.Valid(now) && now.Before(c.fenceAt(t)) {
+	if t := c.lead.current(); t != nil && t.Valid(now) && now.Before(c.lead.fenceAt(t)) {
 		ns.IsLeader, ns.Term = true, t.Token()
 		ns.FailsafeActive = t.Extended()
 	}
