@@ -10,9 +10,9 @@ import (
 	"github.com/pgha/pgha/pg"
 )
 
-// handOver is what differs between the two ways a leader hands the lease
+// handOverPlan is what differs between the two ways a leader hands the lease
 // to a replica: on exit (handOverOnExit) and in a switchover (switchover).
-type handOver struct {
+type handOverPlan struct {
 	// why is the release's reason; stopped the EventDemoted detail.
 	why, stopped string
 	// flushed is the flush LSN read before the stop: what handOverLSN falls
@@ -42,7 +42,7 @@ type handOver struct {
 // is unconfirmed (it may still run as primary), nothing tells what a
 // replica needs, or (h.insist) no replica confirmed. The term is then
 // dropped but kept (restore takes it back).
-func (l *leadership) handOver(ctx context.Context, t *election.Term, h handOver) (stopped bool, err error) {
+func (l *leadership) handOver(ctx context.Context, t *election.Term, h handOverPlan) (stopped bool, err error) {
 	sctx, cancel := ctx, context.CancelFunc(func() {})
 	if h.slow > 0 {
 		sctx, cancel = context.WithTimeout(ctx, h.slow)
@@ -98,7 +98,7 @@ func (l *leadership) handOverLSN(ctx context.Context, flushedBefore int64) (int6
 
 // waitReceived asks h.received every 100 ms, for h.bound at most, until a
 // replica confirms lsn.
-func (l *leadership) waitReceived(ctx context.Context, lsn int64, h handOver) bool {
+func (l *leadership) waitReceived(ctx context.Context, lsn int64, h handOverPlan) bool {
 	deadline := l.clk.Now().Add(h.bound)
 	for {
 		if h.received(ctx, lsn) {
@@ -143,7 +143,7 @@ func (c *Controller) handOverOnExit(ctx context.Context) {
 		}
 		return
 	}
-	h := handOver{why: "shutdown", stopped: "stopped for the hand-over on exit", flushed: st.FlushLSN.Int64(),
+	h := handOverPlan{why: "shutdown", stopped: "stopped for the hand-over on exit", flushed: st.FlushLSN.Int64(),
 		bound: max(2*s.LoopWait, 5*s.PeerQueryTimeout)}
 	if cl != nil && len(cl.Members) > 1 {
 		h.received = func(ctx context.Context, lsn int64) bool {
@@ -185,7 +185,7 @@ func (c *Controller) switchover(ctx context.Context, obs Observation, dec Decisi
 		return fmt.Errorf("failover: switchover refused before stopping: %s has no API URL to confirm the WAL it received", dec.Target)
 	}
 	each := obs.Settings.PeerQueryTimeout
-	stopped, err := c.lead.handOver(ctx, t, handOver{
+	stopped, err := c.lead.handOver(ctx, t, handOverPlan{
 		why: string(dec.Code), stopped: "graceful demote for a switchover to " + dec.Target,
 		flushed: obs.Local.FlushLSN, slow: c.o.StartTimeout,
 		received: func(ctx context.Context, lsn int64) bool {
