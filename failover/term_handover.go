@@ -37,7 +37,7 @@ type handOverPlan struct {
 // then receive everything up to the shutdown checkpoint before the
 // postmaster exits), wait until a replica confirms WAL past the shutdown
 // checkpoint (handOverLSN), status optime, resign. Health answers stop
-// naming this node leader from the stop on. It returns an error, and
+// naming this node leader just before the stop. It returns an error, and
 // whether the server was stopped, when the lease must not move: the stop
 // is unconfirmed (it may still run as primary), nothing tells what a
 // replica needs, or (h.insist) no replica confirmed. The term is then
