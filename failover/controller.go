@@ -164,6 +164,10 @@ type Controller struct {
 	store dcs.Store
 	// view is the cluster as the watch delivers it (view.go).
 	view *dcsView
+	// lead is this node's leader term (term.go), sync its part in
+	// synchronous replication (sync_rep.go).
+	lead *leadership
+	sync *syncRep
 	inst pg.Instance
 	clk  clock.Clock
 	log  *slog.Logger
@@ -187,7 +191,6 @@ type Controller struct {
 	mu      sync.Mutex
 	started bool
 	cand    *election.Candidate
-	runCtx  context.Context
 	wg      sync.WaitGroup
 	b       book
 	// hooks runs the after-the-fact hooks (hooks.go); vetoedAt is when
@@ -334,6 +337,30 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	}
 	eo := opts.Election
 	c.eo.Store(&eo)
+	c.lead = &leadership{name: opts.Name, inst: opts.Instance, clk: c.clk, log: c.log, eo: &c.eo, wd: opts.Watchdog,
+		demoteLead: opts.Settings.DemoteLead, startTimeout: opts.StartTimeout, wg: &c.wg, ctx: context.Background(),
+		hooks: termHooks{
+			changed: c.publishState,
+			event:   c.emit,
+			wake:    c.poke,
+			won: func() {
+				c.sync.newTerm()
+			},
+			beforeStop: c.beforeStop,
+			unfollowed: func() {
+				c.mu.Lock()
+				c.b.mem = c.b.mem.followed("")
+				c.mu.Unlock()
+			},
+			runsPrimary: func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				st := c.b.pgStatus
+				return c.b.pgStatusOK && st.State == pg.StateRunning && st.Role == pg.RolePrimary
+			},
+		}}
+	c.sync = &syncRep{name: opts.Name, inst: opts.Instance, store: c.store, clk: c.clk, log: c.log, eo: &c.eo,
+		startTimeout: opts.StartTimeout}
 	c.otel = newInstruments(opts.TracerProvider, opts.MeterProvider, c.log)
 	c.b.failovers = map[string]uint64{}
 	return c, nil
@@ -356,10 +383,7 @@ func (c *Controller) State() *healthapi.NodeState {
 	if ns == nil || !ns.IsLeader {
 		return ns
 	}
-	c.mu.Lock()
-	t := c.b.term
-	c.mu.Unlock()
-	if t != nil && t.Token() == ns.Term && c.clk.Now().Before(c.fenceAt(t)) {
+	if t := c.lead.current(); t != nil && t.Token() == ns.Term && c.clk.Now().Before(c.lead.fenceAt(t)) {
 		return ns
 	}
 	cp := *ns
@@ -426,8 +450,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.cand = cand
 	loopCtx, cancel := context.WithCancel(ctx)
-	c.runCtx = loopCtx
 	c.mu.Unlock()
+	c.lead.start(loopCtx)
 
 	c.log.Info("failover: controller starting", "ttl", c.eopts().TTL, "loop_wait", c.o.Settings.LoopWait)
 	c.wg.Add(2)
@@ -439,7 +463,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.wg.Wait()
 	if c.o.ExitMode == ExitHandOver {
 		hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.HandOverTimeout)
-		c.handOver(hctx)
+		c.handOverOnExit(hctx)
 		hcancel()
 	}
 	_ = cand.Close()
@@ -448,8 +472,17 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// minCycleGap is the pause after a burst of back-to-back cycles (loop).
-const minCycleGap = 20 * time.Millisecond
+// A burst of back-to-back cycles is cut short: after maxBurst cycles each
+// started less than burstGap after the one before, the loop pauses for
+// burstGap. Bursts are normal (each action asks for a cycle at once, and
+// each of its own DCS writes wakes the loop again), but an action that
+// "succeeds" without changing anything (a lost race, a key already cleared)
+// or a decision waiting for something only time brings (the lease
+// keepalive) must not spin the loop without the clock moving on.
+const (
+	maxBurst = 8
+	burstGap = 20 * time.Millisecond
+)
 
 // loop runs cycles until ctx ends: at once after an action succeeded, on
 // DCS and PostgreSQL events, at a decision's WaitUntil, and at least every
@@ -460,20 +493,14 @@ func (c *Controller) loop(ctx context.Context) {
 	var last time.Time
 	busy := 0
 	for ctx.Err() == nil {
-		// A burst of cycles (each action and each of its own DCS writes
-		// wakes the loop again) is bounded: after maxAgain cycles less than
-		// minCycleGap apart the loop pauses for minCycleGap, so that no
-		// chain of decisions can spin without the clock moving on (the
-		// lease keepalive, which such a chain may be waiting for, runs
-		// meanwhile).
-		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < minCycleGap {
+		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < burstGap {
 			busy++
 		} else {
 			busy = 0
 		}
-		if busy > maxAgain {
-			c.log.Warn("failover: the loop ran many cycles in a row; pausing", "cycles", busy, "pause", minCycleGap)
-			timer.Reset(minCycleGap)
+		if busy > maxBurst {
+			c.log.Warn("failover: the loop ran many cycles in a row; pausing", "cycles", busy, "pause", burstGap)
+			timer.Reset(burstGap)
 			select {
 			case <-ctx.Done():
 				return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -20,33 +19,12 @@ import (
 // book is what the Controller remembers between cycles. Guarded by
 // Controller.mu.
 type book struct {
-	term        *election.Term
-	fencedTerm  *election.Term // the term already fenced (or released)
-	unresigned  *election.Term // given up, but its key's delete was not confirmed
-	acquireCode string         // the decision code that won the term
-
 	cluster     *dcs.Cluster
 	dcsLastSeen time.Time
 	pgStatus    pg.Status
 	pgStatusOK  bool
-	sysID       string
-	lastRole    Role
-	leaderRev   int64 // leader key revision the divergence state refers to
+	mem         memory // what Decide needs of the past (memory.go)
 
-	leaderVanishedAt time.Time
-	lastRecv         int64
-	lastRecvAdvance  time.Time
-
-	crashedAt        time.Time
-	downSince        time.Time
-	lastStartAttempt time.Time
-	following        string
-	divergence       Divergence
-	divergenceLeader string
-	// divergenceTL is the leader's published timeline when divergence was
-	// last judged; a result against an older timeline says nothing.
-	divergenceTL   int64
-	rewindFailed   bool
 	bootstrapOwner bool
 
 	configWarnings string // the last warnings logged for the config key
@@ -58,9 +36,6 @@ type book struct {
 	// failsafeWritten is the failsafe key as this node last wrote (or
 	// found) it while leading.
 	failsafeWritten dcs.Failsafe
-	// watchdogFailedAt: watchdog.mode is required and arming failed then;
-	// the node stays out of races for a ttl, then may try again.
-	watchdogFailedAt time.Time
 
 	// member and status are this node's last writes of its member key
 	// and (as leader) the status key; seenMember and seenStatus are those
@@ -71,20 +46,12 @@ type book struct {
 	// view: set after a cycle that acted or whose action failed.
 	readNext bool
 
-	syncEpoch   SyncEpoch
-	syncStatus  SyncStatus
-	forceNoSync bool // leaveSync: publish nosync until resumeSync
-
 	lastDecision Decision
-	againStreak  int
 	nextRun      time.Time
 	failovers    map[string]uint64
 	dcsErrors    uint64
 	loopHist     hist
 }
-
-// maxAgain bounds consecutive immediate cycles.
-const maxAgain = 8
 
 // cycle runs one turn of the loop and returns when the next one is due at
 // the latest.
@@ -106,7 +73,7 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	var dec Decision
 	again, failed := false, false
 	if ok && obs.Cluster != nil {
-		c.retryResign(ctx, obs.Cluster)
+		c.lead.retryResign(ctx, obs.Cluster)
 		c.applyPGConfig(ctx, obs.Cluster.Config)
 	}
 	if ok {
@@ -159,19 +126,14 @@ func (c *Controller) cycle(ctx context.Context) time.Time {
 	c.publish(ctx, s)
 
 	c.mu.Lock()
-	if t := c.b.term; t != nil {
-		if fence := c.fenceAt(t); fence.Before(next) {
+	if t := c.lead.current(); t != nil {
+		if fence := c.lead.fenceAt(t); fence.Before(next) {
 			next = fence
 		}
 	}
-	// Run again at once after an action, but not endlessly: an action that
-	// "succeeds" without changing anything (a lost race, a key already
-	// cleared) must not spin the loop.
-	if again && c.b.againStreak < maxAgain {
-		c.b.againStreak++
+	// Run again at once after an action (loop bounds the burst).
+	if again {
 		next = c.clk.Now()
-	} else if !again {
-		c.b.againStreak = 0
 	}
 	c.b.lastDecision = dec
 	c.b.nextRun = next
@@ -229,45 +191,35 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 	scancel()
 	after := c.clk.Now()
 
+	known := serr == nil || st.State != pg.StateRunning
+	see := sighting{Cluster: cl, ClusterAt: now, Status: st, StatusKnown: known, At: after}
+	if known && st.State != pg.StateRunning {
+		var err error
+		see.DataEmpty, see.DataWasPrimary, err = c.ddir.Inspect()
+		if err != nil {
+			c.log.Warn("failover: inspecting the data directory failed", "err", err)
+		}
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := &c.b
+	b.mem = b.mem.next(see)
 	if cl != nil {
 		b.cluster, b.dcsLastSeen = cl, after
 		b.seenMember, b.seenStatus = lookup(snap, dcs.MemberKey(c.o.Name)), lookup(snap, dcs.KeyStatus)
-		if cl.Leader == nil {
-			if b.leaderVanishedAt.IsZero() {
-				b.leaderVanishedAt = now
-			}
-		} else {
-			b.leaderVanishedAt = time.Time{}
-			if cl.Leader.Revision != b.leaderRev {
-				b.leaderRev = cl.Leader.Revision
-				b.divergence, b.divergenceLeader, b.rewindFailed = DivergenceUnknown, "", false
-			}
-		}
-		// A divergence check made while the new leader was still being
-		// promoted (same timeline, "not diverged") is void once it runs on
-		// its new timeline: the local WAL may go past the switch point, and
-		// the replica would wait for a stream that never comes.
-		if b.divergenceLeader != "" && b.divergence != DivergenceUnknown {
-			if m := cl.Member(b.divergenceLeader); m != nil && m.Timeline != nil && *m.Timeline != b.divergenceTL {
-				b.divergence, b.divergenceLeader = DivergenceUnknown, ""
-			}
-		}
 	}
 	// The last snapshot's config key stands while the DCS cannot be read
 	// (failsafe_mode set through the config key must hold exactly then).
 	s := c.cachedSettings()
-	if serr != nil && st.State == pg.StateRunning {
+	if !known {
 		c.log.Warn("failover: PostgreSQL status failed", "err", serr)
 		b.pgStatusOK = false
 		return Observation{}, false
 	}
 	b.pgStatus, b.pgStatusOK = st, true
-	local := c.localStatus(st, after)
 	var t Term
-	if tm := b.term; tm != nil && tm.Valid(after) {
+	if tm := c.lead.current(); tm != nil && tm.Valid(after) {
 		t = termOf(tm)
 	}
 	return Observation{
@@ -276,14 +228,14 @@ func (c *Controller) observe(ctx context.Context) (Observation, bool) {
 		Tags:             c.o.Tags,
 		Cluster:          cl,
 		ClusterAt:        now,
-		Local:            local,
+		Local:            b.mem.local(see),
 		Term:             t,
-		LeaderVanishedAt: b.leaderVanishedAt,
+		LeaderVanishedAt: b.mem.leaderVanishedAt,
 		CanBootstrap:     c.o.Bootstrap != nil,
 		BootstrapOwner:   b.bootstrapOwner,
 		FailsafeLeader:   b.failsafeLeader,
 		FailsafeUntil:    b.failsafeUntil,
-		WatchdogFailed:   c.watchdogFailed(after),
+		WatchdogFailed:   c.lead.watchdogFailed(after),
 		PromoteVetoed:    c.promoteVetoed(after),
 		Settings:         s,
 	}, true
@@ -326,69 +278,6 @@ func (c *Controller) cachedSettings() Settings {
 		return c.o.Settings
 	}
 	return c.effectiveSettings(c.o.Settings, c.b.cluster.Config)
-}
-
-// localStatus converts pg.Status and the bookkeeping into LocalStatus;
-// c.mu held.
-func (c *Controller) localStatus(st pg.Status, now time.Time) LocalStatus {
-	b := &c.b
-	l := LocalStatus{
-		State:            PGState(st.State),
-		Following:        b.following,
-		LastStartAttempt: b.lastStartAttempt,
-		Divergence:       b.divergence,
-		DivergenceLeader: b.divergenceLeader,
-		RewindFailed:     b.rewindFailed,
-	}
-	switch st.State {
-	case pg.StateRunning:
-		b.crashedAt, b.downSince = time.Time{}, time.Time{}
-		l.Role = Role(st.Role)
-		b.lastRole = l.Role
-		l.Timeline = int64(st.Timeline)
-		l.FlushLSN = st.FlushLSN.Int64()
-		l.ReceiveLSN = st.ReceiveLSN.Int64()
-		l.ReplayLSN = st.ReplayLSN.Int64()
-		l.ReplicationState = string(st.Receiver)
-		if st.SystemID != 0 {
-			b.sysID = strconv.FormatUint(st.SystemID, 10)
-		}
-		l.WasPrimary = l.Role == RolePrimary
-		// The receiver's last_msg_receipt_time counts keepalives too, so it
-		// stays fresh on an idle cluster. Should it be missing while
-		// streaming, fall back to when the received LSN last advanced (see
-		// the package doc).
-		if st.Receiver == pg.ReceiverStreaming && l.ReceiveLSN > b.lastRecv {
-			b.lastRecvAdvance = now
-		}
-		b.lastRecv = l.ReceiveLSN
-		if st.Receiver == pg.ReceiverStreaming {
-			l.LastWALReceiptAt = st.LastMsgReceiptTime
-			if l.LastWALReceiptAt.IsZero() {
-				l.LastWALReceiptAt = b.lastRecvAdvance
-			}
-		}
-	case pg.StateCrashed:
-		if b.crashedAt.IsZero() {
-			b.crashedAt = now
-		}
-		fallthrough
-	default:
-		if b.downSince.IsZero() {
-			b.downSince = now
-		}
-		empty, wasPrimary, err := c.ddir.Inspect()
-		if err != nil {
-			c.log.Warn("failover: inspecting the data directory failed", "err", err)
-		}
-		l.DataEmpty, l.WasPrimary = empty, wasPrimary
-		if empty {
-			b.sysID = ""
-		}
-	}
-	l.CrashedAt, l.DownSince = b.crashedAt, b.downSince
-	l.SystemID = b.sysID
-	return l
 }
 
 // handOverRefresh is how often a switchover candidate refreshes the position

@@ -12,16 +12,8 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/election"
-	"github.com/pgha/pgha/internal/mutation"
 	"github.com/pgha/pgha/pg"
 )
-
-// errNoTerm is returned by actions that need the term when it is gone.
-var errNoTerm = errors.New("failover: the term is not held")
-
-// errLeaseEnding: the lease ends too soon for a term won on it to be
-// acted on.
-var errLeaseEnding = errors.New("the lease ends too soon to lead")
 
 // execute performs dec. Noop and Wait do nothing; every other action is
 // logged with its reason and traced in its own span.
@@ -64,18 +56,18 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		return c.promote(ctx, obs)
 	case ActionDemote:
 		if dec.DemoteMode == DemoteGraceful {
-			return c.demoteGraceful(ctx, obs, dec)
+			return c.switchover(ctx, obs, dec)
 		}
 		return c.demote(ctx, obs, dec)
 	case ActionRelease:
-		return c.release(ctx, string(dec.Code))
+		return c.lead.release(ctx, string(dec.Code))
 	case ActionClearFailover:
 		return c.clearFailover(ctx, cl)
 	case ActionStart:
 		sctx, cancel := slow(1)
 		defer cancel()
 		c.mu.Lock()
-		c.b.lastStartAttempt = c.clk.Now()
+		c.b.mem = c.b.mem.started(c.clk.Now())
 		c.mu.Unlock()
 		if dec.StartAs == RolePrimary {
 			if err := c.inst.Start(sctx); err != nil {
@@ -84,8 +76,8 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			// The fence is armed per postmaster: arm the new one now, not
 			// at the guard's next round, or an agent killed meanwhile
 			// would leave it running past the term.
-			if t := c.heldTerm(); t != nil {
-				c.armFence(t)
+			if t := c.lead.held(); t != nil {
+				c.lead.armFence(t)
 			}
 			c.emit(EventStarted, startedAsPrimary+", in place ("+string(dec.Code)+")")
 			return nil
@@ -93,8 +85,8 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		if err := c.follow(sctx, cl, dec.Target); err != nil {
 			return err
 		}
-		if t := c.heldTerm(); t != nil {
-			c.armFence(t)
+		if t := c.lead.held(); t != nil {
+			c.lead.armFence(t)
 		}
 		c.emit(EventStarted, "as replica"+upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
 		return nil
@@ -119,10 +111,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		}
 		c.log.Info("failover: divergence checked", "leader", dec.Target, "diverged", d.Diverged, "why", d.Reason)
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
-		if d.Diverged {
-			c.b.divergence = DivergenceDiverged
-		}
+		c.b.mem = c.b.mem.judged(dec.Target, memberTimeline(cl, dec.Target), d.Diverged)
 		c.mu.Unlock()
 		return nil
 	case ActionRewind:
@@ -134,12 +123,12 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		defer cancel()
 		if err := c.inst.Rewind(sctx, up); err != nil {
 			c.mu.Lock()
-			c.b.rewindFailed = true
+			c.b.mem = c.b.mem.rewindFailedNow()
 			c.mu.Unlock()
 			return fmt.Errorf("failover: rewind from %s: %w", dec.Target, err)
 		}
 		c.mu.Lock()
-		c.b.divergence, c.b.divergenceLeader, c.b.divergenceTL = DivergenceNone, dec.Target, memberTimeline(cl, dec.Target)
+		c.b.mem = c.b.mem.judged(dec.Target, memberTimeline(cl, dec.Target), false)
 		c.mu.Unlock()
 		c.emit(EventRewound, "from "+dec.Target)
 		return nil
@@ -206,7 +195,7 @@ func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string)
 		return fmt.Errorf("failover: follow %q: %w", target, err)
 	}
 	c.mu.Lock()
-	c.b.following = target
+	c.b.mem = c.b.mem.followed(target)
 	c.mu.Unlock()
 	return nil
 }
@@ -257,7 +246,7 @@ func (c *Controller) setInitialize(ctx context.Context, obs Observation) error {
 	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	defer cancel()
 	var err error
-	if t := c.heldTerm(); t != nil {
+	if t := c.lead.held(); t != nil {
 		_, err = t.Put(rctx, dcs.KeyInitialize, []byte(id), cond)
 	} else {
 		_, err = c.store.Put(rctx, dcs.KeyInitialize, []byte(id), 0, cond)
@@ -272,42 +261,16 @@ func (c *Controller) setInitialize(ctx context.Context, obs Observation) error {
 	return nil
 }
 
-// heldTerm returns the term while it is valid, else nil.
-func (c *Controller) heldTerm() *election.Term {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if t := c.b.term; t != nil && t.Valid(c.clk.Now()) {
-		return t
-	}
-	return nil
-}
-
 // acquire makes one attempt at the leader key; losing is not an error.
 func (c *Controller) acquire(ctx context.Context, obs Observation, dec Decision) error {
 	c.mu.Lock()
 	cand := c.cand
 	c.mu.Unlock()
-	// A term inherits the lease's deadline: one that ends within
-	// demote_lead would be fenced the moment it is won, its key deleted,
-	// and the race run again, in a loop that lasts until a keepalive
-	// succeeds. Wait for the keepalive instead.
-	if dl := cand.LeaseDeadline(); !c.clk.Now().Before(dl.Add(-c.o.Settings.DemoteLead)) {
-		return fmt.Errorf("failover: acquire: %w: the lease's deadline %s is within demote_lead %v; racing after the next keepalive",
-			errLeaseEnding, dl.Format(time.RFC3339Nano), c.o.Settings.DemoteLead)
-	}
-	t, err := cand.TryAcquire(ctx)
-	if errors.Is(err, election.ErrLeaderExists) {
-		c.log.Info("failover: lost the leader race", "err", err)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("failover: acquire: %w", err)
-	}
-	c.setTerm(t, dec)
-	if dec.ClearFailover {
+	won, err := c.lead.acquire(ctx, cand, dec)
+	if won && dec.ClearFailover {
 		c.clearFailover(ctx, obs.Cluster)
 	}
-	return nil
+	return err
 }
 
 // clearFailover removes the failover key (compare-and-swap on the
@@ -320,7 +283,7 @@ func (c *Controller) clearFailover(ctx context.Context, cl *dcs.Cluster) error {
 	defer cancel()
 	cond := dcs.Cond{ModRevision: cl.FailoverRevision}
 	var err error
-	if t := c.heldTerm(); t != nil {
+	if t := c.lead.held(); t != nil {
 		err = t.Delete(rctx, dcs.KeyFailover, cond)
 	} else {
 		err = c.store.Delete(rctx, dcs.KeyFailover, cond)
@@ -334,7 +297,7 @@ func (c *Controller) clearFailover(ctx context.Context, cl *dcs.Cluster) error {
 // promote promotes the local replica under the term, then records the
 // new timeline in history and the position in status.
 func (c *Controller) promote(ctx context.Context, obs Observation) error {
-	t := c.heldTerm()
+	t := c.lead.held()
 	if t == nil {
 		return errNoTerm
 	}
@@ -343,22 +306,25 @@ func (c *Controller) promote(ctx context.Context, obs Observation) error {
 	pctx, cancel2 := context.WithTimeout(pctx, c.o.StartTimeout)
 	defer cancel2()
 	switchLSN := max(obs.Local.ReceiveLSN, obs.Local.ReplayLSN)
-	if err := c.armWatchdog(); err != nil {
-		return c.refuseWithoutWatchdog(ctx, err)
+	if err := c.lead.armWatchdog(); err != nil {
+		return c.lead.refuseWithoutWatchdog(ctx, err)
 	}
 	if err := c.syncHook(pctx, c.o.Hooks.PrePromote, HookPrePromote, "primary"); err != nil {
 		return c.vetoPromotion(ctx, err)
 	}
-	if err := c.prepareSyncPromotion(pctx, t, obs.Settings, obs.Cluster); err != nil {
+	c.mu.Lock()
+	guc := c.b.pgStatus.SynchronousStandbyNames
+	c.mu.Unlock()
+	if err := c.sync.preparePromotion(pctx, t, obs.Settings, obs.Cluster, guc); err != nil {
 		return err
 	}
 	tli, err := c.inst.Promote(pctx)
 	if err != nil {
 		return fmt.Errorf("failover: promote: %w", err)
 	}
+	reason := c.lead.reason()
 	c.mu.Lock()
-	reason := c.b.acquireCode
-	c.b.following = ""
+	c.b.mem = c.b.mem.followed("")
 	c.b.failovers[reason]++
 	c.mu.Unlock()
 	c.emit(EventPromoted, fmt.Sprintf("promoted to timeline %d (%s)", tli, reason))
@@ -393,7 +359,7 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 	}
 	var dropped *election.Term
 	if !dec.ReleaseTerm {
-		dropped = c.dropTerm() // stop claiming leadership in health answers first
+		dropped = c.lead.drop() // stop claiming leadership in health answers first
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
@@ -402,7 +368,7 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 		err = c.inst.Demote(sctx, mode, c.followConfig(obs.Cluster, target))
 		if err == nil {
 			c.mu.Lock()
-			c.b.following = target
+			c.b.mem = c.b.mem.followed(target)
 			c.mu.Unlock()
 		}
 	} else {
@@ -410,181 +376,17 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 	}
 	c.emit(EventDemoted, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Reason))
 	if err == nil {
-		c.giveUpKey(ctx, dropped, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Code))
+		c.lead.giveUpKey(ctx, dropped, fmt.Sprintf("%s demote: %s", dec.DemoteMode, dec.Code))
 	}
 	if dec.ReleaseTerm && err == nil {
 		// Only once the stop is confirmed: a primary that may still run
 		// keeps its key, or a replica could be promoted beside it.
-		err = c.release(ctx, string(dec.Code))
+		err = c.lead.release(ctx, string(dec.Code))
 	}
 	if err != nil {
 		return fmt.Errorf("failover: demote: %w", err)
 	}
 	return nil
-}
-
-// release resigns the term (guarded delete of the leader key).
-func (c *Controller) release(ctx context.Context, why string) error {
-	c.mu.Lock()
-	t := c.b.term
-	c.b.term = nil
-	c.b.fencedTerm = t // resigned on purpose: nothing to fence
-	c.mu.Unlock()
-	if t == nil {
-		return errNoTerm
-	}
-	c.publishState()
-	c.disarmFence() // every caller has stopped or demoted the server first
-	if mutation.On(ctx, mutation.KeepKey) {
-		return nil
-	}
-	err := t.Resign(ctx)
-	c.emit(EventReleased, why)
-	if err != nil {
-		return fmt.Errorf("failover: release: %w", err)
-	}
-	return nil
-}
-
-// demoteGraceful is the switchover: CHECKPOINT, fast stop (the replicas
-// connected then receive everything up to the shutdown checkpoint before
-// the postmaster exits), confirmation that the candidate has received WAL
-// past the old primary's shutdown checkpoint (handOverLSN), status optime,
-// resign, then follow the candidate. Without confirmation the term is kept,
-// the key cleared, and the loop restarts the old primary in place.
-func (c *Controller) demoteGraceful(ctx context.Context, obs Observation, dec Decision) error {
-	t := c.heldTerm()
-	if t == nil {
-		return errNoTerm
-	}
-	cl := obs.Cluster
-	pre := obs.Local.FlushLSN
-	cctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
-	defer cancel()
-	if err := c.waitStreaming(cctx, cl, dec.Target, max(2*time.Second, obs.Settings.LoopWait)); err != nil {
-		// Stopping now would cost a write outage for nothing: the
-		// candidate could not receive the shutdown checkpoint.
-		_ = c.clearFailover(ctx, cl)
-		return fmt.Errorf("failover: switchover refused before stopping: %w", err)
-	}
-	if err := c.inst.Checkpoint(cctx); err != nil {
-		c.log.Warn("failover: checkpoint before switchover failed", "err", err)
-	}
-	c.dropTermKeep(t) // health: not the leader any more, whatever happens next
-	if err := c.inst.Stop(cctx, pg.StopFast); err != nil {
-		c.restoreTerm(t) // the stop is unconfirmed: the lease must not move
-		return fmt.Errorf("failover: switchover: stop: %w", err)
-	}
-	c.emit(EventDemoted, "graceful demote for a switchover to "+dec.Target)
-	need, err := c.handOverLSN(cctx, pre)
-	if err != nil {
-		// Nothing proves the candidate has everything: restart in place.
-		c.restoreTerm(t)
-		_ = c.clearFailover(ctx, cl)
-		c.emit(EventDemoted, "switchover to "+dec.Target+" abandoned: "+err.Error())
-		return fmt.Errorf("failover: switchover: %w: keeping the term, the old primary restarts as primary", err)
-	}
-	bound := max(2*obs.Settings.LoopWait, 5*obs.Settings.PeerQueryTimeout)
-	if !c.waitReceived(ctx, cl, dec.Target, need, bound, obs.Settings.PeerQueryTimeout) {
-		c.restoreTerm(t)
-		_ = c.clearFailover(ctx, cl)
-		return fmt.Errorf("failover: switchover: %s did not confirm WAL past %s within %v: keeping the term, the old primary restarts as primary",
-			dec.Target, pg.LSN(need-1), bound)
-	}
-	rctx, rcancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
-	if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: pre}).Encode(), dcs.Cond{}); err != nil {
-		c.log.Warn("failover: writing status before hand-over failed", "err", err)
-	}
-	rcancel()
-	c.mu.Lock()
-	c.b.term = t
-	c.mu.Unlock()
-	if err := c.release(ctx, string(dec.Code)); err != nil {
-		c.log.Warn("failover: resign after switchover", "err", err)
-	}
-	return c.follow(cctx, cl, dec.Target)
-}
-
-// waitStreaming waits, up to bound, until target streams from this
-// primary (a row in pg_stat_replication with its name in state
-// "streaming"), so that a switchover never stops the primary while the
-// candidate's WAL receiver is reconnecting. A candidate that replicates
-// from another member (replicatefrom) is not checked here.
-func (c *Controller) waitStreaming(ctx context.Context, cl *dcs.Cluster, target string, bound time.Duration) error {
-	if m := cl.Member(target); m != nil {
-		if from := m.Tags.String(dcs.TagReplicateFrom); from != "" && from != c.o.Name {
-			return nil
-		}
-	}
-	deadline := c.clk.Now().Add(bound)
-	state := "absent"
-	for {
-		st, err := c.inst.Status(ctx)
-		if err == nil {
-			state = "absent"
-			for _, r := range st.Replication {
-				if r.ApplicationName == target {
-					state = r.State
-				}
-			}
-			if state == "streaming" {
-				return nil
-			}
-		}
-		if !c.clk.Now().Before(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s does not stream from this primary (pg_stat_replication: %s) after %v", target, state, bound)
-		}
-		tm := c.clk.NewTimer(50 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			tm.Stop()
-		case <-tm.C():
-		}
-	}
-}
-
-// handOverLSN is the position a candidate must have received before the
-// lease may move to it after this primary stopped cleanly: just past the
-// shutdown checkpoint record's start, read from the control file when the
-// Instance is a pg.ControlDataReader (DESIGN §3 invariant 5 by
-// construction: a replica that received the shutdown checkpoint has every
-// commit before it). Other Instances fall back to the flush LSN read
-// before the stop, flushedBefore; that is all they can tell.
-func (c *Controller) handOverLSN(ctx context.Context, flushedBefore int64) (int64, error) {
-	cr, ok := c.inst.(pg.ControlDataReader)
-	if !ok {
-		return flushedBefore, nil
-	}
-	lsn, err := cr.ShutdownCheckpoint(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("reading the shutdown checkpoint: %w", err)
-	}
-	return lsn.Int64() + 1, nil
-}
-
-// waitReceived polls target's API until it reports WAL up to lsn.
-func (c *Controller) waitReceived(ctx context.Context, cl *dcs.Cluster, target string, lsn int64, bound, each time.Duration) bool {
-	m := cl.Member(target)
-	if m == nil || m.APIURL == "" {
-		return false
-	}
-	deadline := c.clk.Now().Add(bound)
-	for {
-		p := c.queryPeer(ctx, m, each)
-		if !p.Unreachable && p.Received() >= lsn {
-			return true
-		}
-		if !c.clk.Now().Before(deadline) || ctx.Err() != nil {
-			return false
-		}
-		tm := c.clk.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			tm.Stop()
-			return false
-		case <-tm.C():
-		}
-	}
 }
 
 func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) error {
@@ -603,9 +405,7 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 		return fmt.Errorf("failover: clone from %s: %w", dec.Target, err)
 	}
 	c.mu.Lock()
-	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceNone, leaderName(cl), false
-	c.b.divergenceTL = memberTimeline(cl, leaderName(cl))
-	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
+	c.b.mem = c.b.mem.cloned(leaderName(cl), memberTimeline(cl, leaderName(cl)))
 	c.mu.Unlock()
 	c.emit(EventCloned, "from "+dec.Target)
 	return nil

@@ -98,7 +98,7 @@ const startedAsPrimary = "as primary"
 func (c *Controller) hookRole() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.b.lastRole == RolePrimary {
+	if c.b.mem.lastRole == RolePrimary {
 		return "primary"
 	}
 	return "replica"

@@ -81,7 +81,7 @@ func (c *Controller) wantFailsafe(obs Observation, s Settings) (*election.Term, 
 	if !s.FailsafeMode || !obs.Local.IsPrimary() {
 		return nil, false
 	}
-	t := c.heldTerm()
+	t := c.lead.held()
 	if t == nil {
 		return nil, false
 	}
@@ -172,7 +172,7 @@ func (c *Controller) failsafeRecover(ctx context.Context, t *election.Term, cl *
 		c.log.Warn("failover: failsafe: taking the leader key again failed", "err", err)
 	case nt != t:
 		c.log.Info("failover: failsafe: the DCS is back: took the leader key again", "revision", nt.Token())
-		c.setTerm(nt, Decision{Code: CodeFailsafeReacquire})
+		c.lead.set(nt, Decision{Code: CodeFailsafeReacquire})
 	}
 }
 
@@ -189,7 +189,7 @@ func (c *Controller) failsafeStep(ctx context.Context, obs *Observation, s Setti
 	if due {
 		c.failsafeRound(ctx, t)
 	}
-	if tm := c.heldTerm(); tm != nil {
+	if tm := c.lead.held(); tm != nil {
 		obs.Term = termOf(tm)
 	}
 }
@@ -207,7 +207,7 @@ func (c *Controller) AcceptFailsafe(_ context.Context, req healthapi.FailsafeReq
 	defer c.mu.Unlock()
 	b := &c.b
 	st := b.pgStatus
-	if b.term != nil || (b.pgStatusOK && st.State == pg.StateRunning && st.Role == pg.RolePrimary) {
+	if c.lead.current() != nil || (b.pgStatusOK && st.State == pg.StateRunning && st.Role == pg.RolePrimary) {
 		return 0, healthapi.ErrRunningAsLeader
 	}
 	if req.Name == c.o.Name {

@@ -188,7 +188,7 @@ func (c *Controller) vetoPromotion(ctx context.Context, err error) error {
 	c.vetoedAt = c.clk.Now()
 	c.mu.Unlock()
 	c.emit(EventPromoteVetoed, err.Error())
-	if rerr := c.release(ctx, "pre-promote hook vetoed"); rerr != nil && !errors.Is(rerr, errNoTerm) {
+	if rerr := c.lead.release(ctx, "pre-promote hook vetoed"); rerr != nil && !errors.Is(rerr, errNoTerm) {
 		c.log.Warn("failover: releasing after the pre-promote veto", "err", rerr)
 	}
 	return fmt.Errorf("%w: %w", ErrPromoteVetoed, err)

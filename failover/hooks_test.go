@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/failover/failovertest"
+	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
 )
@@ -152,5 +153,52 @@ func TestHungHooksDoNotWedgeTheLoop(t *testing.T) {
 	}
 	if next.Name != "n3" {
 		t.Fatalf("new leader %s, want n3 (n2's pre-promote hook hangs)", next.Name)
+	}
+}
+
+// TestStopHooks: a switchover runs the old leader's before-stop hook and
+// its on_role_change (demoted); a leader that exits with a hand-over runs
+// before-stop and on_stop. A restart runs before-stop and on_restart.
+func TestStopHooks(t *testing.T) {
+	var log hookLog
+	c := failovertest.NewCluster(t, failovertest.Options{Nodes: 3, HandOver: true, Configure: func(i int, o *failover.ControllerOptions) {
+		rec := func(_ context.Context, h failover.HookInfo) { log.add(h) }
+		o.Hooks = failover.Hooks{BeforeStop: rec, OnStop: rec, OnRoleChange: rec, OnRestart: rec, Timeout: 2 * time.Second}
+	}})
+	leader, err := c.WaitLeader(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := leader.Controller.Restart(ctx, healthapi.RestartRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !log.has(leader.Name, failover.HookBeforeStop, "primary") || !log.has(leader.Name, failover.HookOnRestart, "primary") {
+			return fmt.Errorf("hooks run: %+v", log.runs)
+		}
+		return nil
+	}, "the restart's hooks ran")
+
+	if _, err := leader.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: leader.Name, Candidate: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if l := c.Leader(); l == nil || l.Name != "n2" {
+			return errors.New("n2 does not lead yet")
+		}
+		if !log.has(leader.Name, failover.HookOnRoleChange, "demoted") || !log.has("n2", failover.HookOnRoleChange, "primary") {
+			return fmt.Errorf("hooks run: %+v", log.runs)
+		}
+		return nil
+	}, "the switchover's hooks ran")
+
+	n2 := c.Node("n2")
+	if err := n2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !log.has("n2", failover.HookBeforeStop, "primary") || !log.has("n2", failover.HookOnStop, "primary") {
+		t.Fatalf("exit hooks of n2 not run: %+v", log.runs)
 	}
 }

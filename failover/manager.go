@@ -51,7 +51,7 @@ func (c *Controller) Switchover(ctx context.Context, req healthapi.SwitchoverReq
 	case req.Candidate != "" && cl.Member(req.Candidate) == nil:
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "candidate name does not match with any member: %s", req.Candidate)
 	}
-	if why := c.syncRefusal(cl, req.Candidate, "Switchover"); why != "" {
+	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Switchover"); why != "" {
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 	}
 	f := &dcs.Failover{Leader: cl.Leader.Name, Member: req.Candidate, ScheduledAt: req.ScheduledAt}
@@ -92,7 +92,7 @@ func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest
 		old = cl.Leader.Name
 	}
 	f := &dcs.Failover{Member: req.Candidate}
-	if why := c.syncRefusal(cl, req.Candidate, "Failover"); why != "" {
+	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Failover"); why != "" {
 		if !allowLoss {
 			return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 		}
@@ -179,8 +179,7 @@ func (c *Controller) Restart(ctx context.Context, req healthapi.RestartRequest) 
 // restartLocked restarts PostgreSQL with a fast stop, out of the
 // synchronous set meanwhile; c.opMu held.
 func (c *Controller) restartLocked(ctx context.Context) error {
-	c.leaveSync(ctx)
-	defer c.resumeSync()
+	defer c.leaveSync(ctx)()
 	c.beforeStop(ctx)
 	if err := c.inst.Restart(ctx, pg.StopFast); err != nil {
 		return fmt.Errorf("restart failed: %w", err)
@@ -208,7 +207,7 @@ func (c *Controller) Reload(ctx context.Context) error {
 // Reinitialize wipes this replica's data directory; the loop then clones
 // it again from the leader (or a clonefrom member).
 func (c *Controller) Reinitialize(ctx context.Context, req healthapi.ReinitializeRequest) error {
-	if c.heldTerm() != nil {
+	if c.lead.held() != nil {
 		return healthapi.Reject(healthapi.ErrNotPossible, "I am the leader, can not reinitialize")
 	}
 	cl, err := c.readCluster(ctx)
@@ -225,8 +224,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return healthapi.Reject(healthapi.ErrConflict, "reinitialize: the HA loop is busy")
 	}
 	defer c.opMu.Unlock()
-	c.leaveSync(ctx)
-	defer c.resumeSync()
+	defer c.leaveSync(ctx)()
 	if err := c.inst.Stop(ctx, pg.StopImmediate); err != nil {
 		return fmt.Errorf("reinitialize: stop: %w", err)
 	}
@@ -234,8 +232,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return fmt.Errorf("reinitialize: %w", err)
 	}
 	c.mu.Lock()
-	c.b.divergence, c.b.divergenceLeader, c.b.rewindFailed = DivergenceUnknown, "", false
-	c.b.sysID, c.b.crashedAt, c.b.following = "", time.Time{}, ""
+	c.b.mem = c.b.mem.wiped()
 	c.mu.Unlock()
 	c.log.Info("failover: data directory wiped for reinitialize", "from_leader", req.FromLeader)
 	c.poke()
@@ -271,6 +268,24 @@ func (c *Controller) WriteConfig(ctx context.Context, data []byte, ifModRevision
 	}
 	c.poke()
 	return nil
+}
+
+// leaveSync drops this replica from synchronous duty before its server
+// stops (syncRep.leave), judged on the last cluster view; the returned
+// func puts it back.
+func (c *Controller) leaveSync(ctx context.Context) (resume func()) {
+	c.mu.Lock()
+	cl := c.b.cluster
+	s := c.o.Settings.WithConfig(nil)
+	if cl != nil {
+		s = c.o.Settings.WithConfig(cl.Config)
+	}
+	c.mu.Unlock()
+	c.sync.leave(ctx, cl, s, func(ctx context.Context) { c.publishMember(ctx, s) })
+	return func() {
+		c.sync.resume()
+		c.poke()
+	}
 }
 
 // lockCtx locks mu, giving up when ctx ends first.

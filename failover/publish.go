@@ -18,7 +18,7 @@ import (
 // replicas' slots.
 func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.publishMember(ctx, s)
-	t := c.heldTerm()
+	t := c.lead.held()
 	c.mu.Lock()
 	st, ok, cl := c.b.pgStatus, c.b.pgStatusOK, c.b.cluster
 	last, seen := c.b.status, c.b.seenStatus
@@ -28,7 +28,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 		if cl != nil {
 			key = cl.Sync
 		}
-		c.recordSync(s, SyncPlan{}, key, false)
+		c.sync.record(s, SyncPlan{}, key, false)
 		if ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
 			c.ensureSlots(ctx, cl, false)
 		}
@@ -50,7 +50,15 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.writeConfigIfAbsent(ctx, cl, s)
 	c.writeFailsafeKey(ctx, t, cl, s)
 	c.ensureSlots(ctx, cl, true)
-	c.manageSync(ctx, s, t, st, cl)
+	fresh, err := c.sync.manage(ctx, s, t, st, cl)
+	if err != nil {
+		c.countDCSError(err)
+	}
+	if fresh != nil {
+		c.mu.Lock()
+		c.b.pgStatus = *fresh
+		c.mu.Unlock()
+	}
 }
 
 // memberValue builds this node's member key from the last status; c.mu
@@ -63,12 +71,12 @@ func (c *Controller) memberValue() *dcs.Member {
 		ConnURL: c.o.ConnURL,
 		APIURL:  c.o.APIURL,
 		State:   string(st.State),
-		Role:    string(b.lastRole),
+		Role:    string(b.mem.lastRole),
 		Version: c.o.Version,
 		Tags:    c.o.Tags,
 	}
 	m.ScheduledRestart = c.scheduledRestartJSON()
-	if b.forceNoSync {
+	if c.sync.noSyncTag() {
 		m.Tags = maps.Clone(c.o.Tags)
 		if m.Tags == nil {
 			m.Tags = dcs.Tags{}
@@ -169,7 +177,7 @@ func initialConfig(s Settings) *dcs.ClusterConfig {
 // (create-if-absent, guarded by the term): ControllerOptions.BootstrapConfig
 // if set, else the dynamic values of s.
 func (c *Controller) writeConfigIfAbsent(ctx context.Context, cl *dcs.Cluster, s Settings) {
-	t := c.heldTerm()
+	t := c.lead.held()
 	if t == nil || cl == nil || cl.Config != nil {
 		return
 	}
@@ -191,12 +199,13 @@ func (c *Controller) publishState() {
 	defer c.mu.Unlock()
 	b := &c.b
 	st := b.pgStatus
+	sync := c.sync.snapshot()
 	ns := &healthapi.NodeState{
 		Name:             c.o.Name,
 		Scope:            c.o.Scope,
-		Role:             string(b.lastRole),
+		Role:             string(b.mem.lastRole),
 		PGState:          string(st.State),
-		SystemIdentifier: b.sysID,
+		SystemIdentifier: b.mem.sysID,
 		Tags:             c.o.Tags,
 		Cluster:          b.cluster,
 		DCSLastSeen:      b.dcsLastSeen,
@@ -205,9 +214,9 @@ func (c *Controller) publishState() {
 		DCSErrorsTotal:   b.dcsErrors,
 		FailoversTotal:   maps.Clone(b.failovers),
 		LoopDuration:     b.loopHist.snapshot(),
-		SyncDegraded:     b.syncStatus.Degraded,
-		SyncBlocking:     b.syncStatus.Blocking,
-		WatchdogFailed:   c.watchdogFailed(now),
+		SyncDegraded:     sync.Degraded,
+		SyncBlocking:     sync.Blocking,
+		WatchdogFailed:   c.lead.watchdogFailed(now),
 		ScheduledRestart: c.scheduledRestartJSON(),
 	}
 	if ns.Role == "" {
@@ -216,7 +225,7 @@ func (c *Controller) publishState() {
 	if b.cluster != nil {
 		ns.Paused = b.cluster.IsPaused()
 	}
-	if t := b.term; t != nil && t.Valid(now) && now.Before(c.fenceAt(t)) {
+	if t := c.lead.current(); t != nil && t.Valid(now) && now.Before(c.lead.fenceAt(t)) {
 		ns.IsLeader, ns.Term = true, t.Token()
 		ns.FailsafeActive = t.Extended()
 	}

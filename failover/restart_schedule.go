@@ -93,7 +93,7 @@ func (c *Controller) runScheduledRestart(ctx context.Context, cl *dcs.Cluster, s
 	}
 	sr := c.sched
 	st, stOK := c.b.pgStatus, c.b.pgStatusOK
-	role := c.b.lastRole
+	role := c.b.mem.lastRole
 	c.mu.Unlock()
 	if sr == nil {
 		return time.Time{}, false

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/election"
-	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/watchdog"
 )
 
@@ -41,21 +40,21 @@ var ErrWatchdogRequired = errors.New("failover: watchdog required but not availa
 // armWatchdog arms the watchdog before this node acts as primary. It
 // returns an error wrapping ErrWatchdogRequired only in required mode; in
 // automatic mode a failure is logged and the node goes on without it.
-func (c *Controller) armWatchdog() error {
-	w := c.o.Watchdog
+func (l *leadership) armWatchdog() error {
+	w := l.wd
 	if w == nil || w.Mode() == watchdog.ModeOff {
 		return nil
 	}
 	err := w.Activate()
 	failed := err != nil && w.Mode() == watchdog.ModeRequired
-	c.mu.Lock()
+	l.mu.Lock()
 	if failed {
-		c.b.watchdogFailedAt = c.clk.Now()
+		l.watchdogFailedAt = l.clk.Now()
 	} else {
-		c.b.watchdogFailedAt = time.Time{}
+		l.watchdogFailedAt = time.Time{}
 	}
-	c.mu.Unlock()
-	c.publishState()
+	l.mu.Unlock()
+	l.hooks.changed()
 	switch {
 	case err == nil:
 		return nil
@@ -63,9 +62,9 @@ func (c *Controller) armWatchdog() error {
 		return fmt.Errorf("%w: %w", ErrWatchdogRequired, err)
 	}
 	if w.Active() {
-		c.log.Warn("failover: watchdog armed with a problem", "err", err)
+		l.log.Warn("failover: watchdog armed with a problem", "err", err)
 	} else {
-		c.log.Warn("failover: watchdog not available (watchdog.mode automatic): going on without it; only the out-of-agent fence stops this primary if the agent freezes, not a frozen host", "err", err)
+		l.log.Warn("failover: watchdog not available (watchdog.mode automatic): going on without it; only the out-of-agent fence stops this primary if the agent freezes, not a frozen host", "err", err)
 	}
 	return nil
 }
@@ -74,55 +73,54 @@ func (c *Controller) armWatchdog() error {
 // when the server already runs as primary (a bootstrap, a reclaimed key),
 // and pets it for t. It reports false when the watchdog is required and
 // cannot be armed: the guard then fences.
-func (c *Controller) guardWatchdog(t *election.Term) bool {
-	w := c.o.Watchdog
+func (l *leadership) guardWatchdog(t *election.Term) bool {
+	w := l.wd
 	if w == nil || w.Mode() == watchdog.ModeOff {
 		return true
 	}
 	if !w.Active() {
-		c.mu.Lock()
-		st, ok := c.b.pgStatus, c.b.pgStatusOK
-		c.mu.Unlock()
-		if !ok || st.State != pg.StateRunning || st.Role != pg.RolePrimary {
+		if !l.hooks.runsPrimary() {
 			return true // armed before promotion instead
 		}
-		if err := c.armWatchdog(); err != nil {
+		if err := l.armWatchdog(); err != nil {
 			return false
 		}
 	}
 	if err := w.KeepaliveUntil(t.Deadline()); err != nil && !errors.Is(err, watchdog.ErrTooLate) {
-		c.log.Warn("failover: petting the watchdog failed", "err", err)
+		l.log.Warn("failover: petting the watchdog failed", "err", err)
 	}
 	return true
 }
 
 // disableWatchdog disarms the watchdog once the server is confirmed not
 // to run as primary.
-func (c *Controller) disableWatchdog() {
-	w := c.o.Watchdog
+func (l *leadership) disableWatchdog() {
+	w := l.wd
 	if w == nil || !w.Active() {
 		return
 	}
 	if err := w.Disable(); err != nil {
-		c.log.Error("failover: disabling the watchdog failed: the host may still be reset", "err", err)
+		l.log.Error("failover: disabling the watchdog failed: the host may still be reset", "err", err)
 		return
 	}
-	c.log.Info("failover: watchdog disabled")
+	l.log.Info("failover: watchdog disabled")
 }
 
 // refuseWithoutWatchdog gives up a term this node may not promote on
 // because the watchdog is required and could not be armed.
-func (c *Controller) refuseWithoutWatchdog(ctx context.Context, err error) error {
-	c.log.Error("failover: not promoting: the watchdog is required and could not be armed; releasing the leader key", "err", err)
-	if rerr := c.release(ctx, "watchdog required but not available"); rerr != nil && !errors.Is(rerr, errNoTerm) {
-		c.log.Warn("failover: releasing after the watchdog refusal", "err", rerr)
+func (l *leadership) refuseWithoutWatchdog(ctx context.Context, err error) error {
+	l.log.Error("failover: not promoting: the watchdog is required and could not be armed; releasing the leader key", "err", err)
+	if rerr := l.release(ctx, "watchdog required but not available"); rerr != nil && !errors.Is(rerr, errNoTerm) {
+		l.log.Warn("failover: releasing after the watchdog refusal", "err", rerr)
 	}
 	return err
 }
 
 // watchdogFailed reports a failure to arm a required watchdog within the
-// last ttl; c.mu held.
-func (c *Controller) watchdogFailed(now time.Time) bool {
-	at := c.b.watchdogFailedAt
-	return !at.IsZero() && now.Before(at.Add(c.eopts().TTL))
+// last ttl.
+func (l *leadership) watchdogFailed(now time.Time) bool {
+	l.mu.Lock()
+	at := l.watchdogFailedAt
+	l.mu.Unlock()
+	return !at.IsZero() && now.Before(at.Add(l.eo.Load().TTL))
 }
