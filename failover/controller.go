@@ -274,7 +274,10 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 		return nil, fmt.Errorf("%w: Election: %w", ErrInvalidOptions, err)
 	}
 	// A primary fences DemoteLead before its deadline: the lease timings
-	// must still ride out three failed keepalives with that on top.
+	// must still ride out three failed keepalives with that on top. A
+	// derived lead is fixed here, so that a ttl changed later in the
+	// config key does not move it under a running guard.
+	opts.Settings.DemoteLead = opts.Settings.demoteLead()
 	if err := opts.Election.CheckRideThrough(opts.Settings.DemoteLead); err != nil {
 		return nil, fmt.Errorf("%w: Election with Settings.DemoteLead %v: %w", ErrInvalidOptions, opts.Settings.DemoteLead, err)
 	}

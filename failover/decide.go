@@ -43,8 +43,8 @@ func (d *decider) decide() Decision {
 	if d.c == nil {
 		if termValid && d.l.IsPrimary() {
 			dec := decision(ActionNoop, CodeDCSUnreachable, "DCS unreachable: keeping the term until %s; demoting %v before it",
-				t.Deadline.Format(time.RFC3339Nano), d.s.DemoteLead)
-			dec.WaitUntil = t.Deadline.Add(-d.s.DemoteLead)
+				t.Deadline.Format(time.RFC3339Nano), d.s.demoteLead())
+			dec.WaitUntil = t.Deadline.Add(-d.s.demoteLead())
 			return dec
 		}
 		return decision(ActionWait, CodeDCSUnreachable, "DCS unreachable: no action without a cluster view")
@@ -88,7 +88,7 @@ func (d *decider) safety() (Decision, bool) {
 			return decision(ActionDemote, CodeDeadlinePassed, "running as primary past my term deadline %s: stopping writes at once",
 				t.Deadline.Format(time.RFC3339Nano)).demote(DemoteImmediate, false, ""), true
 		}
-		lead := max(d.s.DemoteLead, 0)
+		lead := max(d.s.demoteLead(), 0)
 		if !d.now.Before(t.Deadline.Add(-lead)) {
 			return decision(ActionDemote, CodeDeadlineNear, "term deadline %s is within %v and the lease was not renewed: stopping writes before it passes",
 				t.Deadline.Format(time.RFC3339Nano), lead).demote(DemoteOffline, false, ""), true

@@ -15,7 +15,7 @@ func (d *decider) leader() Decision {
 		}
 		// A promotion within DemoteLead of the deadline would be demoted
 		// again at once by the safety rule, after forking a timeline.
-		if lead := max(d.s.DemoteLead, 0); !d.now.Before(d.obs.Term.Deadline.Add(-lead)) {
+		if lead := max(d.s.demoteLead(), 0); !d.now.Before(d.obs.Term.Deadline.Add(-lead)) {
 			return decision(ActionWait, CodeDeadlineNear, "holding the term as a replica, but its deadline %s is within %v: not promoting unless the lease is renewed",
 				d.obs.Term.Deadline.Format(time.RFC3339Nano), lead)
 		}

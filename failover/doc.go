@@ -355,7 +355,8 @@
 // Defaults: ttl 6 s (election: keepalive every 1 s, request timeout
 // 500 ms, margin 600 ms, so the term deadline is 5.4 s after the last
 // successful keepalive was sent), loop_wait 1 s, PeerQueryTimeout 1 s,
-// DemoteLead 600 ms, primary_start_timeout 15 s, RacePostponeMax 6 s,
+// DemoteLead 600 ms (min(600 ms, ttl/10) unless set), primary_start_timeout
+// 15 s, RacePostponeMax 6 s,
 // StreamingFreshness 2 s. A ttl from the config key is applied live, with
 // the election timings scaled from it (keepalive ttl/6, request timeout
 // ttl/12, margin ttl/10), unless the rule below would fail with them: then

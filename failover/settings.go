@@ -80,9 +80,12 @@ type Settings struct {
 	MaxPositionAge time.Duration
 	// DemoteLead is how long before its term deadline a primary fences
 	// itself: the time an immediate stop needs to end every backend, which
-	// never waits behind other PostgreSQL operations. Default 600 ms. Must
-	// be below TTL, and the election timings must ride out three failed
-	// keepalives with it on top (election.Options.CheckRideThrough).
+	// never waits behind other PostgreSQL operations. Zero (the default)
+	// derives it from TTL: min(600 ms, TTL/10), so that TTL alone can be
+	// lowered. Must be below TTL, and the election timings must ride out
+	// three failed keepalives with it on top
+	// (election.Options.CheckRideThrough). NewController fixes the
+	// derived value for the Controller's life.
 	DemoteLead time.Duration
 	// PeerQueryTimeout is the bound the Controller applies to each peer
 	// query of the leader race (all peers in parallel, no retries), so the
@@ -113,7 +116,6 @@ func DefaultSettings() Settings {
 		RacePostponeMax:      6 * time.Second,
 		StreamingFreshness:   2 * time.Second,
 		MaxPositionAge:       10 * time.Second,
-		DemoteLead:           600 * time.Millisecond,
 		PeerQueryTimeout:     1 * time.Second,
 	}
 }
@@ -177,6 +179,18 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("%w: %w", ErrInvalidSettings, errors.Join(errs...))
 	}
 	return nil
+}
+
+// maxDemoteLead is the derived DemoteLead's upper bound: an immediate stop
+// ends every backend well within it on any machine pgha was measured on.
+const maxDemoteLead = 600 * time.Millisecond
+
+// demoteLead is DemoteLead, or the value derived from TTL when it is zero.
+func (s Settings) demoteLead() time.Duration {
+	if s.DemoteLead > 0 {
+		return s.DemoteLead
+	}
+	return min(maxDemoteLead, s.TTL/10)
 }
 
 // syncActive reports whether synchronous mode restricts candidates: the mode
