@@ -254,6 +254,8 @@ func SelectCandidate(in CandidateInput) CandidateResult {
 			exclude(ExclExcluded, "excluded by the caller (leader being switched away from)")
 		case c.pos.Unreachable:
 			exclude(ExclUnreachable, "peer query failed at %s", c.pos.ObservedAt.Format(time.RFC3339Nano))
+		case c.pos.Declines:
+			exclude(ExclDeclines, "would not promote now: its required watchdog failed or its pre-promote hook refused (per %s)", c.pos.Source)
 		case !c.pos.Running():
 			exclude(ExclNotRunning, "PostgreSQL is not running (state %q per %s)", c.pos.State, c.pos.Source)
 		case !live(c):

@@ -16,6 +16,9 @@ const (
 	ExclExcluded Exclusion = "excluded"
 	// ExclUnreachable: the bounded peer query failed.
 	ExclUnreachable Exclusion = "unreachable"
+	// ExclDeclines: the member says it would not promote now (watchdog
+	// required but failed, or its pre-promote hook refused).
+	ExclDeclines Exclusion = "declines"
 	// ExclNotRunning: PostgreSQL is not running there.
 	ExclNotRunning Exclusion = "not_running"
 	// ExclStale: the newest observation is older than MaxPositionAge.

@@ -119,6 +119,10 @@ type node struct {
 	apiPort int
 	proxy   *testutil.Proxy
 	store   *etcd.Store
+	// tags and hooks go into the node's ControllerOptions (set before
+	// start).
+	tags  dcs.Tags
+	hooks failover.Hooks
 
 	mu     sync.Mutex
 	ctrl   *failover.Controller
@@ -209,6 +213,8 @@ func (c *itCluster) start(nd *node) {
 		Logger:    itLogger(c.t, c.logs).With("ctl", nd.name),
 		OnEvent:   c.rec.add,
 		ExitMode:  failover.ExitAbandon,
+		Tags:      nd.tags,
+		Hooks:     nd.hooks,
 	})
 	if err != nil {
 		c.t.Fatalf("NewController(%s): %v", nd.name, err)

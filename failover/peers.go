@@ -49,6 +49,7 @@ func (c *Controller) queryPeer(ctx context.Context, m *dcs.Member, timeout time.
 		return p
 	}
 	p.State, p.Role, p.Timeline, p.ReplicationState = doc.State, doc.Role, doc.Timeline, doc.ReplicationState
+	p.Declines = doc.WatchdogFailed || doc.PromoteVetoed
 	x := doc.XLog
 	switch {
 	case x.Location != nil:

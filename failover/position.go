@@ -39,6 +39,10 @@ type Position struct {
 	// Unreachable records a peer query that failed or timed out: the
 	// member is treated as dead for this decision.
 	Unreachable bool
+	// Declines records a member that says it would not promote now: its
+	// required watchdog failed, or its pre-promote hook refused less than
+	// a ttl ago. It is no candidate, so the others do not wait for it.
+	Declines bool
 	// State is Patroni's member state (dcs.StateRunning, ...).
 	State string
 	// Role is dcs.RolePrimary, dcs.RoleReplica, ...

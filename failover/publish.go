@@ -217,6 +217,7 @@ func (c *Controller) publishState() {
 		SyncDegraded:     sync.Degraded,
 		SyncBlocking:     sync.Blocking,
 		WatchdogFailed:   c.lead.watchdogFailed(now),
+		PromoteVetoed:    c.promoteVetoed(now),
 		ScheduledRestart: c.scheduledRestartJSON(),
 	}
 	if ns.Role == "" {

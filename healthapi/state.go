@@ -130,6 +130,11 @@ type NodeState struct {
 	FailsafeActive bool
 	// WatchdogFailed reports that the watchdog could not be activated.
 	WatchdogFailed bool
+	// PromoteVetoed reports that this node's pre-promote hook refused a
+	// promotion less than a ttl ago (pgha's pre_promote_vetoed): like
+	// watchdog_failed, it tells the other members not to wait for this
+	// node in a leader race.
+	PromoteVetoed bool
 
 	// Tags are this member's tags.
 	Tags dcs.Tags

@@ -32,6 +32,7 @@ type statusDoc struct {
 	PendingReason       json.RawMessage `json:"pending_restart_reason,omitempty"`
 	ScheduledRestart    json.RawMessage `json:"scheduled_restart,omitempty"`
 	WatchdogFailed      bool            `json:"watchdog_failed,omitempty"`
+	PromoteVetoed       bool            `json:"pre_promote_vetoed,omitempty"`
 	Patroni             patroniDoc      `json:"patroni"`
 }
 
@@ -71,6 +72,7 @@ func buildStatus(s *NodeState, version string, now time.Time) statusDoc {
 		PendingReason:    validRaw(s.PendingRestartReason),
 		ScheduledRestart: validRaw(s.ScheduledRestart),
 		WatchdogFailed:   s.WatchdogFailed,
+		PromoteVetoed:    s.PromoteVetoed,
 		Patroni:          patroniDoc{Version: version, Scope: s.Scope, Name: s.Name},
 	}
 	if d.State == "" {

@@ -49,6 +49,7 @@ type Status struct {
 	PendingRestartReason json.RawMessage `json:"pending_restart_reason,omitempty"`
 	ScheduledRestart     json.RawMessage `json:"scheduled_restart,omitempty"`
 	WatchdogFailed       bool            `json:"watchdog_failed,omitempty"`
+	PromoteVetoed        bool            `json:"pre_promote_vetoed,omitempty"`
 	Patroni              PatroniInfo     `json:"patroni"`
 }
 
