@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/pg"
@@ -57,6 +59,11 @@ func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
 	return out, warn
 }
 
+// applyPGConfigTimeout bounds applying the cluster's postgresql section,
+// which runs in the loop: the postgres binary's check of each parameter and
+// the reload with its wait (at most 5 s in pg.Local).
+const applyPGConfigTimeout = 15 * time.Second
+
 // applyPGConfig gives the instance the cluster's postgresql section when
 // it changed (and once at start), so that parameters, pg_hba and pg_ident
 // edited with edit-config reach every member: by reload where PostgreSQL
@@ -83,7 +90,9 @@ func (c *Controller) applyPGConfig(ctx context.Context, cfg *dcs.ClusterConfig) 
 		}
 		return
 	}
-	res, err := cc.ApplyClusterConfig(ctx, want)
+	actx, cancel := context.WithTimeout(ctx, applyPGConfigTimeout)
+	defer cancel()
+	res, err := cc.ApplyClusterConfig(actx, want)
 	if err != nil {
 		c.log.Warn("failover: applying the cluster's postgresql configuration failed; retrying next cycle", "err", err)
 		return
@@ -97,13 +106,7 @@ func (c *Controller) applyPGConfig(ctx context.Context, cfg *dcs.ClusterConfig) 
 		}
 	}
 	if res.Reloaded {
-		pending := slices.Sorted(func(yield func(string) bool) {
-			for k := range res.PendingRestart {
-				if !yield(k) {
-					return
-				}
-			}
-		})
+		pending := slices.Sorted(maps.Keys(res.PendingRestart))
 		c.log.Info("failover: cluster postgresql configuration applied by reload", "pending_restart", pending)
 		c.emit(EventReloaded, "cluster configuration changed")
 	}

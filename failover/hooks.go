@@ -65,7 +65,7 @@ type Hooks struct {
 var errHookTimeout = errors.New("hook timed out")
 
 // hookRunner runs the after-the-fact hooks in order on one goroutine at a
-// time and accounts for it (wait).
+// time and accounts for it (waitHooks).
 type hookRunner struct {
 	mu      sync.Mutex
 	queue   []queuedHook
@@ -87,7 +87,9 @@ func (h *Hooks) timeout() time.Duration {
 	return DefaultHookTimeout
 }
 
-// after queues an after-the-fact hook; a nil one is skipped.
+// afterHook queues an after-the-fact hook; a nil one is skipped. A hook
+// still running gets its context cancelled, as Patroni kills the previous
+// callback.
 func (c *Controller) afterHook(fn func(context.Context, HookInfo), action, role string) {
 	if fn == nil {
 		return
