@@ -71,6 +71,16 @@ func TestSelectCandidateRules(t *testing.T) {
 			want: want{chosen: "b", reasons: map[string]Exclusion{"a": ExclUnreachable}, reference: 100},
 		},
 		{
+			name: "a peer that declines to promote is no candidate, whatever its priority",
+			in: func() CandidateInput {
+				a := peer("a", 900, 1, t0)
+				a.Declines = true
+				return CandidateInput{Cluster: cluster(replica("a", 900, 1, dcs.Tags{"failover_priority": 5}), replica("b", 100, 1, nil)),
+					Positions: []Position{a, peer("b", 100, 1, t0)}}
+			},
+			want: want{chosen: "b", reasons: map[string]Exclusion{"a": ExclDeclines}},
+		},
+		{
 			name: "stale observation excluded",
 			in: func() CandidateInput {
 				return CandidateInput{Cluster: cluster(replica("a", 900, 1, nil), replica("b", 100, 1, nil)), SnapshotAt: t0.Add(-time.Hour),
