@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
 )
 
 // DefaultMemberSlotsTTL is how long the slot of a member that left the
@@ -89,7 +90,7 @@ func slotPolicyOf(c *dcs.ClusterConfig) (slotPolicy, []string) {
 				s.Type = "physical"
 			}
 			switch {
-			case !validSlotName(name):
+			case pg.ValidSlotName(name) != nil:
 				warn = append(warn, fmt.Sprintf("slots.%s: a slot name may contain only [a-z0-9_], up to 63: ignored", name))
 			case s.Type != "physical" && s.Type != "logical":
 				warn = append(warn, fmt.Sprintf("slots.%s: type %q is not physical or logical: ignored", name, s.Type))
@@ -160,17 +161,4 @@ func parseSlotsTTL(raw json.RawMessage) (time.Duration, error) {
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	return 0, fmt.Errorf("%q is not a duration such as 30min", s)
-}
-
-// validSlotName is PostgreSQL's rule for slot names.
-func validSlotName(name string) bool {
-	if name == "" || len(name) > 63 {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

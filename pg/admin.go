@@ -41,7 +41,7 @@ func (l *Local) Slots(ctx context.Context) ([]Slot, error) {
 // CreateSlot creates a physical replication slot that reserves WAL at once.
 // Name it with [SlotName]. An existing slot is not an error.
 func (l *Local) CreateSlot(ctx context.Context, name string) error {
-	if err := validSlotName(name); err != nil {
+	if err := ValidSlotName(name); err != nil {
 		return err
 	}
 	err := l.exec(ctx, "SELECT pg_create_physical_replication_slot($1, true)", name)
@@ -62,7 +62,7 @@ var _ LogicalSlotCreator = (*Local)(nil)
 // database, where a logical slot must be created; the server needs
 // wal_level logical.
 func (l *Local) CreateLogicalSlot(ctx context.Context, name, plugin, database string) error {
-	if err := validSlotName(name); err != nil {
+	if err := ValidSlotName(name); err != nil {
 		return err
 	}
 	if err := validRoleName(plugin); err != nil {
@@ -102,7 +102,7 @@ var _ SlotAdvancer = (*Local)(nil)
 // position the server has not written yet only in theory, and
 // PostgreSQL refuses a target beyond it.
 func (l *Local) AdvanceSlot(ctx context.Context, name string, lsn LSN) error {
-	if err := validSlotName(name); err != nil {
+	if err := ValidSlotName(name); err != nil {
 		return err
 	}
 	const q = `SELECT pg_catalog.pg_replication_slot_advance(slot_name, LEAST($2::pg_lsn,
@@ -118,7 +118,7 @@ WHERE slot_name = $1 AND slot_type = 'physical' AND NOT active AND restart_lsn <
 // DropSlot drops a replication slot. A missing slot is not an error; an
 // active one is (PostgreSQL refuses while a replica streams from it).
 func (l *Local) DropSlot(ctx context.Context, name string) error {
-	if err := validSlotName(name); err != nil {
+	if err := ValidSlotName(name); err != nil {
 		return err
 	}
 	err := l.exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", name)

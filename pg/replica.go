@@ -99,7 +99,7 @@ func (l *Local) primaryConninfo(up Upstream, appName string) string {
 
 func (l *Local) follow(ctx context.Context, cfg FollowConfig, stopMode StopMode) error {
 	if cfg.SlotName != "" {
-		if err := validSlotName(cfg.SlotName); err != nil {
+		if err := ValidSlotName(cfg.SlotName); err != nil {
 			return err
 		}
 	}

@@ -32,8 +32,9 @@ func SlotName(member string) string {
 	return s
 }
 
-// validSlotName reports whether name is usable as a physical slot name.
-func validSlotName(name string) error {
+// ValidSlotName checks PostgreSQL's rule for replication slot names: 1 to
+// 63 characters of [a-z0-9_]. The error wraps ErrInvalidConfig.
+func ValidSlotName(name string) error {
 	if name == "" || len(name) > maxIdentifierLen {
 		return fmt.Errorf("%w: slot name %q must be 1 to 63 characters", ErrInvalidConfig, name)
 	}
