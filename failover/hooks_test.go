@@ -28,6 +28,13 @@ func (l *hookLog) add(h failover.HookInfo) {
 	l.mu.Unlock()
 }
 
+// snapshot copies the runs so far, for messages.
+func (l *hookLog) snapshot() []failover.HookInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.runs)
+}
+
 func (l *hookLog) has(member, action, role string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -91,7 +98,7 @@ func TestPrePromoteVeto(t *testing.T) {
 				}
 				testutil.Eventually(t, 10*time.Second, func() error {
 					if !log.has("n3", failover.HookOnRoleChange, "primary") || !log.has("n3", failover.HookPrePromote, "primary") {
-						return fmt.Errorf("hooks run: %+v", log.runs)
+						return fmt.Errorf("hooks run: %+v", log.snapshot())
 					}
 					return nil
 				}, "n3's hooks ran")
@@ -176,7 +183,7 @@ func TestStopHooks(t *testing.T) {
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if !log.has(leader.Name, failover.HookBeforeStop, "primary") || !log.has(leader.Name, failover.HookOnRestart, "primary") {
-			return fmt.Errorf("hooks run: %+v", log.runs)
+			return fmt.Errorf("hooks run: %+v", log.snapshot())
 		}
 		return nil
 	}, "the restart's hooks ran")
@@ -189,7 +196,7 @@ func TestStopHooks(t *testing.T) {
 			return errors.New("n2 does not lead yet")
 		}
 		if !log.has(leader.Name, failover.HookOnRoleChange, "demoted") || !log.has("n2", failover.HookOnRoleChange, "primary") {
-			return fmt.Errorf("hooks run: %+v", log.runs)
+			return fmt.Errorf("hooks run: %+v", log.snapshot())
 		}
 		return nil
 	}, "the switchover's hooks ran")
@@ -199,6 +206,6 @@ func TestStopHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !log.has("n2", failover.HookBeforeStop, "primary") || !log.has("n2", failover.HookOnStop, "primary") {
-		t.Fatalf("exit hooks of n2 not run: %+v", log.runs)
+		t.Fatalf("exit hooks of n2 not run: %+v", log.snapshot())
 	}
 }
