@@ -76,8 +76,9 @@ func TestAgentStopped(t *testing.T) {
 		t.Fatalf("keeper %v gone (stat %+v, %v) while its agent still holds the pipe; agent %s",
 			a.keeper, st, err, agent)
 	}
+	// SIGKILL ends a stopped process too; no SIGCONT follows, because the
+	// group may already be reaped by then (ESRCH failed CI once).
 	a.signalGroup(t, syscall.SIGKILL)
-	a.signalGroup(t, syscall.SIGCONT)
 	waitExited(t, a.keeper)
 }
 
