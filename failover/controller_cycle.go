@@ -280,6 +280,14 @@ func (c *Controller) cachedSettings() Settings {
 	return c.effectiveSettings(c.o.Settings, c.b.cluster.Config)
 }
 
+// settingsOf are the Controller's settings with cl's config key applied,
+// clamped as each cycle applies them, for requests that read the cluster
+// themselves; unlike cachedSettings it changes nothing (no ttl switch).
+func (c *Controller) settingsOf(cl *dcs.Cluster) Settings {
+	s, _ := c.o.Settings.ApplyConfig(cl.Config)
+	return s
+}
+
 // handOverRefresh is how often a switchover candidate refreshes the position
 // its GET /patroni reports while the old primary waits for it.
 const handOverRefresh = 100 * time.Millisecond

@@ -51,7 +51,7 @@ func (c *Controller) Switchover(ctx context.Context, req healthapi.SwitchoverReq
 	case req.Candidate != "" && cl.Member(req.Candidate) == nil:
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "candidate name does not match with any member: %s", req.Candidate)
 	}
-	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Switchover"); why != "" {
+	if why := syncRefusal(c.settingsOf(cl), cl, req.Candidate, "Switchover"); why != "" {
 		return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 	}
 	f := &dcs.Failover{Leader: cl.Leader.Name, Member: req.Candidate, ScheduledAt: req.ScheduledAt}
@@ -92,7 +92,7 @@ func (c *Controller) Failover(ctx context.Context, req healthapi.FailoverRequest
 		old = cl.Leader.Name
 	}
 	f := &dcs.Failover{Member: req.Candidate}
-	if why := syncRefusal(c.o.Settings.WithConfig(cl.Config), cl, req.Candidate, "Failover"); why != "" {
+	if why := syncRefusal(c.settingsOf(cl), cl, req.Candidate, "Failover"); why != "" {
 		if !allowLoss {
 			return healthapi.Result{}, healthapi.Reject(healthapi.ErrNotPossible, "%s", why)
 		}
@@ -275,13 +275,9 @@ func (c *Controller) WriteConfig(ctx context.Context, data []byte, ifModRevision
 // func puts it back.
 func (c *Controller) leaveSync(ctx context.Context) (resume func()) {
 	c.mu.Lock()
-	cl := c.b.cluster
-	s := c.o.Settings.WithConfig(nil)
-	if cl != nil {
-		s = c.o.Settings.WithConfig(cl.Config)
-	}
+	cl, s := c.b.cluster, c.cachedSettings()
 	c.mu.Unlock()
-	c.sync.leave(ctx, cl, s, func(ctx context.Context) { c.publishMember(ctx, s) })
+	c.sync.leave(ctx, cl, s, c.publishMember)
 	return func() {
 		c.sync.resume()
 		c.poke()

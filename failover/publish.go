@@ -17,7 +17,7 @@ import (
 // different (see upToDate); and the config key when it is missing, and the
 // replicas' slots.
 func (c *Controller) publish(ctx context.Context, s Settings) {
-	c.publishMember(ctx, s)
+	c.publishMember(ctx)
 	t := c.lead.held()
 	c.mu.Lock()
 	st, ok, cl := c.b.pgStatus, c.b.pgStatusOK, c.b.cluster
@@ -110,7 +110,7 @@ func (c *Controller) memberValue() *dcs.Member {
 
 // publishMember writes the member key, bound to the candidate's lease,
 // unless it is up to date (upToDate).
-func (c *Controller) publishMember(ctx context.Context, _ Settings) {
+func (c *Controller) publishMember(ctx context.Context) {
 	c.mu.Lock()
 	enc := c.memberValue().Encode()
 	cand := c.cand

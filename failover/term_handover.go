@@ -135,9 +135,8 @@ func (c *Controller) handOverOnExit(ctx context.Context) {
 		return
 	}
 	c.mu.Lock()
-	cl := c.b.cluster
+	cl, s := c.b.cluster, c.cachedSettings()
 	c.mu.Unlock()
-	s := c.o.Settings
 	c.log.Info("failover: handing over leadership before exit")
 	st, err := c.inst.Status(ctx)
 	if err != nil {
