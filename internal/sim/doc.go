@@ -38,7 +38,14 @@
 // off from replication, so that replicas fall behind; switchover and
 // manual failover requests through the Controller's Manager API; and
 // changes of the config key mid-run (ttl, loop_wait, failsafe_mode, and
-// synchronous_mode in runs that start asynchronous). Runs draw the cluster
+// synchronous_mode in runs that start asynchronous); a whole machine
+// suspended (agent, PostgreSQL, replication and clients all stop) and
+// resumed with its monotonic clock behind by the sleep while its wall
+// clock and its fence keeper's CLOCK_BOOTTIME are not, or with every clock
+// caught up as after a paused VM; and a machine's wall clock stepped by up
+// to 5 min either way. Each node reads its own clock (nodeClock): the
+// agent's times carry a monotonic and a wall reading as on a real machine,
+// and a deadline reaches the fence keeper as time left. Runs draw the cluster
 // size, the timing set, synchronous_mode (off, on, quorum; strict or not),
 // failsafe_mode and a nofailover member from the seed.
 //
@@ -81,9 +88,9 @@
 //
 // # What is not simulated
 //
-// Clock jumps and machine suspend (the bubble has one clock; election's
-// wall-and-monotonic deadline check is tested in package election), the
-// hardware watchdog (tested with a fake device in package watchdog and
+// A monotonic clock that jumps (Linux's does not) or a machine whose
+// clocks all miss a suspend (nothing could fence it, Patroni included),
+// the hardware watchdog (tested with a fake device in package watchdog and
 // failover), etcd and Consul themselves (their behaviour beyond lease
 // renewal is tested against real servers in dcs/etcd, dcs/consul and the
 // end-to-end tests), real PostgreSQL (pgtest replays instantly, has no WAL

@@ -52,16 +52,26 @@ const (
 	// ChangeConfig changes ttl, loop_wait, failsafe_mode or (in a run that
 	// started asynchronous) synchronous_mode in the config key.
 	ChangeConfig FaultKind = "change-config"
+	// SuspendNode suspends a whole machine: its agent, its PostgreSQL
+	// (no writes, no replication) and its fence keeper stop. On resume
+	// its monotonic clock has missed the sleep while its wall clock and
+	// CLOCK_BOOTTIME have not, as after a suspend to RAM; or, drawn
+	// half the time (keepsTime), every clock caught up, as after a
+	// paused VM.
+	SuspendNode FaultKind = "suspend-node"
+	// StepClock steps one machine's wall clock (NTP, an operator) by
+	// up to 5 min either way; its monotonic clock does not move.
+	StepClock FaultKind = "step-clock"
 )
 
 // AllFaults lists every fault kind.
 var AllFaults = []FaultKind{CrashNode, CrashPG, KillAgent, FreezeAgent, CutDCS, SlowDCS, DCSStall, DCSOutage, RenewLeases,
-	IsolateAPI, PartitionPair, CutReplication, Switchover, ManualFailover, ChangeConfig}
+	IsolateAPI, PartitionPair, CutReplication, Switchover, ManualFailover, ChangeConfig, SuspendNode, StepClock}
 
 // instant reports a fault without a length.
 func (k FaultKind) instant() bool {
 	switch k {
-	case CrashPG, RenewLeases, Switchover, ManualFailover, ChangeConfig:
+	case CrashPG, RenewLeases, Switchover, ManualFailover, ChangeConfig, StepClock:
 		return true
 	}
 	return false
@@ -77,9 +87,11 @@ type fault struct {
 	// change is the config key change of ChangeConfig.
 	change map[string]any
 	// hang makes CutDCS hang calls rather than refuse them; delay is the
-	// delay of SlowDCS and DCSStall.
+	// delay of SlowDCS and DCSStall, and the step of StepClock.
 	hang  bool
 	delay time.Duration
+	// keepsTime: the SuspendNode machine's clocks all caught up.
+	keepsTime bool
 }
 
 // end is the instant the fault heals.
@@ -99,8 +111,11 @@ func (f fault) String() string {
 	if f.hang {
 		s += " hang"
 	}
-	if f.delay > 0 {
+	if f.delay != 0 {
 		s += fmt.Sprintf(" delay=%v", f.delay)
+	}
+	if f.keepsTime {
+		s += " keeps-time"
 	}
 	return s
 }
@@ -137,6 +152,13 @@ func schedule(rng *rand.Rand, c Config, start time.Time) []fault {
 			f.hang = rng.IntN(2) == 0
 		case SlowDCS, DCSStall:
 			f.delay = time.Duration(100+rng.IntN(2900)) * time.Millisecond
+		case StepClock:
+			f.delay = time.Duration(1+rng.IntN(300)) * time.Second
+			if rng.IntN(2) == 0 {
+				f.delay = -f.delay
+			}
+		case SuspendNode:
+			f.keepsTime = rng.IntN(2) == 0
 		}
 		out = append(out, f)
 	}

@@ -163,7 +163,8 @@ func (s gatedStore) Watch(ctx context.Context, rev int64) <-chan dcs.WatchRespon
 // reads the server directly.
 type gatedServer struct {
 	*pgtest.Server
-	g *gate
+	g   *gate
+	clk *nodeClock
 }
 
 var (
@@ -269,9 +270,11 @@ func (s gatedServer) ShutdownCheckpoint(ctx context.Context) (pg.LSN, error) {
 
 // ArmFence and DisarmFence are the agent talking to its fence keeper; a
 // frozen agent does neither (the thaw at the end of a run releases them).
+// The deadline, read on the agent's clock, reaches the keeper as time left
+// (see nodeClock.toWorld).
 func (s gatedServer) ArmFence(deadline time.Time) error {
 	_ = s.g.wait(context.Background())
-	return s.Server.ArmFence(deadline)
+	return s.Server.ArmFence(s.clk.toWorld(deadline))
 }
 
 func (s gatedServer) DisarmFence() error {

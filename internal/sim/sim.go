@@ -78,6 +78,9 @@ func Run(seed uint64, cfg Config, full io.Writer) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
 	}
+	if err := shiftChecked(); err != nil {
+		return Result{}, err
+	}
 	s := newSim(seed, cfg, full)
 	s.run()
 	res := Result{Seed: seed, Config: cfg, Stats: s.stats, Violation: s.failure}
@@ -297,7 +300,10 @@ func later(a, b time.Time) time.Time {
 // stale primary's writes are modelled too. Only running primaries accept.
 func (s *sim) write() {
 	for i, n := range s.w.nodes {
-		if !isPrimary(s.ctx, n.srv) {
+		s.w.mu.Lock()
+		asleep := n.suspended
+		s.w.mu.Unlock()
+		if asleep || !isPrimary(s.ctx, n.srv) {
 			continue
 		}
 		size := int64(1 + s.rng.IntN(s.cfg.MaxCommit))
@@ -387,6 +393,14 @@ func (s *sim) inject(f fault) {
 		w.mu.Unlock()
 	case CutReplication:
 		n.srv.Isolate()
+	case SuspendNode:
+		n.gate.freeze()
+		n.srv.Isolate()
+		w.mu.Lock()
+		n.suspended = true
+		w.mu.Unlock()
+	case StepClock:
+		n.clk.step(f.delay)
 	case Switchover, ManualFailover:
 		s.request(f)
 	case ChangeConfig:
@@ -475,6 +489,15 @@ func (s *sim) healOne(f fault) {
 		w.mu.Unlock()
 	case CutReplication:
 		n.srv.Rejoin()
+	case SuspendNode:
+		if !f.keepsTime {
+			n.clk.suspended(f.length)
+		}
+		n.srv.Rejoin()
+		w.mu.Lock()
+		n.suspended = false
+		w.mu.Unlock()
+		n.gate.thaw()
 	}
 	w.mu.Lock()
 	n.busy = false

@@ -203,3 +203,24 @@ func TestSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestSuspendAndClockSteps runs seeds whose only faults are machine
+// suspends and wall-clock steps: every invariant holds, and the faults
+// bite (a suspended primary is replaced and its fence keeper stops it).
+func TestSuspendAndClockSteps(t *testing.T) {
+	const seeds = 24
+	var total Stats
+	for seed := uint64(1); seed <= seeds; seed++ {
+		c := ConfigForSeed(seed)
+		c.Faults = []FaultKind{SuspendNode, StepClock}
+		res := runSeed(t, seed, c, nil)
+		if res.Violation != nil {
+			t.Error(res.Violation)
+		}
+		total.add(res.Stats)
+	}
+	t.Logf("%d seeds: %+v", seeds, total)
+	if total.Promotions == 0 || total.KeeperFences == 0 {
+		t.Errorf("the faults did not bite: %d promotions, %d fence-keeper stops in %d seeds", total.Promotions, total.KeeperFences, seeds)
+	}
+}

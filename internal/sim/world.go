@@ -55,18 +55,20 @@ type node struct {
 	name string
 	srv  *pgtest.Server
 	gate *gate
+	clk  *nodeClock // the machine's clock, kept across agent restarts
 
 	// Guarded by world.mu.
-	store    *memory.Store // the running agent's DCS client
-	ctrl     *failover.Controller
-	api      http.Handler
-	cancel   context.CancelFunc
-	done     chan struct{}
-	cutDCS   int  // active CutDCS faults
-	hang     bool // the last CutDCS hangs calls
-	delay    time.Duration
-	isolated int // active IsolateAPI faults
-	busy     bool
+	store     *memory.Store // the running agent's DCS client
+	ctrl      *failover.Controller
+	api       http.Handler
+	cancel    context.CancelFunc
+	done      chan struct{}
+	cutDCS    int  // active CutDCS faults
+	hang      bool // the last CutDCS hangs calls
+	delay     time.Duration
+	isolated  int  // active IsolateAPI faults
+	suspended bool // SuspendNode: clients cannot reach its PostgreSQL
+	busy      bool
 
 	// lat is the node's one-way network latency (to the DCS and to its
 	// peers), distinct per node.
@@ -93,7 +95,7 @@ func newWorld(cfg Config, lats []time.Duration, logger *slog.Logger, events func
 	for i := range cfg.Nodes {
 		w.pairs[i] = make([]int, cfg.Nodes)
 		name := fmt.Sprintf("n%d", i+1)
-		w.nodes = append(w.nodes, &node{name: name, srv: w.net.NewServer(name), gate: &gate{}, lat: lats[i]})
+		w.nodes = append(w.nodes, &node{name: name, srv: w.net.NewServer(name), gate: &gate{}, clk: &nodeClock{}, lat: lats[i]})
 	}
 	return w
 }
@@ -149,7 +151,7 @@ func (w *world) startAgent(i int) error {
 		return fmt.Errorf("sim: node %s: an agent is already running", n.name)
 	}
 	store := w.dc.Store(dcs.Prefix("", scope), memory.StoreOptions{})
-	inst := gatedServer{Server: n.srv, g: n.gate}
+	inst := gatedServer{Server: n.srv, g: n.gate, clk: n.clk}
 	addr := n.srv.Addr()
 	co := failover.ControllerOptions{
 		Name:       n.name,
@@ -164,6 +166,7 @@ func (w *world) startAgent(i int) error {
 		ExitMode:   failover.ExitAbandon,
 		Logger:     w.logger,
 		OnEvent:    w.events,
+		Clock:      n.clk,
 	}
 	if i == 0 {
 		co.Bootstrap = &pg.BootstrapOptions{}
@@ -266,11 +269,15 @@ func (w *world) members(ctx context.Context) map[string]bool {
 }
 
 // primaries returns the indexes of the servers that run as primary: the
-// ones that accept writes from the clients connected to them.
+// ones that accept writes from the clients connected to them. A suspended
+// machine accepts none until it resumes.
 func (w *world) primaries(ctx context.Context) []int {
 	var out []int
 	for i, n := range w.nodes {
-		if isPrimary(ctx, n.srv) {
+		w.mu.Lock()
+		asleep := n.suspended
+		w.mu.Unlock()
+		if !asleep && isPrimary(ctx, n.srv) {
 			out = append(out, i)
 		}
 	}
