@@ -46,6 +46,14 @@
 // confirm it and do not race; it takes the expired key again when the cut
 // heals); only the replicas cut off (nothing happens).
 //
+// TestShortTTLVeto (issues 15 and 16) runs at ttl 4 s, below pgha's
+// default, where the demote lead derives from the ttl (400 ms): the
+// primary's agent frozen (fenced before the lease expires, as above), then
+// the primary's node killed while the replica the candidate rule prefers
+// (failover_priority 10) vetoes in pre_promote: it may take the leader key
+// but must give it back unpromoted, and the other replica, which deferred
+// to it, must take over; never two nodes acknowledging writes at once.
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same
