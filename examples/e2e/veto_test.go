@@ -26,6 +26,9 @@ const vetoTTL = 4
 //     in pre_promote. It must publish the veto so that the other replica,
 //     which deferred to it, promotes instead: one primary at every
 //     moment, and the cluster is not stuck.
+//
+// Every node's on_start and on_role_change callbacks hang past their
+// timeout throughout.
 func TestShortTTLVeto(t *testing.T) {
 	dir := t.TempDir()
 	vetoLog := filepath.Join(dir, "pre_promote.log")
@@ -36,12 +39,21 @@ func TestShortTTLVeto(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Callbacks that hang past their 30 s timeout must not hold up a
+	// failover: they run beside the loop and are killed at the timeout.
+	hangLog := filepath.Join(dir, "callbacks.log")
+	hang := filepath.Join(dir, "hang.sh")
+	if err := os.WriteFile(hang, []byte("#!/bin/sh\necho \"$@\" >> '"+hangLog+"'\nexec sleep 45\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	h := newHarnessWith(t, func(o *localcluster.Options) {
 		o.DCS = map[string]any{"ttl": vetoTTL}
 		o.Customize = func(_ int, cfg map[string]any) {
 			name, _ := cfg["name"].(string)
 			pg, _ := cfg["postgresql"].(map[string]any)
 			pg["pre_promote"] = script + " " + name
+			cb := hang + " " + name
+			pg["callbacks"] = map[string]any{"on_start": cb, "on_role_change": cb}
 		}
 	})
 	if h.ttl != vetoTTL*time.Second {
@@ -51,6 +63,12 @@ func TestShortTTLVeto(t *testing.T) {
 		t.Fatal("agent_frozen failed; skipping node_crash_veto")
 	}
 	t.Run("node_crash_veto", func(t *testing.T) { testNodeCrashVeto(t, h, dir, vetoLog) })
+	// Proof that the hanging callbacks ran: each failover above happened
+	// while one hung.
+	data, err := os.ReadFile(hangLog)
+	if err != nil || strings.Count(string(data), "on_role_change primary") < 2 {
+		t.Errorf("the hanging on_role_change callbacks did not run for both promotions (%v):\n%s", err, data)
+	}
 }
 
 func testNodeCrashVeto(t *testing.T, h *harness, dir, vetoLog string) {
