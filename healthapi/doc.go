@@ -1,6 +1,6 @@
 // Package healthapi is pgha's HTTP face: Patroni-compatible health checks
 // for load balancers and orchestrators, the GET /patroni status document that
-// peers and tools read, Prometheus metrics, and the authenticated management
+// peers and tools read, Prometheus metrics (served by healthapi/metrics), and the authenticated management
 // endpoints (switchover, failover, restart, reload, reinitialize, config).
 //
 // # Cached state
@@ -89,7 +89,8 @@
 // restapi.allowlist, which Patroni enforces here too, so when failsafe mode
 // is used the allowlist must include the members' addresses. GET /failsafe
 // serves the cached failsafe key (502 when the mode is off), and /metrics
-// reports patroni_failsafe_mode_enabled and patroni_failsafe_member.
+// reports patroni_failsafe_mode_enabled and patroni_failsafe_member
+// ([NodeState.FailsafeEnabled], [NodeState.FailsafeMember]).
 //
 // # Deliberate differences from Patroni
 //
@@ -110,8 +111,11 @@
 //
 // # Metrics
 //
-// GET /metrics serves Prometheus text produced by client_golang from a
-// registry private to the handler, with Patroni's patroni_* names where the
-// meaning is the same and pgha_* for pgha's own series; see [NodeState] for
-// what the producer supplies.
+// GET /metrics serves [Options.Metrics]; without it, 404. Package
+// healthapi/metrics provides Patroni's metrics: Prometheus text produced by
+// client_golang from a registry private to the exporter, with Patroni's
+// patroni_* names where the meaning is the same and pgha_* for pgha's own
+// series; see [NodeState] for what the producer supplies. It is a package
+// of its own so that importing healthapi, or failover, which uses
+// healthapi's types, does not link the Prometheus client.
 package healthapi

@@ -105,7 +105,7 @@ func (h *Handler) postFailsafe(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	// The cached config is what this node acts on, and during a DCS outage,
 	// when failsafe requests arrive, it is all there is.
-	if s := h.src.State(); s == nil || !s.failsafeEnabled() {
+	if s := h.src.State(); s == nil || !s.FailsafeEnabled() {
 		h.writeText(w, http.StatusBadGateway, "Failsafe mode is not enabled")
 		return
 	}

@@ -385,32 +385,31 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestFailsafeMetrics(t *testing.T) {
-	cache := &StateCache{}
-	h := testHandler(t, cache, nil)
+// TestFailsafeStateFlags: what patroni_failsafe_mode_enabled,
+// patroni_failsafe_member and patroni_failsafe_mode_is_active report
+// (healthapi/metrics renders them).
+func TestFailsafeStateFlags(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		state           *NodeState
-		enabled, member float64
-		active          bool
+		name                    string
+		state                   *NodeState
+		enabled, member, active bool
 	}{
-		{name: "member", state: failsafeReplica(), enabled: 1, member: 1},
-		{name: "not listed", state: with(failsafeReplica(), func(s *NodeState) { s.Name = "n9" }), enabled: 1},
+		{name: "member", state: failsafeReplica(), enabled: true, member: true},
+		{name: "not listed", state: with(failsafeReplica(), func(s *NodeState) { s.Name = "n9" }), enabled: true},
 		{name: "mode off", state: with(failsafeReplica(), func(s *NodeState) { s.Cluster.Config.FailsafeMode = bptr(false) })},
 		{name: "no cluster", state: with(failsafeReplica(), func(s *NodeState) { s.Cluster = nil })},
-		{name: "active", state: with(failsafeReplica(), func(s *NodeState) { s.FailsafeActive = true }), enabled: 1, member: 1, active: true},
+		{name: "active", state: with(failsafeReplica(), func(s *NodeState) { s.FailsafeActive = true }), enabled: true, member: true, active: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cache.Store(tc.state)
-			fams := scrape(t, h)
-			if got := value(t, fams, "patroni_failsafe_mode_enabled"); got != tc.enabled {
-				t.Errorf("patroni_failsafe_mode_enabled = %v, want %v", got, tc.enabled)
+			s := tc.state
+			if got := s.FailsafeEnabled(); got != tc.enabled {
+				t.Errorf("FailsafeEnabled = %v, want %v", got, tc.enabled)
 			}
-			if got := value(t, fams, "patroni_failsafe_member"); got != tc.member {
-				t.Errorf("patroni_failsafe_member = %v, want %v", got, tc.member)
+			if got := s.FailsafeMember(); got != tc.member {
+				t.Errorf("FailsafeMember = %v, want %v", got, tc.member)
 			}
-			if got := value(t, fams, "patroni_failsafe_mode_is_active"); got != b2f(tc.active) {
-				t.Errorf("patroni_failsafe_mode_is_active = %v, want %v", got, b2f(tc.active))
+			if s.FailsafeActive != tc.active {
+				t.Errorf("FailsafeActive = %v, want %v", s.FailsafeActive, tc.active)
 			}
 		})
 	}

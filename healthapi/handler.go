@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/clock"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Errors returned by [New].
@@ -54,10 +52,10 @@ type Options struct {
 	// ActionTimeout bounds each Manager call; default DefaultActionTimeout.
 	// A switchover waits for its outcome up to this long.
 	ActionTimeout time.Duration
-	// Registerer, when set, also receives the handler's collector (for a
-	// process-wide registry); /metrics always serves the handler's own
-	// registry.
-	Registerer prometheus.Registerer
+	// Metrics serves GET /metrics; nil answers 404. healthapi/metrics
+	// gives Patroni's metrics from the same Source (a package of its own,
+	// so that healthapi's users do not link the Prometheus client).
+	Metrics http.Handler
 	// Clock is used to judge the freshness of the cached state; default
 	// clock.Real().
 	Clock clock.Clock
@@ -68,16 +66,15 @@ type Options struct {
 // Handler is the HTTP handler of the health and management API. It is safe
 // for concurrent use.
 type Handler struct {
-	src      StateSource
-	mgr      Manager
-	auth     *authenticator
-	version  string
-	maxBody  int64
-	timeout  time.Duration
-	clock    clock.Clock
-	log      *slog.Logger
-	registry *prometheus.Registry
-	metrics  http.Handler
+	src     StateSource
+	mgr     Manager
+	auth    *authenticator
+	version string
+	maxBody int64
+	timeout time.Duration
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics http.Handler
 }
 
 // New returns a Handler.
@@ -125,23 +122,9 @@ func New(opts Options) (*Handler, error) {
 	if h.log == nil {
 		h.log = slog.Default()
 	}
-	col := newCollector(h.src, h.clock, h.version)
-	h.registry = prometheus.NewRegistry()
-	if err := h.registry.Register(col); err != nil {
-		return nil, fmt.Errorf("healthapi: registering metrics: %w", err)
-	}
-	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(col); err != nil {
-			return nil, fmt.Errorf("healthapi: registering metrics: %w", err)
-		}
-	}
-	h.metrics = promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{ErrorLog: slogPromLogger{h.log}})
+	h.metrics = opts.Metrics
 	return h, nil
 }
-
-// Registry returns the handler's metrics registry, so an embedder can add
-// collectors of its own to /metrics.
-func (h *Handler) Registry() *prometheus.Registry { return h.registry }
 
 // liveState is the Source's state with WAL positions read now when it is
 // a LiveSource (see there), else its cached state.
@@ -169,7 +152,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.writeJSON(w, http.StatusOK, buildStatus(h.liveState(r.Context()), h.version, h.clock.Now()))
 		}
 	case "/metrics":
-		if allow(w, r, http.MethodGet) {
+		if !allow(w, r, http.MethodGet) {
+			break
+		}
+		if h.metrics == nil {
+			h.writeText(w, http.StatusNotFound, "no metrics configured")
+		} else {
 			h.metrics.ServeHTTP(w, r)
 		}
 	case "/cluster":
@@ -319,11 +307,4 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request) {
 		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	// If the handler already wrote a header this is ignored by net/http.
 	h.writeText(w, http.StatusInternalServerError, "internal error")
-}
-
-// slogPromLogger adapts slog to promhttp's error logger.
-type slogPromLogger struct{ log *slog.Logger }
-
-func (l slogPromLogger) Println(v ...any) {
-	l.log.Error("healthapi: serving metrics", "err", fmt.Sprint(v...))
 }

@@ -82,17 +82,17 @@ func evaluate(s *NodeState, c check, q healthQuery, now time.Time) bool {
 	case checkReadOnly:
 		return s.IsLeader || replicaOK(s, q)
 	case checkSync:
-		return s.dcsValid(now) && s.syncStandby() && replicaOK(s, q)
+		return s.dcsValid(now) && s.SyncStandby() && replicaOK(s, q)
 	case checkQuorum:
-		return s.dcsValid(now) && s.quorumStandby() && replicaOK(s, q)
+		return s.dcsValid(now) && s.QuorumStandby() && replicaOK(s, q)
 	case checkAsync:
-		return s.dcsValid(now) && !s.syncStandby() && !s.quorumStandby() && replicaOK(s, q)
+		return s.dcsValid(now) && !s.SyncStandby() && !s.QuorumStandby() && replicaOK(s, q)
 	case checkReadOnlySync:
-		return s.IsLeader && !s.StandbyCluster || s.dcsValid(now) && s.syncStandby() && replicaOK(s, q)
+		return s.IsLeader && !s.StandbyCluster || s.dcsValid(now) && s.SyncStandby() && replicaOK(s, q)
 	case checkReadOnlyQuorum:
-		return s.IsLeader && !s.StandbyCluster || s.dcsValid(now) && s.quorumStandby() && replicaOK(s, q)
+		return s.IsLeader && !s.StandbyCluster || s.dcsValid(now) && s.QuorumStandby() && replicaOK(s, q)
 	case checkHealth:
-		return s.running()
+		return s.Running()
 	case checkLiveness:
 		return live(s, now)
 	case checkReadiness:
@@ -134,10 +134,10 @@ func isStandbyLeader(s *NodeState, now time.Time) bool {
 // replicaOK is Patroni's /replica rule: a running replica, not excluded
 // from load balancing, within ?lag, in ?replication_state, matching tags.
 func replicaOK(s *NodeState, q healthQuery) bool {
-	if s.Role != dcs.RoleReplica || !s.running() || s.Tags.Bool(dcs.TagNoLoadBalance) {
+	if s.Role != dcs.RoleReplica || !s.Running() || s.Tags.Bool(dcs.TagNoLoadBalance) {
 		return false
 	}
-	if q.maxLag >= 0 && s.replayLag() > q.maxLag {
+	if q.maxLag >= 0 && s.ReplayLag() > q.maxLag {
 		return false
 	}
 	if q.replicationState != "" && s.ReplicationState != q.replicationState {
@@ -187,7 +187,7 @@ func live(s *NodeState, now time.Time) bool {
 		return false
 	}
 	threshold := s.ttl()
-	if !(s.running() && s.Role == dcs.RolePrimary) {
+	if !(s.Running() && s.Role == dcs.RolePrimary) {
 		threshold *= 2
 	}
 	return now.Before(s.NextRun.Add(threshold))
@@ -199,7 +199,7 @@ func ready(s *NodeState, q healthQuery, now time.Time) bool {
 	if s.IsLeader {
 		return true
 	}
-	if !s.running() || s.ReplicationState != dcs.ReplicationStreaming {
+	if !s.Running() || s.ReplicationState != dcs.ReplicationStreaming {
 		return false
 	}
 	if !s.dcsValid(now) && s.ReceivedLSN == 0 && !s.FailsafeActive {
@@ -209,7 +209,7 @@ func ready(s *NodeState, q healthQuery, now time.Time) bool {
 	if limit < 0 {
 		limit = s.maxLagOnFailover()
 	}
-	lag := s.replayLag()
+	lag := s.ReplayLag()
 	if q.writeMode {
 		lag = s.receiveLag()
 	}

@@ -119,17 +119,3 @@ func TestTagFilterValues(t *testing.T) {
 		}
 	}
 }
-
-func TestPostgresStateIndexFollowsPatroniOrder(t *testing.T) {
-	states := []string{dcs.StateInitializing, dcs.StateInitdbFailed, dcs.StateCustomBootstrap, dcs.StateCustomBootFailed,
-		dcs.StateCreatingReplica, dcs.StateRunning, dcs.StateStarting, dcs.StateBootstrapStarting, dcs.StateStartFailed,
-		dcs.StateRestarting, dcs.StateRestartFailed, dcs.StateStopping, dcs.StateStopped, dcs.StateStopFailed, dcs.StateCrashed}
-	for i, s := range states {
-		if got := postgresStateIndex(s); got != i {
-			t.Errorf("postgresStateIndex(%q) = %d, want %d", s, got, i)
-		}
-	}
-	if postgresStateIndex("bogus") != -1 {
-		t.Error("unknown state not -1")
-	}
-}

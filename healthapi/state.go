@@ -189,16 +189,17 @@ func (s *NodeState) ttl() time.Duration {
 	return defaultTTL
 }
 
-func (s *NodeState) running() bool { return s.PGState == dcs.StateRunning }
+// Running reports whether PostgreSQL runs (state "running").
+func (s *NodeState) Running() bool { return s.PGState == dcs.StateRunning }
 
 // dcsValid reports whether the cached cluster view may still be trusted.
 func (s *NodeState) dcsValid(now time.Time) bool {
 	return s.Cluster != nil && !s.DCSLastSeen.IsZero() && now.Before(s.DCSLastSeen.Add(s.ttl()))
 }
 
-// clusterUnlocked mirrors Patroni's cluster_unlocked: no trustworthy view,
-// or no leader in it.
-func (s *NodeState) clusterUnlocked(now time.Time) bool {
+// ClusterUnlocked mirrors Patroni's cluster_unlocked at now: no
+// trustworthy view of the DCS, or no leader in it.
+func (s *NodeState) ClusterUnlocked(now time.Time) bool {
 	return !s.dcsValid(now) || s.Cluster.Leader == nil
 }
 
@@ -219,11 +220,13 @@ func (s *NodeState) isSyncMember() bool {
 	return s.Cluster.Sync.IsSync(s.Name)
 }
 
-func (s *NodeState) syncStandby() bool {
+// SyncStandby reports a synchronous standby in synchronous_mode on.
+func (s *NodeState) SyncStandby() bool {
 	return s.syncMode() == "on" && s.isSyncMember()
 }
 
-func (s *NodeState) quorumStandby() bool {
+// QuorumStandby reports a listed standby in synchronous_mode quorum.
+func (s *NodeState) QuorumStandby() bool {
 	return s.syncMode() == "quorum" && s.isSyncMember()
 }
 
@@ -236,8 +239,8 @@ func (s *NodeState) leaderLSN() int64 {
 	return l
 }
 
-// replayLag is how far, in bytes, replay trails the leader.
-func (s *NodeState) replayLag() int64 { return max(0, s.leaderLSN()-s.ReplayedLSN) }
+// ReplayLag is how far, in bytes, replay trails the leader.
+func (s *NodeState) ReplayLag() int64 { return max(0, s.leaderLSN()-s.ReplayedLSN) }
 
 // receiveLag is how far, in bytes, the WAL receiver trails the leader.
 func (s *NodeState) receiveLag() int64 { return max(0, s.leaderLSN()-s.ReceivedLSN) }
@@ -250,17 +253,17 @@ func (s *NodeState) maxLagOnFailover() int64 {
 	return defaultMaxLagOnFailover
 }
 
-// failsafeEnabled reports failsafe_mode in the cached config.
-func (s *NodeState) failsafeEnabled() bool {
+// FailsafeEnabled reports failsafe_mode in the cached config.
+func (s *NodeState) FailsafeEnabled() bool {
 	return s.Cluster != nil && s.Cluster.Config != nil && s.Cluster.Config.FailsafeMode != nil && *s.Cluster.Config.FailsafeMode
 }
 
-// failsafeMember reports that this node is listed in the cached failsafe
+// FailsafeMember reports that this node is listed in the cached failsafe
 // key, i.e. a primary cut off from the DCS would ask it for confirmation.
 // The key counts only while failsafe mode is on, as for GET /failsafe: a
 // leftover key from an earlier period means nothing.
-func (s *NodeState) failsafeMember() bool {
-	if !s.failsafeEnabled() {
+func (s *NodeState) FailsafeMember() bool {
+	if !s.FailsafeEnabled() {
 		return false
 	}
 	_, ok := s.Cluster.Failsafe[s.Name]

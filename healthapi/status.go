@@ -64,7 +64,7 @@ func buildStatus(s *NodeState, version string, now time.Time) statusDoc {
 		State:            s.PGState,
 		Role:             s.Role,
 		Pause:            s.Paused,
-		ClusterUnlocked:  s.clusterUnlocked(now),
+		ClusterUnlocked:  s.ClusterUnlocked(now),
 		FailsafeActive:   s.FailsafeActive,
 		Tags:             s.Tags,
 		SystemIdentifier: s.SystemIdentifier,
@@ -84,7 +84,7 @@ func buildStatus(s *NodeState, version string, now time.Time) statusDoc {
 	if !s.DCSLastSeen.IsZero() {
 		d.DCSLastSeen = s.DCSLastSeen.Unix()
 	}
-	if !s.running() {
+	if !s.Running() {
 		return d
 	}
 	if !s.PostmasterStartTime.IsZero() {
@@ -105,8 +105,8 @@ func buildStatus(s *NodeState, version string, now time.Time) statusDoc {
 		d.ReplicationState = s.ReplicationState
 		d.Replication = s.Replication // a cascading replica has standbys too
 	}
-	d.SyncStandby = s.syncStandby()
-	d.QuorumStandby = s.quorumStandby()
+	d.SyncStandby = s.SyncStandby()
+	d.QuorumStandby = s.QuorumStandby()
 	return d
 }
 

@@ -45,7 +45,7 @@ func (h *Handler) serveConfig(w http.ResponseWriter) {
 // failsafe mode is off.
 func (h *Handler) serveFailsafe(w http.ResponseWriter) {
 	s := h.src.State()
-	if s == nil || !s.failsafeEnabled() {
+	if s == nil || !s.FailsafeEnabled() {
 		h.writeText(w, http.StatusBadGateway, "Failsafe mode is not enabled")
 		return
 	}

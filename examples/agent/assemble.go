@@ -13,6 +13,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/healthapi/metrics"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/watchdog"
 )
@@ -45,12 +46,17 @@ func handlerOptions(cfg *agentconfig.Config, ctrl *failover.Controller, logger *
 	if err != nil {
 		return healthapi.Options{}, err
 	}
+	exp, err := metrics.New(ctrl, metrics.Options{Version: version, Logger: logger})
+	if err != nil {
+		return healthapi.Options{}, err
+	}
 	return healthapi.Options{
 		Source:               ctrl,
 		Manager:              ctrl,
 		Auth:                 auth,
 		AllowUnauthenticated: auth.Username == "" && !auth.RequireClientCert,
 		Version:              version,
+		Metrics:              exp,
 		Logger:               logger,
 	}, nil
 }

@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +61,7 @@ func TestShortTTLVeto(t *testing.T) {
 	if h.ttl != vetoTTL*time.Second {
 		t.Fatalf("the cluster runs with ttl %v, want %ds", h.ttl, vetoTTL)
 	}
+	h.requireMetrics(t)
 	if !t.Run("agent_frozen", func(t *testing.T) { testAgentFault(t, h, localcluster.AgentFrozen, "") }) {
 		t.Fatal("agent_frozen failed; skipping node_crash_veto")
 	}
@@ -151,4 +154,39 @@ func testNodeCrashVeto(t *testing.T, h *harness, dir, vetoLog string) {
 	}
 	h.requireOnePrimary(t, newLeader)
 	h.requireReplica(t, vetoer)
+}
+
+// requireMetrics checks that every agent serves Patroni's metrics
+// (healthapi/metrics) at GET /metrics, the leader with patroni_primary 1.
+func (h *harness) requireMetrics(t *testing.T) {
+	t.Helper()
+	leader := h.waitHealthy(t)
+	for _, n := range h.c.Nodes() {
+		ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.APIURL()+"/metrics", nil)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("GET %s/metrics: %v", n.Name(), err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s/metrics: %d, %v", n.Name(), resp.StatusCode, err)
+		}
+		want := "patroni_primary{name=\"" + n.Name() + "\",scope="
+		i := strings.Index(string(body), want)
+		if i < 0 {
+			t.Fatalf("%s's /metrics has no %s...:\n%.2000s", n.Name(), want, body)
+		}
+		line, _, _ := strings.Cut(string(body[i:]), "\n")
+		if isLeader := n.Name() == leader; strings.HasSuffix(line, " 1") != isLeader {
+			t.Errorf("%s (leader %s): %s", n.Name(), leader, line)
+		}
+	}
 }

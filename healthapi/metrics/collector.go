@@ -1,4 +1,4 @@
-package healthapi
+package metrics
 
 import (
 	"sort"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/pgha/pgha/clock"
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,12 +52,12 @@ func postgresStateIndex(state string) int {
 // gauge is one gauge computed from a snapshot.
 type gauge struct {
 	desc  *prometheus.Desc
-	value func(s *NodeState, c *collector) float64
+	value func(s *healthapi.NodeState, c *collector) float64
 }
 
 // collector exposes a StateSource as metrics, computed at scrape time.
 type collector struct {
-	src          StateSource
+	src          healthapi.StateSource
 	clock        clock.Clock
 	gauges       []gauge
 	failovers    *prometheus.Desc
@@ -71,116 +72,120 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func newCollector(src StateSource, clk clock.Clock, version string) *collector {
+func newCollector(src healthapi.StateSource, clk clock.Clock, version string) *collector {
 	c := &collector{src: src, clock: clk}
 	nodeLabels := []string{"scope", "name"}
-	g := func(name, help string, f func(s *NodeState, c *collector) float64) {
+	g := func(name, help string, f func(s *healthapi.NodeState, c *collector) float64) {
 		c.gauges = append(c.gauges, gauge{desc: prometheus.NewDesc(name, help, nodeLabels, nil), value: f})
 	}
 	versionNum := float64(semverNumber(version))
 	g("patroni_version", "Patroni semver without periods.",
-		func(*NodeState, *collector) float64 { return versionNum })
-	isPrimary := func(s *NodeState) bool { return s.Role == dcs.RolePrimary || s.Role == dcs.RoleMaster }
+		func(*healthapi.NodeState, *collector) float64 { return versionNum })
+	isPrimary := func(s *healthapi.NodeState) bool { return s.Role == dcs.RolePrimary || s.Role == dcs.RoleMaster }
 	g("patroni_postgres_running", "Value is 1 if Postgres is running, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.running()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.Running()) })
 	g("patroni_postmaster_start_time", "Epoch seconds since Postgres started.",
-		func(s *NodeState, _ *collector) float64 {
-			if s.PostmasterStartTime.IsZero() || !s.running() {
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			if s.PostmasterStartTime.IsZero() || !s.Running() {
 				return 0
 			}
 			return float64(s.PostmasterStartTime.UnixNano()) / 1e9
 		})
 	g("patroni_primary", "Value is 1 if this node is the leader, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(isPrimary(s) && s.running()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(isPrimary(s) && s.Running()) })
 	g("patroni_xlog_location", "Current location of the Postgres transaction log, 0 if this node is not the leader.",
-		func(s *NodeState, _ *collector) float64 {
-			if !isPrimary(s) || !s.running() {
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			if !isPrimary(s) || !s.Running() {
 				return 0
 			}
 			return float64(s.XLogLocation)
 		})
 	g("patroni_standby_leader", "Value is 1 if this node is the standby_leader, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.Role == dcs.RoleStandbyLeader && s.running()) })
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			return b2f(s.Role == dcs.RoleStandbyLeader && s.Running())
+		})
 	g("patroni_replica", "Value is 1 if this node is a replica, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.Role == dcs.RoleReplica && s.running()) })
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			return b2f(s.Role == dcs.RoleReplica && s.Running())
+		})
 	g("patroni_sync_standby", "Value is 1 if this node is a sync standby, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.syncStandby()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.SyncStandby()) })
 	g("patroni_quorum_standby", "Value is 1 if this node is a quorum standby, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.quorumStandby()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.QuorumStandby()) })
 	g("pgha_sync_degraded", "Value is 1 if this leader runs synchronous_mode without a synchronous standby (commits are not replicated synchronously), 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.SyncDegraded) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.SyncDegraded) })
 	g("pgha_sync_blocking", "Value is 1 if this leader runs strict synchronous_mode and no synchronous standby streams (commits wait), 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.SyncBlocking) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.SyncBlocking) })
 	g("patroni_xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.",
-		func(s *NodeState, _ *collector) float64 { return replicaOnly(s, s.ReceivedLSN) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return replicaOnly(s, s.ReceivedLSN) })
 	g("patroni_xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.",
-		func(s *NodeState, _ *collector) float64 { return replicaOnly(s, s.ReplayedLSN) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return replicaOnly(s, s.ReplayedLSN) })
 	g("patroni_xlog_replayed_timestamp", "Current timestamp of the replayed Postgres transaction log, 0 if null.",
-		func(s *NodeState, _ *collector) float64 {
+		func(s *healthapi.NodeState, _ *collector) float64 {
 			if s.ReplayedTimestamp.IsZero() || isPrimary(s) {
 				return 0
 			}
 			return float64(s.ReplayedTimestamp.UnixNano()) / 1e9
 		})
 	g("patroni_xlog_paused", "Value is 1 if the Postgres xlog is paused, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.ReplayPaused && !isPrimary(s)) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.ReplayPaused && !isPrimary(s)) })
 	g("patroni_postgres_streaming", "Value is 1 if Postgres is streaming, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 {
-			return b2f(!isPrimary(s) && s.running() && s.ReplicationState == dcs.ReplicationStreaming)
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			return b2f(!isPrimary(s) && s.Running() && s.ReplicationState == dcs.ReplicationStreaming)
 		})
 	g("patroni_postgres_in_archive_recovery", "Value is 1 if Postgres is replicating from archive, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 {
-			return b2f(!isPrimary(s) && s.running() && s.ReplicationState == dcs.ReplicationArchiveRecovery)
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			return b2f(!isPrimary(s) && s.Running() && s.ReplicationState == dcs.ReplicationArchiveRecovery)
 		})
 	g("patroni_postgres_server_version", "Version of Postgres (if running), 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 {
-			if !s.running() {
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			if !s.Running() {
 				return 0
 			}
 			return float64(s.ServerVersion)
 		})
 	g("patroni_cluster_unlocked", "Value is 1 if the cluster is unlocked, 0 if locked.",
-		func(s *NodeState, c *collector) float64 { return b2f(s.clusterUnlocked(c.clock.Now())) })
+		func(s *healthapi.NodeState, c *collector) float64 { return b2f(s.ClusterUnlocked(c.clock.Now())) })
 	g("patroni_failsafe_mode_is_active", "Value is 1 if failsafe mode is active, 0 if inactive.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.FailsafeActive) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.FailsafeActive) })
 	g("patroni_failsafe_mode_enabled", "Value is 1 if failsafe mode is enabled in the configuration, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.failsafeEnabled()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.FailsafeEnabled()) })
 	g("patroni_failsafe_member", "Value is 1 if this node is a member of the failsafe topology, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.failsafeMember()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.FailsafeMember()) })
 	g("patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 {
-			if !s.running() {
+		func(s *healthapi.NodeState, _ *collector) float64 {
+			if !s.Running() {
 				return 0
 			}
 			return float64(s.Timeline)
 		})
 	g("patroni_dcs_last_seen", "Epoch timestamp when DCS was last contacted successfully by Patroni.",
-		func(s *NodeState, _ *collector) float64 {
+		func(s *healthapi.NodeState, _ *collector) float64 {
 			if s.DCSLastSeen.IsZero() {
 				return 0
 			}
 			return float64(s.DCSLastSeen.Unix())
 		})
 	g("patroni_pending_restart", "Value is 1 if the node needs a restart, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.PendingRestart) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.PendingRestart) })
 	g("patroni_is_paused", "Value is 1 if auto failover is disabled, 0 otherwise.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.Paused) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.Paused) })
 	g("patroni_postgres_state", "Numeric representation of Postgres state (index in Patroni's list of states), -1 if unknown.",
-		func(s *NodeState, _ *collector) float64 {
+		func(s *healthapi.NodeState, _ *collector) float64 {
 			return float64(postgresStateIndex(s.PGState))
 		})
 	g("patroni_failover_priority", "Value is used to determine the failover candidate; 0 means never.",
-		func(s *NodeState, _ *collector) float64 { return float64(s.Tags.FailoverPriority()) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return float64(s.Tags.FailoverPriority()) })
 	g("pgha_term", "Fencing token (leader key create revision) of the term this node leads, 0 if it does not lead.",
-		func(s *NodeState, _ *collector) float64 { return float64(s.Term) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return float64(s.Term) })
 	g("pgha_is_leader", "Value is 1 while this node holds the leader lease by its local deadline.",
-		func(s *NodeState, _ *collector) float64 { return b2f(s.IsLeader) })
+		func(s *healthapi.NodeState, _ *collector) float64 { return b2f(s.IsLeader) })
 	g("pgha_replay_lag_bytes", "Bytes by which WAL replay trails the leader's known position, 0 on the leader.",
-		func(s *NodeState, _ *collector) float64 {
+		func(s *healthapi.NodeState, _ *collector) float64 {
 			if isPrimary(s) {
 				return 0
 			}
-			return float64(s.replayLag())
+			return float64(s.ReplayLag())
 		})
 	c.failovers = prometheus.NewDesc("pgha_failovers_total", "Failovers and switchovers this node took part in, by reason.",
 		[]string{"scope", "name", "reason"}, nil)
@@ -189,7 +194,7 @@ func newCollector(src StateSource, clk clock.Clock, version string) *collector {
 	return c
 }
 
-func replicaOnly(s *NodeState, v int64) float64 {
+func replicaOnly(s *healthapi.NodeState, v int64) float64 {
 	if s.Role == dcs.RolePrimary || s.Role == dcs.RoleMaster {
 		return 0
 	}
