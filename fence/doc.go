@@ -58,6 +58,14 @@
 // arming after Disarm, sets the deadline as given. After firing nothing is
 // armed, and a Disarm does nothing.
 //
+// A process is armed, but the deadline is for the data directory when
+// Options.DataDir is set: at a deadline whose armed postmaster has exited,
+// the keeper stops the postmaster running in DataDir then, and Arm of the
+// zero Process arms DataDir while none runs. An agent that restarts its
+// primary in place arms the new postmaster only once its pid file exists;
+// killed in between, it would otherwise leave that primary running past
+// the term (the end-to-end test TestAgentFault found two primaries so).
+//
 // # What it covers, and what it cannot
 //
 // It covers an agent that is frozen (SIGSTOP, also of its whole process

@@ -75,4 +75,13 @@ type Options struct {
 	// when the previous one has died. [Start] is bounded by its context.
 	// Default DefaultStartTimeout.
 	StartTimeout time.Duration
+
+	// DataDir is the PostgreSQL data directory whose postmaster the
+	// keeper guards. With it, the keeper stops, at a deadline whose armed
+	// process has exited, the postmaster then running in DataDir (one the
+	// agent restarted in place and had no time to arm: an agent killed
+	// between the start and the next Arm must not leave it running), and
+	// Arm accepts the zero Process: "whatever postmaster runs in DataDir
+	// at the deadline". Without it only the armed process is stopped.
+	DataDir string
 }

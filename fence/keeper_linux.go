@@ -116,7 +116,8 @@ func (k *Keeper) spawn(ctx context.Context) (*keeperProc, error) {
 		Path: "/proc/self/exe",
 		Args: []string{keeperArg0,
 			"-kill-after=" + k.opts.KillAfter.String(),
-			"-agent=" + strconv.Itoa(os.Getpid())},
+			"-agent=" + strconv.Itoa(os.Getpid()),
+			"-data-dir=" + k.opts.DataDir},
 		Env:        keeperEnv(os.Environ()),
 		Dir:        "/",
 		Stdin:      inR,
@@ -206,11 +207,16 @@ func (k *Keeper) reap(p *keeperProc) {
 //
 // Arming p again is one write(2) of about 60 bytes to a pipe. Arming a new
 // target first checks that it runs, and fails with [ErrNotRunning] if not.
+// With Options.DataDir, the zero Process arms the data directory (no
+// postmaster runs there now, say during a restart): the keeper stops
+// whatever postmaster runs there at the deadline, and a postmaster whose
+// arm is due after it exited is replaced the same way.
 // If the keeper process has died, Arm starts a new one (bounded by
 // Options.StartTimeout) and arms it; it fails with [ErrKeeperFailed] if it
 // cannot. Arm fails with [ErrClosed] after Close.
 func (k *Keeper) Arm(p Process, deadline time.Time) error {
-	if p.PID <= 0 || deadline.IsZero() {
+	dirOnly := p == Process{} && k.opts.DataDir != ""
+	if (p.PID <= 0 && !dirOnly) || deadline.IsZero() {
 		return fmt.Errorf("fence: arm: invalid process %v or deadline %v", p, deadline)
 	}
 	k.mu.Lock()
@@ -218,7 +224,7 @@ func (k *Keeper) Arm(p Process, deadline time.Time) error {
 	if k.closed {
 		return ErrClosed
 	}
-	if (!k.armed || k.target != p) && !p.Running() {
+	if !dirOnly && (!k.armed || k.target != p) && !p.Running() {
 		return fmt.Errorf("fence: arm %v: %w", p, ErrNotRunning)
 	}
 	// Read Go's monotonic clock first, then CLOCK_BOOTTIME: the deadline on

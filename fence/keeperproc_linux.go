@@ -20,7 +20,7 @@ import (
 // The keeper is this same executable, started by [Start] with envKeeper set.
 const (
 	envKeeper       = "PGHA_FENCE_KEEPER" // value: protocolVersion
-	protocolVersion = "1"
+	protocolVersion = "2"
 	keeperArg0      = "pgha-fence-keeper" // argv[0], what ps shows
 	keeperComm      = "pgha-fence"        // comm, what top shows (15 bytes at most)
 	readyFD         = 3                   // the keeper writes "ready" here once it runs
@@ -50,6 +50,7 @@ func keeperMain(version string, args []string) int {
 	fs := flag.NewFlagSet(keeperArg0, flag.ContinueOnError)
 	killAfter := fs.Duration("kill-after", DefaultKillAfter, "wait this long after SIGQUIT before SIGKILL")
 	agent := fs.Int("agent", 0, "pid of the agent, for the log")
+	dataDir := fs.String("data-dir", "", "the data directory whose postmaster is stopped when the armed process has exited")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,7 +79,7 @@ func keeperMain(version string, args []string) int {
 	}
 	ready.Close()
 
-	k := &keeperLoop{in: 0, log: log, killAfter: *killAfter}
+	k := &keeperLoop{in: 0, log: log, killAfter: *killAfter, dataDir: *dataDir}
 	k.run()
 	return 0
 }
@@ -88,6 +89,9 @@ type keeperLoop struct {
 	in        int // the agent's pipe, non-blocking
 	log       *slog.Logger
 	killAfter time.Duration
+	// dataDir, when set, is looked up at a deadline whose target has
+	// exited (or is the data directory itself, pid 0).
+	dataDir string
 
 	st  armState
 	tgt handle // open handle on st.target while st.armed
@@ -208,11 +212,26 @@ func (k *keeperLoop) handle(line []byte) {
 		k.release()
 	case newTarget:
 		k.release()
+		if next.target.PID == 0 {
+			if k.dataDir == "" {
+				k.log.Error("fence keeper: not arming: a data directory arm, but no -data-dir")
+				return
+			}
+			k.log.Info("fence keeper: armed for the data directory's postmaster", "data_dir", k.dataDir,
+				"in", time.Duration(next.deadline-boottime()))
+			break
+		}
 		h, err := openHandle(next.target)
 		if err != nil {
-			k.log.Warn("fence keeper: not arming: the process is not running",
-				"target", next.target.PID, "start", next.target.StartTime, "err", err)
-			return
+			if k.dataDir == "" {
+				k.log.Warn("fence keeper: not arming: the process is not running",
+					"target", next.target.PID, "start", next.target.StartTime, "err", err)
+				return
+			}
+			k.log.Warn("fence keeper: the process is not running: armed for the data directory's postmaster",
+				"target", next.target.PID, "start", next.target.StartTime, "data_dir", k.dataDir, "err", err)
+			next.target = Process{}
+			break
 		}
 		k.tgt = h
 		k.log.Info("fence keeper: armed", "target", next.target.PID, "start", next.target.StartTime,
@@ -223,7 +242,7 @@ func (k *keeperLoop) handle(line []byte) {
 
 // release forgets the armed target.
 func (k *keeperLoop) release() {
-	if k.st.armed {
+	if k.st.armed && k.st.target.PID != 0 {
 		k.tgt.close()
 	}
 	k.st = armState{}
@@ -235,12 +254,32 @@ func (k *keeperLoop) release() {
 // killAfter, SIGKILL to it and its children. Then nothing is armed.
 func (k *keeperLoop) fire() {
 	defer k.release()
-	t := k.st.target
+	t, h := k.st.target, k.tgt
+	if k.dataDir != "" && (t.PID == 0 || !t.Running()) {
+		// Restarted in place (or armed while no postmaster ran): the one
+		// running in the data directory now is the primary the deadline
+		// was for.
+		p, err := LookupPostmaster(k.dataDir)
+		if err != nil {
+			k.log.Info("fence keeper: deadline passed: the armed process has exited and no postmaster runs in the data directory",
+				"target", t.PID, "data_dir", k.dataDir, "err", err)
+			return
+		}
+		nh, err := openHandle(p)
+		if err != nil {
+			k.log.Info("fence keeper: deadline passed: the data directory's postmaster exited meanwhile", "target", p.PID, "err", err)
+			return
+		}
+		defer nh.close()
+		k.log.Warn("fence keeper: the armed process has exited: stopping the postmaster running in the data directory now",
+			"armed", t.PID, "target", p.PID, "data_dir", k.dataDir)
+		t, h = p, nh
+	}
 	log := k.log.With("target", t.PID, "start", t.StartTime)
 	log.Warn("fence keeper: deadline passed unconfirmed: stopping the postmaster (SIGQUIT, immediate shutdown)",
 		"late", time.Duration(boottime()-k.st.deadline))
 	start := boottime()
-	if err := k.tgt.signal(unix.SIGQUIT); err != nil {
+	if err := h.signal(unix.SIGQUIT); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			log.Info("fence keeper: the process had already exited")
 		} else {
@@ -248,20 +287,20 @@ func (k *keeperLoop) fire() {
 		}
 		return
 	}
-	_ = k.tgt.signal(unix.SIGCONT)
-	if k.tgt.waitExit(k.killAfter) {
+	_ = h.signal(unix.SIGCONT)
+	if h.waitExit(k.killAfter) {
 		log.Warn("fence keeper: fenced: the process exited", "after", time.Duration(boottime()-start))
 		return
 	}
 	children := openChildren(t)
 	log.Error("fence keeper: the process did not exit after SIGQUIT: sending SIGKILL to it and its children",
 		"waited", k.killAfter, "children", len(children))
-	_ = k.tgt.signal(unix.SIGKILL)
+	_ = h.signal(unix.SIGKILL)
 	for _, c := range children {
 		_ = c.signal(unix.SIGKILL)
 		c.close()
 	}
-	if k.tgt.waitExit(escalateWait) {
+	if h.waitExit(escalateWait) {
 		log.Warn("fence keeper: fenced: the process exited after SIGKILL", "after", time.Duration(boottime()-start))
 	} else {
 		log.Error("fence keeper: the process survives SIGKILL (uninterruptible sleep?)", "waited", escalateWait)

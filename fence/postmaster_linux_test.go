@@ -22,6 +22,9 @@ type postgres struct {
 	log     string
 	cmd     *exec.Cmd
 	done    chan struct{}
+
+	run  func(name string, args ...string) *exec.Cmd
+	args []string // the postmaster's
 }
 
 // startPostgres initializes a data directory and starts a postmaster on
@@ -41,36 +44,47 @@ func startPostgres(t *testing.T) *postgres {
 		gid, _ := strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	pg := &postgres{dataDir: filepath.Join(dir, "data"), log: filepath.Join(t.TempDir(), "postgres.log"), done: make(chan struct{})}
-	logf, err := os.Create(pg.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	run := func(name string, args ...string) *exec.Cmd {
+	pg := &postgres{dataDir: filepath.Join(dir, "data"), log: filepath.Join(t.TempDir(), "postgres.log")}
+	pg.run = func(name string, args ...string) *exec.Cmd {
+		logf, err := os.OpenFile(pg.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(filepath.Join(bin, name), args...)
 		cmd.Dir = dir
 		cmd.Stdout, cmd.Stderr = logf, logf
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+		t.Cleanup(func() { logf.Close() })
 		return cmd
 	}
-	if err := run("initdb", "-D", pg.dataDir, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions").Run(); err != nil {
+	if err := pg.run("initdb", "-D", pg.dataDir, "-U", "postgres", "-A", "trust", "--no-sync", "--no-instructions").Run(); err != nil {
 		b, _ := os.ReadFile(pg.log)
 		t.Fatalf("initdb: %v\n%s", err, b)
 	}
-	pg.cmd = run("postgres", "-D", pg.dataDir, "-k", dir, "-p", strconv.Itoa(testutil.FreePort(t)),
-		"-c", "listen_addresses=", "-c", "shared_buffers=16MB", "-c", "max_connections=10", "-c", "fsync=off")
-	if err := pg.cmd.Start(); err != nil {
+	pg.args = []string{"-D", pg.dataDir, "-k", dir, "-p", strconv.Itoa(testutil.FreePort(t)),
+		"-c", "listen_addresses=", "-c", "shared_buffers=16MB", "-c", "max_connections=10", "-c", "fsync=off"}
+	pg.start(t)
+	return pg
+}
+
+// start starts a postmaster on the data directory (again, after a stop:
+// a restart in place) and waits until it is ready; it is stopped when the
+// test ends.
+func (pg *postgres) start(t *testing.T) {
+	t.Helper()
+	cmd, done := pg.run("postgres", pg.args...), make(chan struct{})
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("start postgres: %v", err)
 	}
-	go func() { _ = pg.cmd.Wait(); close(pg.done) }()
+	pg.cmd, pg.done = cmd, done
+	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = pg.cmd.Process.Signal(syscall.SIGQUIT)
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
 		select {
-		case <-pg.done:
+		case <-done:
 		case <-time.After(waitTimeout):
-			_ = pg.cmd.Process.Kill()
-			<-pg.done
+			_ = cmd.Process.Kill()
+			<-done
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(pg.log)
@@ -90,7 +104,19 @@ func startPostgres(t *testing.T) *postgres {
 		}
 		return nil
 	}, "postgres ready")
-	return pg
+}
+
+// crash stops the postmaster in immediate mode (SIGQUIT: no shutdown
+// checkpoint; the postmaster exits once its children have, so a new one
+// can attach to the data directory) and waits until it is gone.
+func (pg *postgres) crash(t *testing.T) {
+	t.Helper()
+	_ = pg.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-pg.done:
+	case <-time.After(waitTimeout):
+		t.Fatal("postgres survives SIGQUIT")
+	}
 }
 
 func (pg *postgres) exited() bool {
@@ -225,3 +251,53 @@ func TestLookupPostmasterBadPidFile(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// (g) A postmaster restarted in place after the arm, or started after the
+// data directory was armed while none ran, is stopped at the deadline: a
+// keeper started with Options.DataDir stops whatever postmaster runs there
+// once the armed one has exited. e2e TestAgentFault's
+// agent_killed_after_pg_restart is the same through the agent.
+func TestRestartedInPlace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		arm  func(t *testing.T, k *Keeper, pg *postgres) int64
+	}{
+		{"armed postmaster restarted", func(t *testing.T, k *Keeper, pg *postgres) int64 {
+			p, err := LookupPostmaster(pg.dataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := mustArmIn(t, k, p, 3*time.Second)
+			pg.crash(t)
+			pg.start(t)
+			return bound
+		}},
+		{"data directory armed while stopped", func(t *testing.T, k *Keeper, pg *postgres) int64 {
+			pg.crash(t)
+			bound := mustArmIn(t, k, Process{}, 3*time.Second)
+			pg.start(t)
+			return bound
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pg := startPostgres(t)
+			k, log := startKeeper(t, Options{DataDir: pg.dataDir})
+			bound := tc.arm(t, k, pg)
+			select {
+			case <-pg.done:
+			case <-time.After(waitTimeout):
+				t.Fatal("the postmaster started after the arm still runs after the deadline")
+			}
+			if now := boottime(); now < bound {
+				t.Errorf("stopped %v before the deadline", time.Duration(bound-now))
+			}
+			waitLog(t, log, "stopping the postmaster running in the data directory now")
+		})
+	}
+	t.Run("zero Process without DataDir", func(t *testing.T) {
+		k, _ := startKeeper(t, Options{})
+		if _, err := armIn(k, Process{}, time.Second); err == nil {
+			t.Error("Arm(Process{}) without Options.DataDir accepted")
+		}
+	})
+}

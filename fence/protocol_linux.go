@@ -15,6 +15,9 @@ import (
 //	A <stamp> <pid> <starttime> <deadline>   arm
 //	D <stamp>                                disarm
 //
+// An arm of pid 0 (start 0) arms the data directory the keeper was
+// started with: whatever postmaster runs there at the deadline.
+//
 // stamp is the agent's clock reading when it made the message.
 
 type msgKind byte
@@ -80,8 +83,8 @@ func parseMessage(line []byte) (message, error) {
 		m.deadline, errs[3] = strconv.ParseInt(string(f[4]), 10, 64)
 		m.target.PID = int(pid)
 		err = errors.Join(errs[:]...)
-		if err == nil && pid <= 0 {
-			err = errors.New("pid must be positive")
+		if err == nil && (pid < 0 || pid == 0 && m.target.StartTime != 0) {
+			err = errors.New("pid must be positive, or 0 with start 0 (the data directory)")
 		}
 	default:
 		return message{}, fmt.Errorf("%w: unknown kind %q", errBadMessage, f[0])

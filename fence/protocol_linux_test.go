@@ -65,6 +65,7 @@ func TestMessageRoundTrip(t *testing.T) {
 	for _, m := range []message{
 		{kind: msgArm, stamp: 123456789, target: Process{PID: 4194304, StartTime: math.MaxUint64}, deadline: math.MaxInt64},
 		{kind: msgArm, stamp: 1, target: Process{PID: 1, StartTime: 0}, deadline: math.MinInt64},
+		{kind: msgArm, stamp: 7, target: Process{}, deadline: 9}, // the data directory
 		{kind: msgDisarm, stamp: 987654321},
 	} {
 		b := appendMessage(nil, m)
@@ -76,7 +77,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			t.Errorf("parseMessage(%q) = %+v, %v; want %+v", b, got, err, m)
 		}
 	}
-	for _, bad := range []string{"", "A", "D", "D x", "D 1 2", "A 1 2 3", "A 1 0 3 4", "A 1 -5 3 4",
+	for _, bad := range []string{"", "A", "D", "D x", "D 1 2", "A 1 2 3", "A 1 0 3 4", "A 1 -5 3 4", "A 1 -5 0 4",
 		"A 1 2 -3 4", "A 1 99999999999 3 4", "X 1", "AA 1 2 3 4", "A 1 2 3 4 5"} {
 		if _, err := parseMessage([]byte(bad)); !errors.Is(err, errBadMessage) {
 			t.Errorf("parseMessage(%q) = %v, want errBadMessage", bad, err)

@@ -19,15 +19,21 @@ const keeperStartTimeout = 5 * time.Second
 // (package fence), to stop the running postmaster with SIGQUIT at deadline
 // unless re-armed: it outlives a frozen or killed agent. The postmaster is
 // looked up in the data directory on every call, so a restarted server is
-// armed by its new identity; a server that is not running disarms. It is
-// off when LocalConfig.DisableFenceKeeper is set (ErrFenceKeeperDisabled).
+// armed by its new identity. When none runs (a restart in progress: the
+// postmaster may be starting and not have written its pid file yet) the
+// data directory itself is armed, and at a deadline whose armed postmaster
+// has exited the keeper stops the one running there then: an agent killed
+// right after it restarted its primary in place must not leave that
+// primary running unfenced (e2e TestAgentFault found two primaries so).
+// It is off when LocalConfig.DisableFenceKeeper is set
+// (ErrFenceKeeperDisabled).
 func (l *Local) ArmFence(deadline time.Time) error {
 	if l.cfg.DisableFenceKeeper {
 		return ErrFenceKeeperDisabled
 	}
 	p, err := fence.LookupPostmaster(l.cfg.DataDir)
 	if errors.Is(err, fence.ErrNotRunning) {
-		return l.DisarmFence()
+		p, err = fence.Process{}, nil // the data directory
 	}
 	if err != nil {
 		return fmt.Errorf("pg: arm fence: %w", err)
@@ -78,7 +84,7 @@ func (l *Local) keeper() (*fence.Keeper, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), keeperStartTimeout)
 	defer cancel()
-	k, err := fence.Start(ctx, fence.Options{Logger: l.log, KeeperLog: logTo})
+	k, err := fence.Start(ctx, fence.Options{Logger: l.log, KeeperLog: logTo, DataDir: l.cfg.DataDir})
 	if err != nil {
 		return nil, fmt.Errorf("pg: start fence keeper: %w", err)
 	}

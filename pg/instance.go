@@ -377,7 +377,11 @@ type ControlDataReader interface {
 type DeadlineFencer interface {
 	// ArmFence makes the server stop at deadline (a time on this
 	// machine's clock) unless ArmFence is called again with a later one,
-	// or DisarmFence first. A server that is not running is not armed.
+	// or DisarmFence first. The arm is for the data directory, not one
+	// process: a server restarted in place before the deadline, or
+	// started after an arm while it was not running, is stopped at it
+	// too, so that an agent that dies right after a restart leaves no
+	// primary unfenced.
 	ArmFence(deadline time.Time) error
 	// DisarmFence cancels the armed stop; call it once the server no
 	// longer runs as a primary.

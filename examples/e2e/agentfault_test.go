@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,9 @@ import (
 //   - agent_killed: the agent is SIGKILLed (its postmaster and fence keeper
 //     are not: localcluster signals the agent's pid only, and the keeper
 //     runs in a session of its own), then started again 3 ttl later;
+//   - agent_killed_after_pg_restart: PostgreSQL is killed, and the agent
+//     is SIGKILLed the moment its restart in place has a new postmaster:
+//     the keeper must already be armed for the new process;
 //   - agent_frozen_quorum and agent_killed_quorum: the same with
 //     synchronous_mode quorum.
 //
@@ -45,11 +49,15 @@ func TestAgentFault(t *testing.T) {
 		name  string
 		fault localcluster.AgentFault
 		sync  string // synchronous_mode; "" is off
+		// pgCrash: PostgreSQL is killed first, and the agent is hit the
+		// moment the postmaster it restarted in place appears.
+		pgCrash bool
 	}{
-		{"agent_frozen", localcluster.AgentFrozen, ""},
-		{"agent_killed", localcluster.AgentKilled, ""},
-		{"agent_frozen_quorum", localcluster.AgentFrozen, "quorum"},
-		{"agent_killed_quorum", localcluster.AgentKilled, "quorum"},
+		{"agent_frozen", localcluster.AgentFrozen, "", false},
+		{"agent_killed", localcluster.AgentKilled, "", false},
+		{"agent_killed_after_pg_restart", localcluster.AgentKilled, "", true},
+		{"agent_frozen_quorum", localcluster.AgentFrozen, "quorum", false},
+		{"agent_killed_quorum", localcluster.AgentKilled, "quorum", false},
 	}
 	mode := ""
 	for _, sc := range scenarios {
@@ -63,12 +71,12 @@ func TestAgentFault(t *testing.T) {
 		}
 		// Each scenario restores health before it ends (or stops), so the
 		// next one runs even after a failed one: every result is wanted.
-		t.Run(sc.name, func(t *testing.T) { testAgentFault(t, h, sc.fault, sc.sync) })
+		t.Run(sc.name, func(t *testing.T) { testAgentFault(t, h, sc.fault, sc.sync, sc.pgCrash) })
 	}
 }
 
 // testAgentFault runs one scenario of TestAgentFault and judges it.
-func testAgentFault(t *testing.T, h *harness, fault localcluster.AgentFault, sync string) {
+func testAgentFault(t *testing.T, h *harness, fault localcluster.AgentFault, sync string, pgCrash bool) {
 	leader := h.waitHealthy(t)
 	if sync != "" {
 		ctx, cancel := context.WithTimeout(h.ctx, waitTimeout)
@@ -85,7 +93,11 @@ func testAgentFault(t *testing.T, h *harness, fault localcluster.AgentFault, syn
 		t.Cleanup(func() { _ = h.c.ThawAgent(leader) })
 	}
 	bound := 2 * h.ttl
-	run, err := h.c.RunAgentFault(h.ctx, leader, fault, localcluster.AgentFaultOptions{Hold: 3 * h.ttl, Timeout: waitTimeout})
+	opts := localcluster.AgentFaultOptions{Hold: 3 * h.ttl, Timeout: waitTimeout}
+	if pgCrash {
+		opts.Prepare = func(ctx context.Context) error { return h.crashPostgresInPlace(ctx, t, leader) }
+	}
+	run, err := h.c.RunAgentFault(h.ctx, leader, fault, opts)
 	from := run.FaultAt
 	at := func(x time.Time) string {
 		if x.IsZero() {
@@ -204,6 +216,35 @@ func testAgentFault(t *testing.T, h *harness, fault localcluster.AgentFault, syn
 	if t.Failed() {
 		h.logAgentWarnings(t, from.Add(-time.Second))
 	}
+}
+
+// crashPostgresInPlace kills leader's PostgreSQL and returns the moment
+// the agent's restart in place has a new postmaster (polled every 5 ms):
+// the window in which the agent re-arms its fence keeper for the new
+// process (the simulation found it armed up to 500 ms late, and an agent
+// killed then left two primaries).
+func (h *harness) crashPostgresInPlace(ctx context.Context, t *testing.T, leader string) error {
+	n := h.c.Node(leader)
+	old, err := n.PostmasterPID()
+	if err != nil || old == 0 {
+		return fmt.Errorf("postmaster of %s: pid %d, %v", leader, old, err)
+	}
+	at, err := h.c.KillPostgres(ctx, leader)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	err = localcluster.Poll(pctx, 5*time.Millisecond, func() error {
+		if pid, err := n.PostmasterPID(); err != nil || pid == 0 || pid == old {
+			return fmt.Errorf("postmaster of %s not restarted in place: pid %d before, %d now (%v)", leader, old, pid, err)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Logf("PostgreSQL on %s killed; its new postmaster appeared %s later: hitting the agent now", leader, ms(time.Since(at)))
+	}
+	return err
 }
 
 // aheadOf formats how long before b a happened ("(not seen)" when b is

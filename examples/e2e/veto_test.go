@@ -62,7 +62,7 @@ func TestShortTTLVeto(t *testing.T) {
 		t.Fatalf("the cluster runs with ttl %v, want %ds", h.ttl, vetoTTL)
 	}
 	h.requireMetrics(t)
-	if !t.Run("agent_frozen", func(t *testing.T) { testAgentFault(t, h, localcluster.AgentFrozen, "") }) {
+	if !t.Run("agent_frozen", func(t *testing.T) { testAgentFault(t, h, localcluster.AgentFrozen, "", false) }) {
 		t.Fatal("agent_frozen failed; skipping node_crash_veto")
 	}
 	t.Run("node_crash_veto", func(t *testing.T) { testNodeCrashVeto(t, h, dir, vetoLog) })

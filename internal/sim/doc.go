@@ -77,7 +77,7 @@
 // calls, its watch and its peer queries), and virtual time makes every
 // timer exact. Goroutines runnable at the same virtual instant still
 // interleave as the Go scheduler decides; the distinct latencies make
-// that rare, so about 19 seeds in 20 replay with the same outcome (the
+// that rare, so about 17 seeds in 20 replay with the same outcome (the
 // driver's view: faults, promotions, leader key changes, violations;
 // Result.LogHash), and TestReplay keeps it so. -sim.seed=S runs seed S
 // with the full event log and the agents' logs on stdout; -sim.replays=N

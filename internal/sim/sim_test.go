@@ -126,9 +126,10 @@ func TestSimulation(t *testing.T) {
 // driver saw at its steps). Goroutines runnable at the same virtual
 // instant interleave as the scheduler decides, so a seed may replay
 // differently; the nodes' distinct latencies make that rare, and this
-// test keeps it so.
+// test keeps it so. About 85 to 90 in 100 replay; the bound leaves room
+// for chance (20 seeds at 85 % fall below 13 about once in 170 runs).
 func TestReplay(t *testing.T) {
-	const seeds, want = 10, 7
+	const seeds, want = 20, 13
 	same := 0
 	for seed := uint64(1); seed <= seeds; seed++ {
 		a := runSeed(t, seed, ConfigForSeed(seed), nil)

@@ -13,8 +13,10 @@ import (
 // modelled as a separate process: it acts whatever the caller does
 // meanwhile (a frozen or dead agent included). The stop happens at the
 // first look at the server at or after deadline (any method, Commit or
-// Network.Step), so no commit is accepted after deadline. A server that is
-// not running is not armed. With keepers switched off
+// Network.Step), so no commit is accepted after deadline. The fence is
+// armed for the data directory, as pg.Local's: it survives a restart, and
+// arming a server that is not running stops one started before the
+// deadline. With keepers switched off
 // (Network.SetFenceKeepers) it fails with pg.ErrFenceKeeperDisabled.
 func (s *Server) ArmFence(deadline time.Time) error {
 	s.net.mu.Lock()
@@ -23,10 +25,6 @@ func (s *Server) ArmFence(deadline time.Time) error {
 		return pg.ErrFenceKeeperDisabled
 	}
 	s.fenceDue()
-	if s.state != pg.StateRunning {
-		s.fenceAt = time.Time{}
-		return nil
-	}
 	s.fenceAt = deadline
 	s.fenceDue()
 	return nil

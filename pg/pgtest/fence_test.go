@@ -13,7 +13,8 @@ import (
 
 // TestArmFence: the out-of-agent fence stops a primary at its deadline
 // with nobody calling the Controller, refuses commits from then on, is
-// pushed back by re-arming, and does not outlive its postmaster.
+// pushed back by re-arming, and covers the data directory: a postmaster
+// restarted in place before the deadline is stopped at it too.
 func TestArmFence(t *testing.T) {
 	ctx := context.Background()
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -49,9 +50,22 @@ func TestArmFence(t *testing.T) {
 			must(t, s.DisarmFence())
 			clk.Advance(2 * time.Second)
 		}, pg.StateRunning, 0},
-		{"a restarted postmaster is not armed", func(t *testing.T, clk *clock.Fake, n *pgtest.Network, s *pgtest.Server) {
+		{"a postmaster restarted in place is stopped at the deadline", func(t *testing.T, clk *clock.Fake, n *pgtest.Network, s *pgtest.Server) {
 			must(t, s.ArmFence(start.Add(time.Second)))
 			s.Crash()
+			must(t, s.Start(ctx))
+			clk.Advance(2 * time.Second)
+		}, pg.StateStopped, 1},
+		{"armed while stopped, started before the deadline", func(t *testing.T, clk *clock.Fake, n *pgtest.Network, s *pgtest.Server) {
+			s.Crash()
+			must(t, s.ArmFence(start.Add(time.Second)))
+			must(t, s.Start(ctx))
+			clk.Advance(2 * time.Second)
+		}, pg.StateStopped, 1},
+		{"a deadline passed while stopped does not stop a later start", func(t *testing.T, clk *clock.Fake, n *pgtest.Network, s *pgtest.Server) {
+			must(t, s.ArmFence(start.Add(time.Second)))
+			s.Crash()
+			clk.Advance(2 * time.Second)
 			must(t, s.Start(ctx))
 			clk.Advance(2 * time.Second)
 		}, pg.StateRunning, 0},

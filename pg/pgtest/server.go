@@ -665,8 +665,8 @@ func (s *Server) wipe() {
 // run marks the server running.
 func (s *Server) run() {
 	s.state, s.started, s.streaming = pg.StateRunning, s.net.clk.Now(), false
-	// A fence is armed for one postmaster, not for the next one.
-	s.fenceAt = time.Time{}
+	// The fence stays armed: pg.Local's keeper stops, at a deadline whose
+	// postmaster has exited, the one running in the data directory then.
 }
 
 func (s *Server) start() error {
@@ -723,7 +723,6 @@ func (s *Server) stop(mode pg.StopMode) {
 		}
 	}
 	s.state, s.streaming = pg.StateStopped, false
-	s.fenceAt = time.Time{}
 }
 
 func (s *Server) becomeReplica(mode pg.StopMode, cfg pg.FollowConfig, restart bool) error {

@@ -46,6 +46,11 @@ type AgentFaultOptions struct {
 	// the first recorded writes, health after the agent is back, reading
 	// the writes back); default 90 s.
 	Timeout time.Duration
+	// Prepare, when set, runs once the recordings run, just before the
+	// agent is signalled (for example a PostgreSQL crash, so that the
+	// agent is hit right after it restarted the server in place). The
+	// postmaster judged is the one running when it returns.
+	Prepare func(ctx context.Context) error
 }
 
 // AgentFaultRun is what one run of an agent fault did. Times are of this
@@ -175,6 +180,14 @@ func (c *Cluster) RunAgentFault(ctx context.Context, leader string, f AgentFault
 			_ = resume()
 		}
 	}()
+	if o.Prepare != nil {
+		if err := o.Prepare(ctx); err != nil {
+			return run, fmt.Errorf("localcluster: before the agent fault: %w", err)
+		}
+		if run.Postmaster, err = n.PostmasterPID(); err != nil || run.Postmaster == 0 {
+			return run, fmt.Errorf("localcluster: postmaster of %s after Prepare: pid %d, %v", leader, run.Postmaster, err)
+		}
+	}
 	if f == AgentFrozen {
 		run.FaultAt, err = c.FreezeAgent(ctx, leader)
 	} else {
