@@ -420,25 +420,46 @@ func (a *App) setPause(ctx context.Context, pause, wait bool, timeout time.Durat
 	fmt.Fprintf(a.Err, "Waiting for the cluster to become %s\n", state)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var lastLate []string
 	for {
 		c, _, err := a.cluster(wctx)
 		if err == nil {
 			done := true
+			var late []string
 			for _, m := range c.Members {
-				if (m.Pause != nil && *m.Pause) != pause {
-					done = false
+				if !a.reportsPause(wctx, m, pause) {
+					late = append(late, m.Name)
 				}
 			}
+			done = len(late) == 0
+			lastLate = late
 			if done {
 				return a.report(map[string]any{"result": "success", "pause": pause}, "Success: cluster management is "+state)
 			}
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("members did not report %s within %v: %w", state, timeout, wctx.Err())
+			return fmt.Errorf("members %s did not report %s within %v: %w", strings.Join(lastLate, ", "), state, timeout, wctx.Err())
 		case <-time.After(a.WaitInterval):
 		}
 	}
+}
+
+// reportsPause tells whether member m reports maintenance mode as pause:
+// in its member key (Patroni's agents write "pause" there) or, for an
+// agent that does not, in its GET /patroni.
+func (a *App) reportsPause(ctx context.Context, m *dcs.Member, pause bool) bool {
+	if m.Pause != nil && *m.Pause == pause {
+		return true
+	}
+	if m.APIURL != "" {
+		if st, err := a.status(ctx, m); err == nil {
+			return st.Pause == pause
+		}
+	}
+	// Unreachable, and nothing in the key: not paused, as patronictl
+	// reads a key without "pause".
+	return m.Pause == nil && !pause
 }
 
 // report writes a result as JSON or as a line of text.
