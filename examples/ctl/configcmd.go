@@ -192,7 +192,7 @@ func (a *App) cmdEditConfig(ctx context.Context, o editOptions) error {
 	}
 	if bytes.Equal(oldJSON, newJSON) {
 		if !o.quiet {
-			fmt.Fprintln(a.Out, "Not changing configuration")
+			fmt.Fprintln(a.Out, "Not changed")
 		}
 		return nil
 	}

@@ -119,6 +119,12 @@ func TestPatronictlDocExamples(t *testing.T) {
 	if out != "r\nt\n" {
 		t.Errorf("query -r replica: %q", out)
 	}
+	// A failing query: patronictl's error row, and exit status 1.
+	var qout, qerr bytes.Buffer
+	if code := run(ctx, []string{"query", "-U", pgUser, "--password", "-c", "select nosuchcolumn"}, strings.NewReader(pgPassword+"\n"),
+		&qout, &qerr, env); code != 1 || !strings.Contains(qout.String(), "ERROR, SQLSTATE: 42703") {
+		t.Errorf("failing query: exit %d, stdout %q, stderr %q", code, qout.String(), qerr.String())
+	}
 	expect(ctl("", "dsn", "-r", "replica"), "host=127.0.0.1 port="+strconv.Itoa(c.Node(replica).PGPort())+"\n")
 	expect(ctl("", "dsn"), "host=127.0.0.1 port="+strconv.Itoa(c.Node(leader).PGPort())+"\n")
 
