@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app := &App{Out: stdout, Err: stderr, In: stdin, Editor: lookup(env, "EDITOR"), Logger: logger}
 	var cfgPath string
+	var insecure bool
 	app.setup = func(ctx context.Context) error {
 		path := cfgPath
 		if path == "" {
@@ -100,6 +101,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
 		}
+		cfg.Ctl.Insecure = cfg.Ctl.Insecure || insecure
 		tlsCfg, err := cfg.APIClientTLS()
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUsage, err)
@@ -123,6 +125,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}()
 	root := app.rootCommand()
 	root.PersistentFlags().StringVar(&cfgPath, "config-file", "", "configuration file: the agent's YAML (default $PGHA_CTL_CONFIG, $PATRONICTL_CONFIG_FILE); -c before the command")
+	root.PersistentFlags().BoolVarP(&insecure, "insecure", "k", false, "do not verify the REST API's TLS certificate (ctl.insecure)")
 	args, err := globalConfigFlag(args, &cfgPath)
 	if err != nil {
 		return exitCode(app, err)
