@@ -160,6 +160,21 @@ func (a *App) prompt(question string) (string, error) {
 	return line, nil
 }
 
+// promptDefault asks for a line of text, click's way: "question
+// [default]: "; an empty answer takes def.
+func (a *App) promptDefault(question, def string) (string, error) {
+	fmt.Fprintf(a.Out, "%s [%s]: ", question, def)
+	line, ok := a.readLine()
+	if !ok {
+		fmt.Fprintln(a.Out)
+		return "", fmt.Errorf("%w: no answer (use --force)", ErrAborted)
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return def, nil
+	}
+	return line, nil
+}
+
 // password asks for a password, without echo when In is a terminal.
 func (a *App) password() (string, error) {
 	if f, ok := a.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

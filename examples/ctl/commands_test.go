@@ -50,6 +50,7 @@ func TestReinit(t *testing.T) {
 		want string
 	}{
 		{[]string{"reinit", "batman", "--force"}, "name the members to reinitialize"},
+		{[]string{"reinit", "batman"}, "no answer"},
 		{[]string{"reinit", "batman", "postgresql0", "--force"}, "no replica among the members given"},
 		{[]string{"reinit", "batman", "nobody", "--force"}, "member nobody does not exist in cluster batman"},
 	} {
@@ -187,13 +188,14 @@ func TestRestartChoices(t *testing.T) {
 		}
 	}
 	// Declining shows the cluster first, and restarts nothing.
-	app.In = strings.NewReader("n\n")
+	app.In = strings.NewReader("\nn\n")
 	before := len(mgr0.Calls())
 	out.Reset()
 	if err := app.Run(ctx, []string{"restart", "batman", "--role", "leader"}); !errors.Is(err, ErrAborted) {
 		t.Fatalf("err %v", err)
 	}
-	if !strings.HasPrefix(out.String(), "+ Cluster: batman") || !strings.Contains(out.String(), "Are you sure you want to restart members postgresql0?") ||
+	if !strings.HasPrefix(out.String(), "+ Cluster: batman") || !strings.Contains(out.String(), "When should the restart take place (e.g. 2024-01-14T11:00)  [now]: ") ||
+		!strings.Contains(out.String(), "Are you sure you want to restart members postgresql0?") ||
 		len(mgr0.Calls()) != before {
 		t.Fatalf("output %s, calls %v", out, mgr0.Calls())
 	}

@@ -149,6 +149,21 @@ func (a *App) cmdRestart(ctx context.Context, args []string, o restartOptions) e
 	if err != nil {
 		return err
 	}
+	if !o.force {
+		if err := a.outputMembers(c, false, fmtPretty); err != nil {
+			return err
+		}
+		if o.scheduled == "" {
+			example := a.Now().Add(time.Hour).Format("2006-01-02T15:04")
+			s, err := a.promptDefault("When should the restart take place (e.g. "+example+") ", "now")
+			if err != nil {
+				return err
+			}
+			if at, err = a.parseScheduled(s); err != nil {
+				return err
+			}
+		}
+	}
 	if at != nil && c.IsPaused() {
 		return errors.New("can't schedule a restart in the paused state")
 	}
@@ -164,9 +179,6 @@ func (a *App) cmdRestart(ctx context.Context, args []string, o restartOptions) e
 		members = []*dcs.Member{members[rand.IntN(len(members))]}
 	}
 	if !o.force {
-		if err := a.outputMembers(c, false, fmtPretty); err != nil {
-			return err
-		}
 		q := "Are you sure you want to restart members " + memberNames(members) + "?"
 		switch {
 		case at != nil && o.pending:
@@ -176,6 +188,16 @@ func (a *App) cmdRestart(ctx context.Context, args []string, o restartOptions) e
 		}
 		if err := a.confirm(q); err != nil {
 			return err
+		}
+		if o.pgVersion == "" {
+			v, err := a.promptDefault("Restart if the PostgreSQL version is less than provided (e.g. 9.5.2) ", "")
+			if err != nil {
+				return err
+			}
+			if v != "" && !pgVersionRE.MatchString(v) {
+				return fmt.Errorf("%w: %q: want a PostgreSQL version such as 15.4 or 9.6.24", ErrUsage, v)
+			}
+			o.pgVersion = v
 		}
 	}
 	if at == nil {
@@ -284,6 +306,23 @@ type reinitOptions struct{ force, fromLeader, wait bool }
 
 func (a *App) cmdReinit(ctx context.Context, args []string, o reinitOptions) error {
 	names := a.splitCluster(args)
+	if len(names) == 0 && !o.force {
+		c, _, err := a.cluster(ctx)
+		if err != nil {
+			return err
+		}
+		replicas, err := membersInRole(c, roleReplica)
+		if err != nil {
+			return err
+		}
+		name, err := a.promptDefault("Which member do you want to reinitialize ["+memberNames(replicas)+"]?", "")
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			names = []string{name}
+		}
+	}
 	if len(names) == 0 {
 		return fmt.Errorf("%w: name the members to reinitialize", ErrUsage)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +29,20 @@ func (a *App) parseScheduled(s string) (*time.Time, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: --scheduled %q: want an ISO 8601 time with a time zone, e.g. 2024-01-14T10:09:57+00:00", ErrUsage, s)
+}
+
+// candidateList is the candidates patronictl offers, as it prints them:
+// the members other than the leader and not tagged nofailover, sorted,
+// "['a', 'b']".
+func candidateList(c *dcs.Cluster) string {
+	var names []string
+	for _, m := range c.Members {
+		if (c.Leader == nil || m.Name != c.Leader.Name) && !m.Tags.NoFailover() {
+			names = append(names, "'"+cleanCell(m.Name)+"'")
+		}
+	}
+	sort.Strings(names)
+	return "[" + strings.Join(names, ", ") + "]"
 }
 
 // checkCandidate applies patronictl's client-side checks.
@@ -79,6 +94,27 @@ func (a *App) cmdSwitchover(ctx context.Context, o switchoverOptions) error {
 	if c.Leader == nil {
 		return fmt.Errorf("cluster %s has no leader; use failover --candidate", a.Scope)
 	}
+	// Without --force, patronictl asks for what the flags did not say.
+	if *leader == "" && !*force {
+		role := "Primary"
+		if lm := c.LeaderMember(); lm != nil && lm.Role == dcs.RoleStandbyLeader {
+			role = "Standby Leader"
+		}
+		if *leader, err = a.promptDefault(role, c.Leader.Name); err != nil {
+			return err
+		}
+	}
+	if *candidate == "" && !*force {
+		if *candidate, err = a.promptDefault("Candidate "+candidateList(c), ""); err != nil {
+			return err
+		}
+	}
+	if *scheduled == "" && !*force {
+		example := a.Now().Add(time.Hour).Format("2006-01-02T15:04")
+		if *scheduled, err = a.promptDefault("When should the switchover take place (e.g. "+example+" ) ", "now"); err != nil {
+			return err
+		}
+	}
 	if *leader == "" {
 		*leader = c.Leader.Name
 	} else if *leader != c.Leader.Name {
@@ -122,7 +158,7 @@ func (a *App) cmdSwitchover(ctx context.Context, o switchoverOptions) error {
 
 func (a *App) cmdFailover(ctx context.Context, o failoverOptions) error {
 	candidate, force, allowLoss := &o.candidate, &o.force, &o.allowLoss
-	if *candidate == "" {
+	if *candidate == "" && *force {
 		return fmt.Errorf("%w: failover needs --candidate (use switchover to let the agents choose)", ErrUsage)
 	}
 	c, _, err := a.cluster(ctx)
@@ -131,6 +167,14 @@ func (a *App) cmdFailover(ctx context.Context, o failoverOptions) error {
 	}
 	if err := a.currentTopology(c); err != nil {
 		return err
+	}
+	if *candidate == "" {
+		if *candidate, err = a.promptDefault("Candidate "+candidateList(c), ""); err != nil {
+			return err
+		}
+		if *candidate == "" {
+			return errors.New("failover could be performed only to a specific candidate")
+		}
 	}
 	cand, err := checkCandidate(c, a.Scope, *candidate)
 	if err != nil {

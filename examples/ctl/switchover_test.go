@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -146,9 +147,25 @@ func TestSwitchoverChecks(t *testing.T) {
 			t.Errorf("%v: err %v, want %q", tt.args, err, tt.want)
 		}
 	}
-	// Declining the confirmation sends nothing.
-	app.In = strings.NewReader("no\n")
+	// Without --force, the leader, candidate and time are asked for (an
+	// empty answer takes the default); declining the confirmation sends
+	// nothing.
+	out := app.Out.(*bytes.Buffer)
+	out.Reset()
+	app.In = strings.NewReader("\n\n\nno\n")
 	if err := app.Run(ctx, []string{"switchover"}); !errors.Is(err, ErrAborted) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"Primary [postgresql0]: ", "Candidate ['postgresql1'] []: ",
+		"When should the switchover take place (e.g. 2024-01-14T11:00 )  [now]: ",
+		"Are you sure you want to switchover cluster batman, demoting current leader postgresql0? [y/N]: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// failover asks for the candidate.
+	app.In = strings.NewReader("\n")
+	if err := app.Run(ctx, []string{"failover"}); err == nil || !strings.Contains(err.Error(), "only to a specific candidate") {
 		t.Fatalf("err %v", err)
 	}
 	if len(mgr0.Calls()) != 0 {
