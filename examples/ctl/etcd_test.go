@@ -39,6 +39,27 @@ func TestRunAgainstEtcd(t *testing.T) {
 	}
 	golden(t, "list", out.Bytes())
 
+	// patronictl's --dcs-url (-d before the command, or $DCS_URL) names
+	// the DCS of a configuration that has none.
+	bare := filepath.Join(t.TempDir(), "bare.yml")
+	if err := os.WriteFile(bare, []byte("scope: batman\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		env  []string
+	}{
+		{[]string{"-c", bare, "-d", "etcd3://" + strings.TrimPrefix(endpoint, "http://") + "/service/", "list"}, nil},
+		{[]string{"-c", bare, "list", "--dcs-url", strings.TrimPrefix(endpoint, "http://") + "/service"}, nil},
+		{[]string{"-c", bare, "list"}, []string{"DCS_URL=etcd://" + strings.TrimPrefix(endpoint, "http://") + "/service/"}},
+	} {
+		out.Reset()
+		if code := run(context.Background(), tt.args, nil, &out, &errOut, tt.env); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, code, errOut.String())
+		}
+		golden(t, "list", out.Bytes())
+	}
+
 	out.Reset()
 	env := []string{"PATRONICTL_CONFIG_FILE=" + cfg}
 	if code := run(context.Background(), []string{"--json", "edit-config", "--set", "ttl=20", "--force"}, nil, &out, &errOut, env); code != 0 {
@@ -90,6 +111,10 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"query", "-c", "select 1", "-f", "x.sql"}, cfgEnv, 2, "", "mutually exclusive"},
 		{[]string{"dsn", "-r", "replica", "-m", "a"}, cfgEnv, 2, "", "mutually exclusive"},
 		{[]string{"list", "other"}, cfgEnv, 1, "", `cluster "other" is not the configured one (scope "x")`},
+		{[]string{"-d", "zookeeper://h:2181", "list"}, cfgEnv, 2, "", "pgha has no zookeeper backend"},
+		{[]string{"-d", "h:8181", "list"}, cfgEnv, 2, "", "pgha has no exhibitor backend"},
+		{[]string{"--dcs-url", "foo://h", "list"}, cfgEnv, 2, "", `unknown dcs scheme "foo"`},
+		{[]string{"-d"}, cfgEnv, 2, "", "flag needs an argument: -d"},
 	} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), tt.args, nil, &out, &errOut, tt.env)

@@ -8,7 +8,8 @@
 // It reads the same YAML configuration as the agent (-c FILE before the
 // command, --config-file FILE anywhere, or
 // $PGHA_CTL_CONFIG / $PATRONICTL_CONFIG_FILE) and uses only its scope,
-// namespace, DCS section and REST API credentials. list, topology,
+// namespace, DCS section and REST API credentials; -d DCS://HOST:PORT/NS
+// (--dcs-url, $DCS_URL) replaces the DCS section. list, topology,
 // history, show-config and dsn read the DCS only; edit-config, pause and
 // resume write the config key with compare-and-swap; remove deletes the
 // cluster's keys; switchover and failover ask the leader's REST API and
@@ -85,7 +86,7 @@ func versionText() string {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env []string) int {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	app := &App{Out: stdout, Err: stderr, In: stdin, Editor: lookup(env, "EDITOR"), Logger: logger}
-	var cfgPath string
+	var cfgPath, dcsURL string
 	var insecure bool
 	app.setup = func(ctx context.Context) error {
 		path := cfgPath
@@ -95,6 +96,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cfg, _, err := agentconfig.Load(path, env)
 		// The load warnings are about the agent's settings: not the CLI's
 		// business.
+		if u := dcsURL; err == nil && (u != "" || lookup(env, "DCS_URL") != "") {
+			if u == "" {
+				u = lookup(env, "DCS_URL")
+			}
+			if err := applyDCSURL(cfg, u); err != nil {
+				return err
+			}
+		}
 		if err == nil {
 			err = cfg.ValidateClient()
 		}
@@ -126,31 +135,40 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root := app.rootCommand()
 	root.PersistentFlags().StringVar(&cfgPath, "config-file", "", "configuration file: the agent's YAML (default $PGHA_CTL_CONFIG, $PATRONICTL_CONFIG_FILE); -c before the command")
 	root.PersistentFlags().BoolVarP(&insecure, "insecure", "k", false, "do not verify the REST API's TLS certificate (ctl.insecure)")
-	args, err := globalConfigFlag(args, &cfgPath)
+	root.PersistentFlags().StringVar(&dcsURL, "dcs-url", "", "the DCS, DCS://HOST:PORT/NAMESPACE (etcd3, etcd or consul), instead of the configuration's (default $DCS_URL); -d before the command")
+	root.PersistentFlags().StringVar(&dcsURL, "dcs", "", "alias of --dcs-url")
+	args, err := globalFlags(args, &cfgPath, &dcsURL)
 	if err != nil {
 		return exitCode(app, err)
 	}
 	return exitCode(app, app.execute(ctx, root, args))
 }
 
-// globalConfigFlag takes -c FILE (-cFILE, -c=FILE) off the options that
-// come before the command, as patronictl reads its group option -c: a
-// command's own -c (query -c SQL) is another flag.
-func globalConfigFlag(args []string, path *string) ([]string, error) {
+// globalFlags takes -c FILE and -d URL (also -cFILE, -c=FILE) off the
+// options that come before the command, as patronictl reads its group
+// options: a command's own -c and -d (query -c SQL -d DB) are other flags.
+func globalFlags(args []string, path, dcsURL *string) ([]string, error) {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		var dst *string
+		switch {
+		case strings.HasPrefix(a, "-c") && !strings.HasPrefix(a, "--"):
+			dst = path
+		case strings.HasPrefix(a, "-d") && !strings.HasPrefix(a, "--"):
+			dst = dcsURL
+		}
 		switch {
 		case a == "--":
 			return append(out, args[i:]...), nil
-		case a == "-c":
+		case dst != nil && len(a) == 2:
 			if i+1 >= len(args) {
-				return nil, fmt.Errorf("%w: flag needs an argument: -c", ErrUsage)
+				return nil, fmt.Errorf("%w: flag needs an argument: %s", ErrUsage, a)
 			}
-			*path = args[i+1]
+			*dst = args[i+1]
 			i++
-		case strings.HasPrefix(a, "-c"):
-			*path = strings.TrimPrefix(strings.TrimPrefix(a, "-c"), "=")
+		case dst != nil:
+			*dst = strings.TrimPrefix(a[2:], "=")
 		case strings.HasPrefix(a, "-"):
 			out = append(out, a)
 		default:
