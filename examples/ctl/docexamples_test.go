@@ -115,8 +115,12 @@ func TestPatronictlDocExamples(t *testing.T) {
 	if out != "?column?\n1\n" {
 		t.Errorf("query: %q", out)
 	}
+	out = ctl(pgPassword+"\n", "query", "-U", pgUser, "--password", "-m", replica, "--format", "json", "-c", "select 1 as a, null as b")
+	if out != `[{"a": 1, "b": null}]`+"\n" {
+		t.Errorf("query --format json: %q", out)
+	}
 	out = ctl(pgPassword+"\n", "query", "batman", "-r", "replica", "-U", pgUser, "--password", "-c", "select pg_is_in_recovery() as r")
-	if out != "r\nt\n" {
+	if out != "r\nTrue\n" {
 		t.Errorf("query -r replica: %q", out)
 	}
 	// A failing query: patronictl's error row, and exit status 1.

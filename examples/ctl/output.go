@@ -135,13 +135,20 @@ func (o *output) write(w io.Writer, format, delimiter string) error {
 func (o *output) cell(v any, tags, flow bool) string {
 	switch x := v.(type) {
 	case nil:
-		return ""
+		// A NULL from query, as patronictl prints Python's None.
+		return "None"
 	case string:
 		return x
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case int:
 		return strconv.Itoa(x)
+	case bool:
+		// As Python prints a boolean from query.
+		if x {
+			return "True"
+		}
+		return "False"
 	}
 	if tags {
 		return strings.TrimSpace(formatYAML(v, flow))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgha/pgha/dcs"
 )
@@ -266,13 +267,33 @@ func runSQL(ctx context.Context, conn *pgx.Conn, sql string) ([]string, [][]any,
 			vals := make([]any, len(row))
 			for i, v := range row {
 				if v != nil {
-					vals[i] = string(v)
+					vals[i] = typed(r.FieldDescriptions[i].DataTypeOID, string(v))
 				}
 			}
 			rows = append(rows, vals)
 		}
 	}
 	return cols, rows, nil
+}
+
+// typed turns the text of an integer or boolean column into a number or
+// a boolean, so that -f json and yaml show them as patronictl does
+// (psycopg decodes them); other types stay text.
+func typed(oid uint32, text string) any {
+	switch oid {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return n
+		}
+	case pgtype.BoolOID:
+		switch text {
+		case "t":
+			return true
+		case "f":
+			return false
+		}
+	}
+	return text
 }
 
 func (a *App) cmdRemove(ctx context.Context, name, format string) error {
