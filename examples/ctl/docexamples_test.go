@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strconv"
@@ -95,8 +96,20 @@ func TestPatronictlDocExamples(t *testing.T) {
 	if got := healthy(); got != leader {
 		t.Fatalf("leader after failover: %s", got)
 	}
-	out = ctl("", "history")
-	expect(out, "| TL |", "| New Leader ", replica, leader)
+	// The new leader writes the history key after its promotion, on a
+	// later loop: wait for both rows.
+	hctx, hcancel := context.WithTimeout(ctx, time.Minute)
+	defer hcancel()
+	if err := localcluster.Poll(hctx, 200*time.Millisecond, func() error {
+		out = ctl("", "history")
+		if !strings.Contains(out, "| "+replica+" ") || !strings.Contains(out, "| "+leader+" ") {
+			return errors.New("history lacks a promotion")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	expect(out, "| TL |", "| New Leader ")
 
 	out = ctl("", "restart", "batman", "--role", "replica", "--force")
 	expect(out, "Success: restart on member "+replica)

@@ -149,10 +149,14 @@ func (a *App) cmdRestart(ctx context.Context, args []string, o restartOptions) e
 	if err != nil {
 		return err
 	}
-	if !o.force {
+	// As patronictl, the cluster is shown first (--role defaults to
+	// "any", so even with --force).
+	if !a.JSON {
 		if err := a.outputMembers(c, false, fmtPretty); err != nil {
 			return err
 		}
+	}
+	if !o.force {
 		if o.scheduled == "" {
 			example := a.Now().Add(time.Hour).Format("2006-01-02T15:04")
 			s, err := a.promptDefault("When should the restart take place (e.g. "+example+") ", "now")
@@ -267,10 +271,14 @@ func (a *App) confirmMembers(ctx context.Context, names []string, role, action s
 	if err != nil {
 		return nil, nil, err
 	}
-	if !force {
+	// As patronictl, the cluster is shown first (--role defaults to
+	// "any", so even with --force).
+	if !a.JSON {
 		if err := a.outputMembers(c, false, fmtPretty); err != nil {
 			return nil, nil, err
 		}
+	}
+	if !force {
 		if err := a.confirm("Are you sure you want to " + action + " members " + memberNames(members) + "?"); err != nil {
 			return nil, nil, err
 		}

@@ -186,21 +186,21 @@ func TestRestartReload(t *testing.T) {
 	if got := mgr1.Calls(); len(got) != 1 || got[0] != "restart" || len(mgr0.Calls()) != 0 {
 		t.Fatalf("calls %v %v", mgr0.Calls(), got)
 	}
-	if out.String() != "Success: restart on member postgresql1\n" {
+	if actionLines(out.String()) != "Success: restart on member postgresql1\n" {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
 	if err := app.Run(ctx, []string{"restart", "--role", "leader", "--scheduled", "2030-01-01T00:00:00Z", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "Success: restart scheduled on member postgresql0\n" {
+	if actionLines(out.String()) != "Success: restart scheduled on member postgresql0\n" {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
 	if err := app.Run(ctx, []string{"reload", "postgresql0", "postgresql1", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "Reload request received for member postgresql0 and will be processed within 10 seconds\n"+
+	if actionLines(out.String()) != "Reload request received for member postgresql0 and will be processed within 10 seconds\n"+
 		"Reload request received for member postgresql1 and will be processed within 10 seconds\n" {
 		t.Errorf("output %q", out.String())
 	}
@@ -229,7 +229,7 @@ func TestRestartReload(t *testing.T) {
 	// restart are left out here, as patronictl does.
 	before := len(mgr1.Calls())
 	err = app.Run(ctx, []string{"restart", "batman", "postgresql1", "--pending", "--force"})
-	if err != nil || out.String() != "No member has a pending restart\n" || len(mgr1.Calls()) != before {
+	if err != nil || actionLines(out.String()) != "No member has a pending restart\n" || len(mgr1.Calls()) != before {
 		t.Fatalf("err %v, output %q, calls %v", err, out.String(), mgr1.Calls())
 	}
 	if err := app.Run(ctx, []string{"restart", "nobody", "--force"}); err == nil || !strings.Contains(err.Error(), "does not exist") {
@@ -239,7 +239,7 @@ func TestRestartReload(t *testing.T) {
 	// member must share: the replicas restart before the leader.
 	out.Reset()
 	_ = app.Run(ctx, []string{"restart", "--force"})
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(actionLines(out.String())), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "postgresql1") || !strings.Contains(lines[1], "postgresql2") ||
 		!strings.Contains(lines[2], "postgresql0") {
 		t.Fatalf("restart order:\n%s", out.String())
