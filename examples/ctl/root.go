@@ -47,12 +47,17 @@ func (a *App) rootCommand() *cobra.Command {
 		Use:   "pgha-ctl",
 		Short: "Operate a pgha (or Patroni) cluster, as patronictl does",
 		Long: `pgha-ctl operates a pgha or Patroni cluster with patronictl's commands, flags and
-output. It reads the agent's YAML configuration (-c, $PGHA_CTL_CONFIG or
-$PATRONICTL_CONFIG_FILE) for the cluster's scope, namespace, DCS and REST API
-credentials.
+output. It reads the agent's YAML configuration (-c FILE before the command)
+for the cluster's scope, namespace, DCS and REST API credentials.
 
 Commands that take a CLUSTER argument accept the configured scope there, as
 patronictl does; another name is refused.
+
+Environment:
+  PGHA_CTL_CONFIG, PATRONICTL_CONFIG_FILE  the configuration file, when -c is not given
+  DCS_URL                                  the DCS, when -d is not given
+  PATRONI_*, PGHA_*                        override the configuration's keys, as for the agent
+  EDITOR                                   the editor of edit-config
 
 Exit status: 0 success, 1 the operation failed or was declined, 2 the command
 line or the configuration could not be understood.`,
