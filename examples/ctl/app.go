@@ -5,30 +5,36 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"sort"
+	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/pgha/pgha/agentconfig"
 	"github.com/pgha/pgha/dcs"
 )
 
-// ErrUsage marks a command line that could not be understood; main exits
-// with status 2 for it.
+// ErrUsage marks a command line (or configuration) that could not be
+// understood; pgha-ctl exits with status 2 for it.
 var ErrUsage = errors.New("usage")
 
 // ErrAborted is returned when the operator declines a confirmation.
 var ErrAborted = errors.New("aborted")
 
+// ErrNotSupported is returned by the commands pgha does not implement yet
+// (demote-cluster, promote-cluster: standby clusters).
+var ErrNotSupported = errors.New("not supported yet")
+
 // App runs the commands. Everything it touches is a field, so tests drive
 // it with an in-memory store, an httptest server and buffers.
 type App struct {
-	// Store is the cluster's DCS, scoped to its prefix.
+	// Store is the cluster's DCS, scoped to its prefix. When nil, the
+	// command line's configuration is loaded on first use (see setup).
 	Store dcs.Store
 	// Scope is the cluster name, shown in headers.
 	Scope string
@@ -39,7 +45,8 @@ type App struct {
 	// Out receives results, Err warnings; In answers confirmations.
 	Out, Err io.Writer
 	In       io.Reader
-	// JSON selects JSON output (also set per command with --json).
+	// JSON selects JSON output (--json, a pgha extension: -f json for the
+	// tables, JSON results for the actions).
 	JSON bool
 	// Editor is the interactive editor for edit-config ($EDITOR).
 	Editor string
@@ -50,45 +57,15 @@ type App struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
+	// setup loads the configuration and opens the Store when Store is
+	// nil (set by run from the global flags).
+	setup func(ctx context.Context) error
+
 	in    *bufio.Reader
 	inSrc io.Reader
 }
 
-// command is one subcommand.
-type command struct {
-	name, args, help string
-	run              func(a *App, ctx context.Context, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"list", "", "show the members, their roles, states and lag (reads the DCS only)", (*App).cmdList},
-		{"history", "", "show the timeline history", (*App).cmdHistory},
-		{"show-config", "", "show the dynamic configuration", (*App).cmdShowConfig},
-		{"edit-config", "[--set k=v]... [--pg p=v]... [--apply FILE|-] [--replace FILE|-] [--force]", "change the dynamic configuration (compare-and-swap)", (*App).cmdEditConfig},
-		{"pause", "[--wait]", "enter maintenance mode: the agents stop acting", (*App).cmdPause},
-		{"resume", "[--wait]", "leave maintenance mode", (*App).cmdResume},
-		{"switchover", "[--leader X] [--candidate Y] [--scheduled T] [--force]", "move the leadership, cleanly", (*App).cmdSwitchover},
-		{"failover", "--candidate Y [--force]", "promote a member, whether or not there is a leader", (*App).cmdFailover},
-		{"restart", "[MEMBER...] [--role R] [--pending] [--scheduled T] [--pg-version V] [--timeout S] [--force]", "restart PostgreSQL on members", (*App).cmdRestart},
-		{"reload", "[MEMBER...] [--force]", "reload the configuration of members", (*App).cmdReload},
-	}
-}
-
-// Usage writes the command summary.
-func Usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: pgha-ctl [-c config.yml] [--json] COMMAND [flags]")
-	fmt.Fprintln(w, "\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.help)
-		if c.args != "" {
-			fmt.Fprintf(w, "  %-12s   %s\n", "", c.args)
-		}
-	}
-}
-
-// Run runs one command line (without the program name and global flags).
-func (a *App) Run(ctx context.Context, args []string) error {
+func (a *App) defaults() {
 	if a.Now == nil {
 		a.Now = time.Now
 	}
@@ -101,39 +78,32 @@ func (a *App) Run(ctx context.Context, args []string) error {
 	if a.Err == nil {
 		a.Err = io.Discard
 	}
-	if len(args) == 0 {
-		return fmt.Errorf("%w: no command given", ErrUsage)
+	if a.Out == nil {
+		a.Out = io.Discard
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(a, ctx, args[1:])
-		}
-	}
-	return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
 }
 
-// flags returns a flag set for a command with --json bound.
-func (a *App) flags(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&a.JSON, "json", a.JSON, "JSON output")
-	return fs
+// ready makes sure the Store is open.
+func (a *App) ready(ctx context.Context) error {
+	if a.Store != nil {
+		return nil
+	}
+	if a.setup == nil {
+		return fmt.Errorf("%w: no configuration", ErrUsage)
+	}
+	return a.setup(ctx)
 }
 
-// parse parses flags; positional arguments may come before or after them.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+// checkCluster checks a cluster name given on the command line against
+// the configured scope: pgha-ctl works on the cluster its configuration
+// names (patronictl opens the named cluster in the same DCS; pgha-ctl
+// refuses a name it was not configured for rather than act on another
+// cluster by a typo).
+func (a *App) checkCluster(name string) error {
+	if name == "" || name == a.Scope {
+		return nil
 	}
+	return fmt.Errorf("cluster %q is not the configured one (scope %q): run with the configuration of %q (-c)", name, a.Scope, name)
 }
 
 // cluster reads and decodes the cluster, reporting ignored keys on Err.
@@ -149,18 +119,26 @@ func (a *App) cluster(ctx context.Context) (*dcs.Cluster, dcs.Snapshot, error) {
 	return c, snap, nil
 }
 
-// confirm asks a yes/no question on Out and reads the answer from In.
-func (a *App) confirm(question string) error {
-	fmt.Fprintf(a.Out, "%s [y/N]: ", question)
+// readLine reads one answer from In.
+func (a *App) readLine() (string, bool) {
 	if a.In == nil {
-		fmt.Fprintln(a.Out)
-		return fmt.Errorf("%w: no answer (use --force)", ErrAborted)
+		return "", false
 	}
 	if a.in == nil || a.inSrc != a.In {
 		a.in, a.inSrc = bufio.NewReader(a.In), a.In
 	}
 	line, err := a.in.ReadString('\n')
 	if err != nil && line == "" {
+		return "", false
+	}
+	return strings.TrimRight(line, "\r\n"), true
+}
+
+// confirm asks a yes/no question on Out and reads the answer from In.
+func (a *App) confirm(question string) error {
+	fmt.Fprintf(a.Out, "%s [y/N]: ", question)
+	line, ok := a.readLine()
+	if !ok {
 		fmt.Fprintln(a.Out)
 		return fmt.Errorf("%w: no answer (use --force)", ErrAborted)
 	}
@@ -171,6 +149,57 @@ func (a *App) confirm(question string) error {
 	return ErrAborted
 }
 
+// prompt asks for a line of text.
+func (a *App) prompt(question string) (string, error) {
+	fmt.Fprintf(a.Out, "%s: ", question)
+	line, ok := a.readLine()
+	if !ok {
+		fmt.Fprintln(a.Out)
+		return "", fmt.Errorf("%w: no answer", ErrAborted)
+	}
+	return line, nil
+}
+
+// promptDefault asks for a line of text, click's way: "question
+// [default]: "; an empty answer takes def.
+func (a *App) promptDefault(question, def string) (string, error) {
+	fmt.Fprintf(a.Out, "%s [%s]: ", question, def)
+	line, ok := a.readLine()
+	if !ok {
+		fmt.Fprintln(a.Out)
+		return "", fmt.Errorf("%w: no answer (use --force)", ErrAborted)
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return def, nil
+	}
+	return line, nil
+}
+
+// password asks for a password, without echo when In is a terminal.
+func (a *App) password() (string, error) {
+	if f, ok := a.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(a.Err, "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.Err)
+		if err != nil {
+			return "", fmt.Errorf("reading the password: %w", err)
+		}
+		return string(b), nil
+	}
+	fmt.Fprint(a.Err, "Password: ")
+	line, ok := a.readLine()
+	if !ok {
+		return "", fmt.Errorf("%w: no password given", ErrAborted)
+	}
+	return line, nil
+}
+
+// terminal reports whether Out is a terminal.
+func (a *App) terminal() bool {
+	f, ok := a.Out.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // printJSON writes v as indented JSON.
 func (a *App) printJSON(v any) error {
 	enc := json.NewEncoder(a.Out)
@@ -178,11 +207,7 @@ func (a *App) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// timestamp is patronictl's timestamp(): local time with five decimals.
+func (a *App) timestamp() string {
+	return a.Now().Format("2006-01-02 15:04:05.00000")
 }

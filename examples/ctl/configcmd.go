@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/healthapi"
 )
 
 // maxConfigBytes bounds a configuration read from a file or stdin.
@@ -117,11 +118,7 @@ func plain(v any) any {
 	return v
 }
 
-func (a *App) cmdShowConfig(ctx context.Context, args []string) error {
-	fs := a.flags("show-config")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
+func (a *App) cmdShowConfig(ctx context.Context) error {
 	cur, err := a.readConfig(ctx)
 	if err != nil {
 		return err
@@ -136,25 +133,15 @@ func (a *App) cmdShowConfig(ctx context.Context, args []string) error {
 	return err
 }
 
-// multiFlag collects a repeated flag.
-type multiFlag []string
+// editOptions are edit-config's flags.
+type editOptions struct {
+	sets, pgs      []string
+	apply, replace string
+	quiet, force   bool
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
-func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
-	fs := a.flags("edit-config")
-	var sets, pgs multiFlag
-	fs.Var(&sets, "set", "set a value: dotted.key=yaml-value (null deletes); repeatable")
-	fs.Var(&sets, "s", "short for --set")
-	fs.Var(&pgs, "pg", "set a PostgreSQL parameter: name=value; repeatable")
-	fs.Var(&pgs, "p", "short for --pg")
-	apply := fs.String("apply", "", "merge the YAML or JSON changes in FILE (- for stdin)")
-	replace := fs.String("replace", "", "replace the whole config with FILE (- for stdin)")
-	force := fs.Bool("force", false, "do not ask for confirmation")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
+func (a *App) cmdEditConfig(ctx context.Context, o editOptions) error {
+	sets, pgs, apply, replace, force := o.sets, o.pgs, &o.apply, &o.replace, &o.force
 	if *apply != "" && *replace != "" {
 		return fmt.Errorf("%w: --apply and --replace exclude each other", ErrUsage)
 	}
@@ -177,7 +164,9 @@ func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		next = mergePatch(next, patch)
+		if next, err = mergePatch(next, patch); err != nil {
+			return err
+		}
 	case interactive:
 		if a.Editor == "" {
 			return fmt.Errorf("%w: give --set, --pg, --apply or --replace, or set $EDITOR to edit interactively", ErrUsage)
@@ -202,7 +191,9 @@ func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
 		return fmt.Errorf("the new config cannot be stored as JSON: %w", err)
 	}
 	if bytes.Equal(oldJSON, newJSON) {
-		fmt.Fprintln(a.Out, "Not changing configuration")
+		if !o.quiet {
+			fmt.Fprintln(a.Out, "Not changed")
+		}
 		return nil
 	}
 	newCfg, err := dcs.DecodeConfig(newJSON)
@@ -214,8 +205,10 @@ func (a *App) cmdEditConfig(ctx context.Context, args []string) error {
 	for _, w := range failover.ConfigWarnings(newCfg) {
 		fmt.Fprintf(a.Err, "warning: %s\n", w)
 	}
-	if _, err := io.WriteString(a.Out, unifiedDiff("before", "after", toYAML(cur.data), toYAML(next))); err != nil {
-		return err
+	if !o.quiet {
+		if _, err := io.WriteString(a.Out, unifiedDiff("before", "after", toYAML(cur.data), toYAML(next))); err != nil {
+			return err
+		}
 	}
 	if !*force {
 		if err := a.confirm("Apply these changes?"); err != nil {
@@ -293,6 +286,12 @@ func setPath(m map[string]any, assignment, prefix string) error {
 		_ = dec.Decode(&v)
 	}
 	parts := strings.Split(prefix+strings.TrimSpace(key), ".")
+	// PostgreSQL parameter names may hold dots (pg_stat_statements.max):
+	// under postgresql.parameters the rest of the path is one name, as
+	// patronictl reads it.
+	if len(parts) > 3 && parts[0] == "postgresql" && parts[1] == "parameters" {
+		parts = []string{parts[0], parts[1], strings.Join(parts[2:], ".")}
+	}
 	cur := m
 	for i, p := range parts {
 		if p == "" {
@@ -319,24 +318,22 @@ func setPath(m map[string]any, assignment, prefix string) error {
 	return nil
 }
 
-// mergePatch applies an RFC 7396 merge patch: objects merge, null deletes.
-func mergePatch(target, patch map[string]any) map[string]any {
-	for k, pv := range patch {
-		if pv == nil {
-			delete(target, k)
-			continue
-		}
-		if pm, ok := pv.(map[string]any); ok {
-			tm, ok := target[k].(map[string]any)
-			if !ok {
-				tm = map[string]any{}
-			}
-			target[k] = mergePatch(tm, pm)
-			continue
-		}
-		target[k] = pv
+// mergePatch applies an RFC 7396 merge patch (healthapi.MergePatch, the
+// one the agents' PATCH /config applies): objects merge, null deletes.
+func mergePatch(target, patch map[string]any) (map[string]any, error) {
+	t, err := json.Marshal(target)
+	if err != nil {
+		return nil, err
 	}
-	return target
+	p, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := healthapi.MergePatch(t, p)
+	if err != nil {
+		return nil, fmt.Errorf("applying the changes: %w", err)
+	}
+	return decodeObject(merged)
 }
 
 func deepCopy(v any) any {
@@ -381,24 +378,10 @@ func (a *App) editInteractively(ctx context.Context, cur map[string]any) (map[st
 	return parseYAMLObject("edited config", b)
 }
 
-func (a *App) cmdPause(ctx context.Context, args []string) error {
-	return a.setPause(ctx, "pause", args, true)
-}
-
-func (a *App) cmdResume(ctx context.Context, args []string) error {
-	return a.setPause(ctx, "resume", args, false)
-}
-
 // setPause sets or clears the pause flag with a compare-and-swap write,
 // re-reading on a lost race: the change is small and does not depend on
 // what else changed.
-func (a *App) setPause(ctx context.Context, name string, args []string, pause bool) error {
-	fs := a.flags(name)
-	wait := fs.Bool("wait", false, "wait until every member reports the new state")
-	timeout := fs.Duration("timeout", time.Minute, "how long --wait waits")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
+func (a *App) setPause(ctx context.Context, pause, wait bool, timeout time.Duration) error {
 	for attempt := 0; ; attempt++ {
 		cur, err := a.readConfig(ctx)
 		if err != nil {
@@ -431,31 +414,52 @@ func (a *App) setPause(ctx context.Context, name string, args []string, pause bo
 	if !pause {
 		state = "resumed"
 	}
-	if !*wait {
+	if !wait {
 		return a.report(map[string]any{"result": "success", "pause": pause}, "Success: cluster management is "+state)
 	}
 	fmt.Fprintf(a.Err, "Waiting for the cluster to become %s\n", state)
-	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var lastLate []string
 	for {
 		c, _, err := a.cluster(wctx)
 		if err == nil {
 			done := true
+			var late []string
 			for _, m := range c.Members {
-				if (m.Pause != nil && *m.Pause) != pause {
-					done = false
+				if !a.reportsPause(wctx, m, pause) {
+					late = append(late, m.Name)
 				}
 			}
+			done = len(late) == 0
+			lastLate = late
 			if done {
 				return a.report(map[string]any{"result": "success", "pause": pause}, "Success: cluster management is "+state)
 			}
 		}
 		select {
 		case <-wctx.Done():
-			return fmt.Errorf("members did not report %s within %v: %w", state, *timeout, wctx.Err())
+			return fmt.Errorf("members %s did not report %s within %v: %w", strings.Join(lastLate, ", "), state, timeout, wctx.Err())
 		case <-time.After(a.WaitInterval):
 		}
 	}
+}
+
+// reportsPause tells whether member m reports maintenance mode as pause:
+// in its member key (Patroni's agents write "pause" there) or, for an
+// agent that does not, in its GET /patroni.
+func (a *App) reportsPause(ctx context.Context, m *dcs.Member, pause bool) bool {
+	if m.Pause != nil && *m.Pause == pause {
+		return true
+	}
+	if m.APIURL != "" {
+		if st, err := a.status(ctx, m); err == nil {
+			return st.Pause == pause
+		}
+	}
+	// Unreachable, and nothing in the key: not paused, as patronictl
+	// reads a key without "pause".
+	return m.Pause == nil && !pause
 }
 
 // report writes a result as JSON or as a line of text.

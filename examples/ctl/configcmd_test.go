@@ -89,7 +89,7 @@ func TestEditConfig(t *testing.T) {
 	if err := app.Run(ctx, []string{"edit-config", "--set", "ttl=20", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "Not changing configuration") {
+	if !strings.Contains(out.String(), "Not changed") {
 		t.Errorf("output %s", out)
 	}
 

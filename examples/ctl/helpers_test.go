@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,15 @@ type fakeManager struct {
 	calls    []string
 	switches []healthapi.SwitchoverRequest
 	fails    []healthapi.FailoverRequest
+	// restartErr, cancelErr and reinitErr, when set, are what Restart,
+	// CancelRestart/CancelSwitchover and Reinitialize answer.
+	restartErr, cancelErr, reinitErr error
+}
+
+func (m *fakeManager) set(f func(m *fakeManager)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m)
 }
 
 func (m *fakeManager) record(s string) {
@@ -104,20 +114,39 @@ func (m *fakeManager) Failover(_ context.Context, req healthapi.FailoverRequest)
 	return healthapi.Result{Message: `Successfully failed over to "` + req.Candidate + `"`}, nil
 }
 
-func (m *fakeManager) CancelSwitchover(context.Context) error { return healthapi.ErrNotFound }
+func (m *fakeManager) CancelSwitchover(context.Context) error {
+	m.record("cancel-switchover")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cancelErr
+}
 
 func (m *fakeManager) Restart(_ context.Context, req healthapi.RestartRequest) (healthapi.Result, error) {
 	m.record("restart")
+	m.mu.Lock()
+	err := m.restartErr
+	m.mu.Unlock()
+	if err != nil {
+		return healthapi.Result{}, err
+	}
 	if req.Schedule != nil {
 		return healthapi.Result{Scheduled: true, Message: "Restart scheduled"}, nil
 	}
 	return healthapi.Result{Message: "restarted successfully"}, nil
 }
 
-func (m *fakeManager) CancelRestart(context.Context) error { return healthapi.ErrNotFound }
-func (m *fakeManager) Reload(context.Context) error        { m.record("reload"); return nil }
-func (m *fakeManager) Reinitialize(context.Context, healthapi.ReinitializeRequest) error {
-	return nil
+func (m *fakeManager) CancelRestart(context.Context) error {
+	m.record("cancel-restart")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cancelErr
+}
+func (m *fakeManager) Reload(context.Context) error { m.record("reload"); return nil }
+func (m *fakeManager) Reinitialize(_ context.Context, req healthapi.ReinitializeRequest) error {
+	m.record(fmt.Sprintf("reinitialize force=%v from_leader=%v", req.Force, req.FromLeader))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reinitErr
 }
 func (m *fakeManager) ReadConfig(context.Context) (healthapi.ConfigValue, error) {
 	return healthapi.ConfigValue{}, dcs.ErrNotFound
@@ -138,7 +167,7 @@ func startAPI(t *testing.T, name string, role string) (string, *fakeManager) {
 	cache.Store(&healthapi.NodeState{Name: name, Scope: "batman", Role: role, PGState: dcs.StateRunning,
 		IsLeader: role == dcs.RolePrimary, Timeline: 2, ServerVersion: 150004})
 	mgr := &fakeManager{}
-	h, err := healthapi.New(healthapi.Options{Source: &cache, Manager: mgr,
+	h, err := healthapi.New(healthapi.Options{Source: &cache, Manager: mgr, Version: "4.0.4",
 		Auth: healthapi.Auth{Username: "admin", Password: "secret"}})
 	if err != nil {
 		t.Fatal(err)

@@ -6,38 +6,37 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/healthapi"
 )
 
-// memberRow is one line of `list`. The JSON names are patronictl's
-// (`patronictl list -f json`), so scripts written for it keep working.
-type memberRow struct {
-	Cluster          string   `json:"Cluster"`
-	Member           string   `json:"Member"`
-	Host             string   `json:"Host"`
-	Role             string   `json:"Role"`
-	State            string   `json:"State"`
-	TL               *int64   `json:"TL,omitempty"`
-	Lag              any      `json:"Lag in MB,omitempty"`
-	PendingRestart   string   `json:"Pending restart,omitempty"`
-	ScheduledRestart string   `json:"Scheduled restart,omitempty"`
-	Tags             dcs.Tags `json:"Tags,omitempty"`
+// member is one member as `list` shows it, computed from the DCS only,
+// as patronictl does (through cluster_as_json).
+type member struct {
+	Name, Host string
+	Port       int
+	// Role is cluster_as_json's: leader, standby_leader, sync_standby,
+	// quorum_standby or replica.
+	Role  string
+	State string
+	TL    *int64
+	// The LSNs are formatted ("0/40004E8") or "unknown"; the lags are in
+	// bytes, -1 when unknown. Neither is set for the leader.
+	ReceiveLSN, ReplayLSN string
+	ReceiveLag, ReplayLag int64
+	PendingRestart        bool
+	PendingReason         map[string]struct{ Old, New string }
+	ScheduledRestart      string
+	Tags                  dcs.Tags
 }
 
-// Role names as patronictl prints them.
-const (
-	roleLeader        = "Leader"
-	roleStandbyLeader = "Standby Leader"
-	roleSyncStandby   = "Sync Standby"
-	roleQuorumStandby = "Quorum Standby"
-	roleReplica       = "Replica"
-)
-
-// clusterRows computes the rows of `list` from a decoded cluster.
-func clusterRows(scope string, c *dcs.Cluster) []memberRow {
+// members computes the member list of a decoded cluster.
+func members(c *dcs.Cluster) []member {
 	leader := ""
 	if c.Leader != nil {
 		leader = c.Leader.Name
@@ -52,146 +51,390 @@ func clusterRows(scope string, c *dcs.Cluster) []memberRow {
 	} else if lm := c.LeaderMember(); lm != nil {
 		ref = lm.LSN()
 	}
-	rows := make([]memberRow, 0, len(c.Members))
-	for _, m := range c.Members {
-		r := memberRow{Cluster: scope, Member: m.Name, TL: m.Timeline, Tags: m.Tags}
-		if host, port := m.Host(); host != "" {
-			r.Host = net.JoinHostPort(host, strconv.Itoa(port))
+	lsnLag := func(p *int64) (string, int64) {
+		if p == nil || *p == 0 || ref == 0 {
+			if p != nil && *p != 0 {
+				return healthapi.FormatLSN(*p), -1
+			}
+			return "unknown", -1
 		}
+		return healthapi.FormatLSN(*p), max(0, ref-*p)
+	}
+	out := make([]member, 0, len(c.Members))
+	for _, m := range c.Members {
+		r := member{Name: m.Name, TL: m.Timeline, Tags: m.Tags, PendingRestart: m.PendingRestart, State: m.State}
+		r.Host, r.Port = m.Host()
 		switch {
 		case m.Name == leader && standby:
-			r.Role = roleStandbyLeader
+			r.Role = "standby_leader"
 		case m.Name == leader:
-			r.Role = roleLeader
+			r.Role = "leader"
 		case mode == "quorum" && c.Sync.IsSync(m.Name):
-			r.Role = roleQuorumStandby
+			r.Role = "quorum_standby"
 		case mode == "on" && c.Sync.IsSync(m.Name):
-			r.Role = roleSyncStandby
+			r.Role = "sync_standby"
 		default:
-			r.Role = roleReplica
+			r.Role = "replica"
 		}
-		r.State = m.State
 		if m.Name != leader {
 			if m.ReplicationState != "" {
 				r.State = m.ReplicationState
 			}
-			lsn := m.LSN()
-			if lsn == 0 || ref == 0 {
-				r.Lag = "unknown"
-			} else {
-				r.Lag = int64(math.Round(float64(max(0, ref-lsn)) / (1 << 20)))
+			r.ReceiveLSN, r.ReceiveLag = lsnLag(m.ReceiveLSN)
+			r.ReplayLSN, r.ReplayLag = lsnLag(m.ReplayLSN)
+			// A member that publishes only xlog_location (an older
+			// Patroni): its one position is shown where it belongs.
+			if r.ReceiveLSN == "unknown" && r.ReplayLSN == "unknown" {
+				if l := m.LSN(); l != 0 {
+					lsn, lag := lsnLag(&l)
+					if r.State == "streaming" {
+						r.ReceiveLSN, r.ReceiveLag = lsn, lag
+					} else {
+						r.ReplayLSN, r.ReplayLag = lsn, lag
+					}
+				}
 			}
 		}
-		if m.PendingRestart {
-			r.PendingRestart = "*"
+		if len(m.PendingReason) > 0 {
+			var reasons map[string]struct {
+				Old string `json:"old_value"`
+				New string `json:"new_value"`
+			}
+			if json.Unmarshal(m.PendingReason, &reasons) == nil && len(reasons) > 0 {
+				r.PendingReason = map[string]struct{ Old, New string }{}
+				for k, v := range reasons {
+					r.PendingReason[k] = struct{ Old, New string }{v.Old, v.New}
+				}
+			}
 		}
 		if len(m.ScheduledRestart) > 0 {
 			var s struct {
-				Schedule string `json:"schedule"`
+				Schedule        string `json:"schedule"`
+				PostgresVersion string `json:"postgres_version"`
 			}
-			if json.Unmarshal(m.ScheduledRestart, &s) == nil {
+			if json.Unmarshal(m.ScheduledRestart, &s) == nil && s.Schedule != "" {
 				r.ScheduledRestart = s.Schedule
+				if s.PostgresVersion != "" {
+					r.ScheduledRestart += " if version < " + s.PostgresVersion
+				}
 			}
 		}
-		rows = append(rows, r)
+		out = append(out, r)
 	}
-	return rows
+	return out
 }
 
-// header is the title of the list table: cluster name and system
-// identifier, or the bootstrap state.
-func header(scope string, c *dcs.Cluster) string {
+// title is the header of the member table, patronictl's
+// " Cluster: NAME (SYSID) ", with "uninitialized" or "initializing" for
+// a cluster not bootstrapped yet.
+func title(scope string, c *dcs.Cluster) string {
+	state := "uninitialized"
+	if c.Initialize != nil {
+		state = *c.Initialize
+		if state == "" {
+			state = "initializing"
+		}
+	}
+	return " Cluster: " + scope + " (" + state + ") "
+}
+
+// lagMB renders a lag as patronictl does: MB rounded half to even, empty
+// when unknown.
+func lagMB(lag int64, lsn string) any {
+	if lsn == "" || lag < 0 {
+		return ""
+	}
+	return int64(math.RoundToEven(float64(lag) / (1 << 20)))
+}
+
+// memberTable is the member list in format f (pretty, topology, tsv,
+// json, yaml), with the Pending restart, Pending restart reason,
+// Scheduled restart and Tags columns always when extended and otherwise
+// when any member has a value for them.
+func memberTable(scope string, c *dcs.Cluster, extended bool, f string) *output {
+	ms := members(c)
+	if f == fmtTopology {
+		ms = topologySort(ms)
+	}
+	cols := []string{"Cluster", "Member", "Host", "Role", "State", "TL", "Receive LSN", "Receive Lag", "Replay LSN", "Replay Lag"}
+	var pending, reason, scheduled, tags bool
+	hosts := map[string]bool{}
+	appendPort := false
+	withHost := 0
+	for _, m := range ms {
+		pending = pending || m.PendingRestart
+		reason = reason || len(m.PendingReason) > 0
+		scheduled = scheduled || m.ScheduledRestart != ""
+		tags = tags || len(m.Tags) > 0
+		if m.Host != "" {
+			withHost++
+			hosts[m.Host] = true
+			appendPort = appendPort || m.Port != 5432
+		}
+	}
+	// host:port when a member is on another port than 5432 or two share
+	// a host.
+	appendPort = appendPort || len(hosts) < withHost
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{pending, "Pending restart"}, {reason, "Pending restart reason"}, {scheduled, "Scheduled restart"}, {tags, "Tags"}} {
+		if extended || x.on {
+			cols = append(cols, x.name)
+		}
+	}
+	o := &output{title: title(scope, c), listCluster: true, right: map[int]bool{5: true, 6: true, 7: true, 8: true, 9: true}}
+	pretty := f == fmtPretty || f == fmtTopology
+	for _, m := range ms {
+		host := m.Host
+		if appendPort && host != "" {
+			host = net.JoinHostPort(host, strconv.Itoa(m.Port))
+		}
+		var tl any = ""
+		if m.TL != nil {
+			tl = *m.TL
+		}
+		role := strings.ReplaceAll(m.Role, "_", " ")
+		words := strings.Fields(role)
+		for i, w := range words {
+			words[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+		row := []any{scope, m.Name, host, strings.Join(words, " "), m.State, tl,
+			m.ReceiveLSN, lagMB(m.ReceiveLag, m.ReceiveLSN), m.ReplayLSN, lagMB(m.ReplayLag, m.ReplayLSN)}
+		for _, col := range cols[10:] {
+			switch col {
+			case "Pending restart":
+				v := ""
+				if m.PendingRestart {
+					v = "*"
+				}
+				row = append(row, v)
+			case "Pending restart reason":
+				var lines []string
+				for _, k := range sortedKeys(m.PendingReason) {
+					d := k + ": " + m.PendingReason[k].Old + "->" + m.PendingReason[k].New
+					if pretty && len(d) > 50 {
+						d = k + ": [hidden - too long]"
+					}
+					lines = append(lines, d)
+				}
+				row = append(row, strings.Join(lines, "\n"))
+			case "Scheduled restart":
+				row = append(row, m.ScheduledRestart)
+			case "Tags":
+				if len(m.Tags) == 0 {
+					row = append(row, "")
+				} else {
+					row = append(row, map[string]any(m.Tags))
+				}
+			}
+		}
+		o.rows = append(o.rows, row)
+	}
+	if pretty {
+		// Both lag columns are "Lag" on screen, after their LSN column.
+		cols[7], cols[9] = "Lag", "Lag"
+	}
+	o.columns = cols
+	return o
+}
+
+// topologySort orders the members as a replication tree: the leader, then
+// each member under the one it replicates from (the replicatefrom tag
+// when it names another replica, else the leader), names indented.
+func topologySort(ms []member) []member {
+	leader := ""
+	replicas := map[string]bool{}
+	for _, m := range ms {
+		if strings.HasSuffix(m.Role, "leader") {
+			if leader == "" {
+				leader = m.Name
+			}
+		} else {
+			replicas[m.Name] = true
+		}
+	}
+	children := map[string][]member{}
+	var root *member
+	for i, m := range ms {
+		if m.Name == leader && root == nil {
+			root = &ms[i]
+			continue
+		}
+		parent := leader
+		if p, ok := m.Tags["replicatefrom"].(string); ok && p != "" && p != m.Name && replicas[p] {
+			parent = p
+		}
+		children[parent] = append(children[parent], m)
+	}
+	var out []member
+	seen := map[string]bool{}
+	var walk func(level int, m member)
+	walk = func(level int, m member) {
+		if seen[m.Name] {
+			return // a replicatefrom cycle: shown once
+		}
+		seen[m.Name] = true
+		kids := children[m.Name]
+		if level > 0 {
+			m.Name = strings.Repeat(" ", (level-1)*2) + "+ " + m.Name
+		}
+		if m.Name != "" {
+			out = append(out, m)
+		}
+		for _, k := range kids {
+			walk(level+1, k)
+		}
+	}
+	if root != nil {
+		walk(0, *root)
+	} else {
+		walk(0, member{})
+	}
+	// Members in a replicatefrom cycle hang from no one: shown last, so
+	// that no member disappears from the list.
+	for _, m := range ms {
+		if !seen[m.Name] && m.Name != "" && m.Name != leader {
+			walk(1, m)
+		}
+	}
+	return out
+}
+
+// serviceInfo is what patronictl prints under the table: maintenance
+// mode and a scheduled switchover.
+func serviceInfo(c *dcs.Cluster) string {
+	var info []string
+	if c.IsPaused() {
+		info = append(info, "Maintenance mode: on")
+	}
+	if f := c.Failover; f != nil && f.ScheduledAt != nil {
+		s := "Switchover scheduled at: " + f.ScheduledAt.Format("2006-01-02T15:04:05.999999-07:00")
+		if f.Leader != "" {
+			s += fmt.Sprintf("\n%24s: %s", "from", cleanCell(f.Leader))
+		}
+		if f.Member != "" {
+			s += fmt.Sprintf("\n%24s: %s", "to", cleanCell(f.Member))
+		}
+		info = append(info, s)
+	}
+	if len(info) == 0 {
+		return ""
+	}
+	return " " + strings.Join(info, "\n ") + "\n"
+}
+
+// listOptions are the flags of list and topology.
+type listOptions struct {
+	extended, timestamp, w bool
+	watch                  float64
+	format                 string
+}
+
+// outputMembers prints the member list of c in format f, with the service
+// information under pretty tables.
+func (a *App) outputMembers(c *dcs.Cluster, extended bool, f string) error {
+	if err := memberTable(a.Scope, c, extended, f).write(a.Out, f, "\t"); err != nil {
+		return err
+	}
+	if f == fmtPretty || f == fmtTopology {
+		fmt.Fprint(a.Out, serviceInfo(c))
+	}
+	return nil
+}
+
+func (a *App) cmdList(ctx context.Context, clusters []string, o listOptions) error {
+	for _, name := range clusters {
+		if err := a.checkCluster(name); err != nil {
+			return err
+		}
+	}
+	f := o.format
+	if a.JSON && f == fmtPretty {
+		f = fmtJSON
+	}
+	if f != fmtTopology {
+		var err error
+		if f, err = checkFormat(f); err != nil {
+			return err
+		}
+	}
+	interval, err := watchInterval(o.w, o.watch)
+	if err != nil {
+		return err
+	}
+	return a.watching(ctx, interval, true, func() error {
+		if o.timestamp {
+			fmt.Fprintln(a.Out, a.Now().Format("2006-01-02 15:04:05"))
+		}
+		c, _, err := a.cluster(ctx)
+		if err != nil {
+			return err
+		}
+		return a.outputMembers(c, o.extended, f)
+	})
+}
+
+// watchInterval is patronictl's -W (every 2 s) and -w N (every N
+// seconds); 0 means once.
+func watchInterval(w bool, seconds float64) (time.Duration, error) {
 	switch {
-	case c.Initialize == nil:
-		return "Cluster: " + scope + " (uninitialized)"
-	case *c.Initialize == "":
-		return "Cluster: " + scope + " (initializing)"
+	case seconds < 0 || math.IsNaN(seconds) || math.IsInf(seconds, 0):
+		return 0, fmt.Errorf("%w: -w %v: want a positive number of seconds", ErrUsage, seconds)
+	case seconds > 0:
+		return time.Duration(seconds * float64(time.Second)), nil
+	case w:
+		return 2 * time.Second, nil
 	}
-	return "Cluster: " + scope + " (" + *c.Initialize + ")"
+	return 0, nil
 }
 
-func (a *App) cmdList(ctx context.Context, args []string) error {
-	fs := a.flags("list")
-	if _, err := parse(fs, args); err != nil {
+// watching runs show once, or every interval until ctx ends (then it
+// returns nil: ^C ends a watch normally). With clear, the screen is
+// cleared before each round when Out is a terminal.
+func (a *App) watching(ctx context.Context, interval time.Duration, clear bool, show func() error) error {
+	for {
+		if interval > 0 && clear && a.terminal() {
+			fmt.Fprint(a.Out, "\033[H\033[2J")
+		}
+		if err := show(); err != nil {
+			return err
+		}
+		if interval <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (a *App) cmdHistory(ctx context.Context, format string) error {
+	if a.JSON && format == fmtPretty {
+		format = fmtJSON
+	}
+	f, err := checkFormat(format)
+	if err != nil {
 		return err
 	}
 	c, _, err := a.cluster(ctx)
 	if err != nil {
 		return err
 	}
-	rows := clusterRows(a.Scope, c)
-	if a.JSON {
-		return a.printJSON(rows)
+	o := &output{columns: []string{"TL", "LSN", "Reason", "Timestamp", "New Leader"}, right: map[int]bool{0: true, 1: true}}
+	for _, h := range c.History {
+		o.rows = append(o.rows, []any{h.Timeline, h.LSN, h.Reason, h.Timestamp, h.NewLeader})
 	}
-	return writeList(a, header(a.Scope, c), c, rows)
+	return o.write(a.Out, f, "\t")
 }
 
-func writeList(a *App, title string, c *dcs.Cluster, rows []memberRow) error {
-	t := &table{title: title, columns: []string{"Member", "Host", "Role", "State", "TL", "Lag in MB"},
-		right: map[string]bool{"TL": true, "Lag in MB": true}}
-	var pending, scheduled, tags bool
-	for _, r := range rows {
-		pending = pending || r.PendingRestart != ""
-		scheduled = scheduled || r.ScheduledRestart != ""
-		tags = tags || len(r.Tags) > 0
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	if pending {
-		t.columns = append(t.columns, "Pending restart")
-	}
-	if scheduled {
-		t.columns = append(t.columns, "Scheduled restart")
-	}
-	if tags {
-		t.columns = append(t.columns, "Tags")
-	}
-	for _, r := range rows {
-		tl := ""
-		if r.TL != nil {
-			tl = strconv.FormatInt(*r.TL, 10)
-		}
-		lag := ""
-		if r.Lag != nil {
-			lag = fmt.Sprint(r.Lag)
-		}
-		cells := []string{r.Member, r.Host, r.Role, r.State, tl, lag}
-		if pending {
-			cells = append(cells, r.PendingRestart)
-		}
-		if scheduled {
-			cells = append(cells, r.ScheduledRestart)
-		}
-		if tags {
-			cells = append(cells, formatTags(r.Tags))
-		}
-		for i := range cells {
-			cells[i] = cleanCell(cells[i])
-		}
-		t.rows = append(t.rows, cells)
-	}
-	if err := t.write(a.Out); err != nil {
-		return err
-	}
-	if c.IsPaused() {
-		fmt.Fprintln(a.Out, " Maintenance mode: on")
-	}
-	if f := c.Failover; f != nil && f.ScheduledAt != nil {
-		fmt.Fprintf(a.Out, " Switchover scheduled at: %s\n", f.ScheduledAt.Format("2006-01-02T15:04:05-07:00"))
-		if f.Leader != "" {
-			fmt.Fprintf(a.Out, "                    from: %s\n", cleanCell(f.Leader))
-		}
-		if f.Member != "" {
-			fmt.Fprintf(a.Out, "                      to: %s\n", cleanCell(f.Member))
-		}
-	}
-	return nil
-}
-
-// formatTags renders tags as "k: v, k: v", sorted.
-func formatTags(t dcs.Tags) string {
-	parts := make([]string, 0, len(t))
-	for _, k := range sortedKeys(t) {
-		v, _ := json.Marshal(t[k])
-		parts = append(parts, k+": "+strings.Trim(string(v), `"`))
-	}
-	return strings.Join(parts, ", ")
+	sort.Strings(keys)
+	return keys
 }

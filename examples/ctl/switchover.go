@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -30,6 +31,20 @@ func (a *App) parseScheduled(s string) (*time.Time, error) {
 	return nil, fmt.Errorf("%w: --scheduled %q: want an ISO 8601 time with a time zone, e.g. 2024-01-14T10:09:57+00:00", ErrUsage, s)
 }
 
+// candidateList is the candidates patronictl offers, as it prints them:
+// the members other than the leader and not tagged nofailover, sorted,
+// "['a', 'b']".
+func candidateList(c *dcs.Cluster) string {
+	var names []string
+	for _, m := range c.Members {
+		if (c.Leader == nil || m.Name != c.Leader.Name) && !m.Tags.NoFailover() {
+			names = append(names, "'"+cleanCell(m.Name)+"'")
+		}
+	}
+	sort.Strings(names)
+	return "[" + strings.Join(names, ", ") + "]"
+}
+
 // checkCandidate applies patronictl's client-side checks.
 func checkCandidate(c *dcs.Cluster, scope, candidate string) (*dcs.Member, error) {
 	m := c.Member(candidate)
@@ -45,22 +60,60 @@ func checkCandidate(c *dcs.Cluster, scope, candidate string) (*dcs.Member, error
 	return m, nil
 }
 
-func (a *App) cmdSwitchover(ctx context.Context, args []string) error {
-	fs := a.flags("switchover")
-	leader := fs.String("leader", "", "the current leader (default: read from the DCS)")
-	fs.StringVar(leader, "primary", "", "alias of --leader")
-	candidate := fs.String("candidate", "", "the member to promote (default: the agents choose)")
-	scheduled := fs.String("scheduled", "", "when: now, or an ISO 8601 time with a time zone")
-	force := fs.Bool("force", false, "do not ask for confirmation")
-	if _, err := parse(fs, args); err != nil {
-		return err
+// switchoverOptions are switchover's flags.
+type switchoverOptions struct {
+	leader, candidate, scheduled string
+	force                        bool
+}
+
+// failoverOptions are failover's flags.
+type failoverOptions struct {
+	candidate        string
+	force, allowLoss bool
+}
+
+// currentTopology prints the cluster before an action, as patronictl
+// does.
+func (a *App) currentTopology(c *dcs.Cluster) error {
+	if a.JSON {
+		return nil
 	}
+	fmt.Fprintln(a.Out, "Current cluster topology")
+	return a.outputMembers(c, false, fmtPretty)
+}
+
+func (a *App) cmdSwitchover(ctx context.Context, o switchoverOptions) error {
+	leader, candidate, scheduled, force := &o.leader, &o.candidate, &o.scheduled, &o.force
 	c, _, err := a.cluster(ctx)
 	if err != nil {
 		return err
 	}
+	if err := a.currentTopology(c); err != nil {
+		return err
+	}
 	if c.Leader == nil {
 		return fmt.Errorf("cluster %s has no leader; use failover --candidate", a.Scope)
+	}
+	// Without --force, patronictl asks for what the flags did not say.
+	if *leader == "" && !*force {
+		role := "Primary"
+		if lm := c.LeaderMember(); lm != nil && lm.Role == dcs.RoleStandbyLeader {
+			role = "Standby Leader"
+		}
+		if *leader, err = a.promptDefault(role, c.Leader.Name); err != nil {
+			return err
+		}
+	}
+	if *candidate == "" && !*force {
+		if *candidate, err = a.promptDefault("Candidate "+candidateList(c), ""); err != nil {
+			return err
+		}
+	}
+	if *scheduled == "" && !*force {
+		example := a.Now().Add(time.Hour).Format("2006-01-02T15:04")
+		if *scheduled, err = a.promptDefault("When should the switchover take place (e.g. "+example+" ) ", "now"); err != nil {
+			return err
+		}
 	}
 	if *leader == "" {
 		*leader = c.Leader.Name
@@ -103,20 +156,25 @@ func (a *App) cmdSwitchover(ctx context.Context, args []string) error {
 	return a.requestFailover(ctx, "switchover", c.LeaderMember(), do, req)
 }
 
-func (a *App) cmdFailover(ctx context.Context, args []string) error {
-	fs := a.flags("failover")
-	candidate := fs.String("candidate", "", "the member to promote (required)")
-	force := fs.Bool("force", false, "do not ask for confirmation")
-	allowLoss := fs.Bool("allow-data-loss", false, "in synchronous mode, allow promoting a member that is not a synchronous standby (acknowledged transactions may be lost)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *candidate == "" {
+func (a *App) cmdFailover(ctx context.Context, o failoverOptions) error {
+	candidate, force, allowLoss := &o.candidate, &o.force, &o.allowLoss
+	if *candidate == "" && *force {
 		return fmt.Errorf("%w: failover needs --candidate (use switchover to let the agents choose)", ErrUsage)
 	}
 	c, _, err := a.cluster(ctx)
 	if err != nil {
 		return err
+	}
+	if err := a.currentTopology(c); err != nil {
+		return err
+	}
+	if *candidate == "" {
+		if *candidate, err = a.promptDefault("Candidate "+candidateList(c), ""); err != nil {
+			return err
+		}
+		if *candidate == "" {
+			return errors.New("failover could be performed only to a specific candidate")
+		}
 	}
 	cand, err := checkCandidate(c, a.Scope, *candidate)
 	if err != nil {
@@ -162,7 +220,7 @@ func (a *App) requestFailover(ctx context.Context, action string, target *dcs.Me
 	}
 	var unreachable *unreachableError
 	if err != nil && (target == nil || errors.As(err, &unreachable)) {
-		fmt.Fprintf(a.Err, "Could not %s using the REST API (%v), falling back to the DCS\n", action, err)
+		fmt.Fprintf(a.Err, "%s Could not %s using the REST API (%v), falling back to the DCS\n", a.timestamp(), action, err)
 		if _, perr := a.Store.Put(ctx, dcs.KeyFailover, req.Encode(), 0, dcs.Cond{}); perr != nil {
 			return fmt.Errorf("%s: writing the failover key: %w", action, perr)
 		}
@@ -180,14 +238,15 @@ func (a *App) requestFailover(ctx context.Context, action string, target *dcs.Me
 		return fmt.Errorf("%s failed, details: %d, %s", strings.ToUpper(action[:1])+action[1:], reply.Status, reply.Text)
 	}
 	res.Success = true
-	if err := a.report(res, reply.Text); err != nil {
+	if err := a.report(res, a.timestamp()+" "+reply.Text); err != nil {
 		return err
 	}
 	if !a.JSON {
 		c, _, err := a.cluster(ctx)
-		if err == nil {
-			return writeList(a, header(a.Scope, c), c, clusterRows(a.Scope, c))
+		if err != nil {
+			return err
 		}
+		return a.outputMembers(c, false, fmtPretty)
 	}
 	return nil
 }

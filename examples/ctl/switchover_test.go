@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,7 +35,8 @@ func TestSwitchoverThroughAPI(t *testing.T) {
 		mgr0.switches[0].ScheduledAt != nil || len(mgr1.Calls()) != 0 {
 		t.Fatalf("leader got %+v, candidate got %v", mgr0.switches, mgr1.Calls())
 	}
-	if !strings.HasPrefix(out.String(), `Successfully switched over to "postgresql1"`+"\n+ Cluster: batman") {
+	if !strings.HasPrefix(out.String(), "Current cluster topology\n+ Cluster: batman") ||
+		!strings.Contains(out.String(), "\n2024-01-14 10:00:00.00000 "+`Successfully switched over to "postgresql1"`+"\n+ Cluster: batman") {
 		t.Errorf("output %s", out)
 	}
 	if got, _ := getKey(t, store, "failover"); got != "" {
@@ -138,16 +140,32 @@ func TestSwitchoverChecks(t *testing.T) {
 		{[]string{"switchover", "--scheduled", "2020-01-01T00:00:00+00:00", "--force"}, "in the past"},
 		{[]string{"switchover", "--scheduled", "2030-01-01 10:00", "--force"}, "time zone"},
 		{[]string{"failover", "--force"}, "needs --candidate"},
-		{[]string{"switchover", "--bogus"}, "flag provided but not defined"},
+		{[]string{"switchover", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		err := app.Run(ctx, tt.args)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: err %v, want %q", tt.args, err, tt.want)
 		}
 	}
-	// Declining the confirmation sends nothing.
-	app.In = strings.NewReader("no\n")
+	// Without --force, the leader, candidate and time are asked for (an
+	// empty answer takes the default); declining the confirmation sends
+	// nothing.
+	out := app.Out.(*bytes.Buffer)
+	out.Reset()
+	app.In = strings.NewReader("\n\n\nno\n")
 	if err := app.Run(ctx, []string{"switchover"}); !errors.Is(err, ErrAborted) {
+		t.Fatalf("err %v", err)
+	}
+	for _, want := range []string{"Primary [postgresql0]: ", "Candidate ['postgresql1'] []: ",
+		"When should the switchover take place (e.g. 2024-01-14T11:00 )  [now]: ",
+		"Are you sure you want to switchover cluster batman, demoting current leader postgresql0? [y/N]: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// failover asks for the candidate.
+	app.In = strings.NewReader("\n")
+	if err := app.Run(ctx, []string{"failover"}); err == nil || !strings.Contains(err.Error(), "only to a specific candidate") {
 		t.Fatalf("err %v", err)
 	}
 	if len(mgr0.Calls()) != 0 {
@@ -168,21 +186,22 @@ func TestRestartReload(t *testing.T) {
 	if got := mgr1.Calls(); len(got) != 1 || got[0] != "restart" || len(mgr0.Calls()) != 0 {
 		t.Fatalf("calls %v %v", mgr0.Calls(), got)
 	}
-	if out.String() != "Success: restart on member postgresql1\n" {
+	if actionLines(out.String()) != "Success: restart on member postgresql1\n" {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
 	if err := app.Run(ctx, []string{"restart", "--role", "leader", "--scheduled", "2030-01-01T00:00:00Z", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "Success: restart scheduled on member postgresql0\n" {
+	if actionLines(out.String()) != "Success: restart scheduled on member postgresql0\n" {
 		t.Errorf("output %q", out.String())
 	}
 	out.Reset()
 	if err := app.Run(ctx, []string{"reload", "postgresql0", "postgresql1", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != "Reload request received for member postgresql0\nReload request received for member postgresql1\n" {
+	if actionLines(out.String()) != "Reload request received for member postgresql0 and will be processed within 10 seconds\n"+
+		"Reload request received for member postgresql1 and will be processed within 10 seconds\n" {
 		t.Errorf("output %q", out.String())
 	}
 	// postgresql2's API is down: reported per member, and the command
@@ -206,9 +225,12 @@ func TestRestartReload(t *testing.T) {
 		t.Fatalf("err %v: %s", err, out.String())
 	}
 	out.Reset()
-	err = app.Run(ctx, []string{"restart", "postgresql1", "--pending", "--force"})
-	if err == nil || out.String() != "Failed: restart for member postgresql1, status code=503, (restart conditions are not satisfied)\n" {
-		t.Fatalf("err %v, output %q", err, out.String())
+	// --pending without --scheduled: the members without a pending
+	// restart are left out here, as patronictl does.
+	before := len(mgr1.Calls())
+	err = app.Run(ctx, []string{"restart", "batman", "postgresql1", "--pending", "--force"})
+	if err != nil || actionLines(out.String()) != "No member has a pending restart\n" || len(mgr1.Calls()) != before {
+		t.Fatalf("err %v, output %q, calls %v", err, out.String(), mgr1.Calls())
 	}
 	if err := app.Run(ctx, []string{"restart", "nobody", "--force"}); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("err %v", err)
@@ -217,7 +239,7 @@ func TestRestartReload(t *testing.T) {
 	// member must share: the replicas restart before the leader.
 	out.Reset()
 	_ = app.Run(ctx, []string{"restart", "--force"})
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(actionLines(out.String())), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "postgresql1") || !strings.Contains(lines[1], "postgresql2") ||
 		!strings.Contains(lines[2], "postgresql0") {
 		t.Fatalf("restart order:\n%s", out.String())
