@@ -76,6 +76,11 @@ func (c *Controller) memberValue() *dcs.Member {
 		Tags:    c.o.Tags,
 	}
 	m.ScheduledRestart = c.scheduledRestartJSON()
+	if cl := b.cluster; cl != nil && cl.IsPaused() {
+		// As Patroni's members do: patronictl pause --wait waits for it.
+		paused := true
+		m.Pause = &paused
+	}
 	if c.sync.noSyncTag() {
 		m.Tags = maps.Clone(c.o.Tags)
 		if m.Tags == nil {

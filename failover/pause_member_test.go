@@ -1,0 +1,45 @@
+package failover_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/failover/failovertest"
+	"github.com/pgha/pgha/internal/testutil"
+)
+
+// TestMemberKeysShowPause: while the cluster is paused every member key
+// carries "pause": true, as Patroni's do (patronictl pause --wait waits
+// for it), and loses it on resume.
+func TestMemberKeysShowPause(t *testing.T) {
+	c := failovertest.NewCluster(t, failovertest.Options{})
+	leader, err := c.WaitLeader(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pause := range []bool{true, false} {
+		cfg, err := leader.Controller.ReadConfig(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf(`{"ttl": 4, "loop_wait": 0.5, "pause": %v}`, pause)
+		if err := leader.Controller.WriteConfig(context.Background(), []byte(body), cfg.ModRevision); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 30*time.Second, func() error {
+			cl := read(t, c.Store())
+			for _, n := range c.Nodes() {
+				m := cl.Member(n.Name)
+				if m == nil {
+					return fmt.Errorf("no member key for %s", n.Name)
+				}
+				if got := m.Pause != nil && *m.Pause; got != pause {
+					return fmt.Errorf("%s's member key: pause %v, want %v", n.Name, got, pause)
+				}
+			}
+			return nil
+		}, "every member key with the pause flag of the config key")
+	}
+}
