@@ -54,6 +54,12 @@
 // but must give it back unpromoted, and the other replica, which deferred
 // to it, must take over; never two nodes acknowledging writes at once.
 //
+// TestQuorumPatroniTimings runs Patroni's default timings (ttl 30 s,
+// loop_wait 10 s) in synchronous_mode quorum and kills the primary's node
+// under write load: the race must read the replicas' WAL positions at the
+// request, not a loop old, so no acknowledged write may be lost; never
+// two nodes acknowledging writes at once.
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same
