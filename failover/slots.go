@@ -20,6 +20,11 @@ type slotState struct {
 	// warned is the last warning logged per slot, so a lasting problem is
 	// logged once.
 	warned map[string]string
+	// logical is a replica's memory of its permanent logical slot copies.
+	logical logicalSync
+	// positions are the leader's permanent slot positions, for the status
+	// key (slots_logical.go).
+	positions map[string]int64
 }
 
 // wantedSlots returns the slots this node's server should have, by name.
@@ -59,7 +64,9 @@ func wantedSlots(cl *dcs.Cluster, me string, leader bool, p slotPolicy) map[stri
 // on the primary until the disk fills. Slots matching ignore_slots are
 // left alone, and so are logical slots the configuration does not name
 // (with a warning): dropping a consumer's slot loses its data for good.
-// c.opMu held.
+// On a replica it then keeps the copies of the permanent logical slots
+// (syncLogicalSlots); on the leader it records the permanent slots'
+// positions for the status key. c.opMu held.
 func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bool) {
 	if cl == nil {
 		return
@@ -81,6 +88,11 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 	present := map[string]bool{}
 	for _, s := range have {
 		present[s.Name] = true
+		if w, ok := p.permanent[s.Name]; ok && !leader && w.Type == "logical" {
+			// A copy from the primary: syncLogicalSlots keeps it.
+			delete(st.unneededSince, s.Name)
+			continue
+		}
 		if p.ignored(s.Name, s.Type, s.Database, s.Plugin) {
 			delete(st.unneededSince, s.Name)
 			continue
@@ -124,6 +136,11 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 		if !present[name] {
 			delete(st.unneededSince, name)
 		}
+	}
+	if leader {
+		c.onLeaderSlots(have, p)
+	} else {
+		c.syncLogicalSlots(ctx, cl, have, p)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if present[name] {
