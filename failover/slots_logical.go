@@ -355,7 +355,7 @@ func (c *Controller) checkSlotsReady(ctx context.Context, cp pg.LogicalSlotCopie
 		c.warnSlot("(ready)", fmt.Sprintf("physical slot %s does not exist on the primary: logical slot copies cannot be confirmed safe", phys))
 		return
 	case physXmin == 0:
-		c.warnSlot("(ready)", fmt.Sprintf("physical slot %s on the primary carries no catalog_xmin yet (is hot_standby_feedback on?): logical slot copies not confirmed safe", phys))
+		c.noteSlot("(ready)", fmt.Sprintf("failover: physical slot %s on the primary carries no catalog_xmin yet (hot_standby_feedback must be on): logical slot copies not confirmed safe yet", phys))
 		return
 	}
 	for _, s := range slots {
