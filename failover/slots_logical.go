@@ -1,6 +1,21 @@
 package failover
 
-// Permanent logical slots on replicas, so that they survive a failover.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
+)
+
+// CopyBackoff is the least time between two restarts of a replica to
+// install permanent logical slots copied from the primary.
+//
+// Permanent logical slots on replicas, so that they survive a failover:
 //
 // PostgreSQL 15 has no failover slots (PostgreSQL 17's sync_replication_slots
 // does this natively). pgha does what Patroni does on PostgreSQL 11 to 16,
@@ -48,21 +63,6 @@ package failover
 // failover must not wait for a logical consumer, and the catalog rows are
 // usually still there. A node promoted while a copy was not confirmed safe
 // logs a warning naming the slots; their consumers should be checked.
-
-import (
-	"context"
-	"errors"
-	"fmt"
-	"maps"
-	"slices"
-	"time"
-
-	"github.com/pgha/pgha/dcs"
-	"github.com/pgha/pgha/pg"
-)
-
-// CopyBackoff is the least time between two restarts of a replica to
-// install logical slots copied from the primary.
 const CopyBackoff = time.Minute
 
 // slotAdvanceTimeout bounds one pg_replication_slot_advance on a replica;
