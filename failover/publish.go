@@ -29,7 +29,9 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 			key = cl.Sync
 		}
 		c.sync.record(s, SyncPlan{}, key, false)
-		if ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
+		// A term holder's status may predate its promotion in this
+		// cycle: its slots are the leader's, not a replica's.
+		if t == nil && ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
 			c.ensureSlots(ctx, cl, false)
 		}
 		return

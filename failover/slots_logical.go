@@ -72,7 +72,8 @@ const slotAdvanceTimeout = 10 * time.Second
 // logicalSync is a replica's memory of the permanent logical slots it
 // copies from the primary; part of slotState (opMu).
 type logicalSync struct {
-	// started is set after the first sync, when the copies found on the
+	// started is set after the first sync as a replica (since the
+	// Controller started or since it last led), when the copies found on the
 	// server were queued for the readiness check.
 	started bool
 	// lastCopy is when the server was last restarted (or that was tried)
@@ -263,7 +264,7 @@ func slotsReady(pending map[string]uint32, phys uint32, local map[string]pg.Slot
 // advance the copies, check whether pending copies are safe, copy the
 // missing ones. c.opMu held.
 func (c *Controller) syncLogicalSlots(ctx context.Context, cl *dcs.Cluster, have []pg.Slot, p slotPolicy) {
-	if len(logicalPermanent(p)) == 0 {
+	if len(logicalPermanent(p)) == 0 || c.lead.held() != nil {
 		return
 	}
 	cp, ok := c.inst.(pg.LogicalSlotCopier)
@@ -280,7 +281,8 @@ func (c *Controller) syncLogicalSlots(ctx context.Context, cl *dcs.Cluster, have
 		local[s.Name] = s
 	}
 	if !ls.started {
-		// Copies made before this Controller started: not known safe.
+		// Copies made before this Controller started, or slots kept from
+		// when this node led: not known safe.
 		ls.started = true
 		for _, name := range logicalPermanent(p) {
 			if s, ok := local[name]; ok && s.Type == "logical" {
@@ -430,7 +432,7 @@ func (c *Controller) copyLogicalSlots(ctx context.Context, cp pg.LogicalSlotCopi
 }
 
 // onLeaderSlots runs on the leader: it warns once about copies that were
-// not confirmed safe when this node was promoted, forgets the replica
+// not confirmed safe when this node was promoted, resets the replica
 // state, and records the positions of the permanent slots for the status
 // key. c.opMu held.
 func (c *Controller) onLeaderSlots(have []pg.Slot, p slotPolicy) {
@@ -439,7 +441,10 @@ func (c *Controller) onLeaderSlots(have []pg.Slot, p slotPolicy) {
 		names := slices.Sorted(maps.Keys(ls.pending))
 		c.log.Warn("failover: logical slots that might be unsafe to use after this promotion (their copies were not confirmed to hold their catalog rows on the old primary)", "slots", names)
 	}
-	*ls = logicalSync{started: true}
+	// Should this node become a replica again, the logical slots it keeps
+	// are checked like copies: the new primary holds their catalog rows
+	// only once this node's feedback reaches it.
+	*ls = logicalSync{}
 	pos := map[string]int64{}
 	for _, s := range have {
 		w, ok := p.permanent[s.Name]

@@ -29,7 +29,8 @@ import (
 // consumer waited for the position to be published and replayed), and
 // decoding returns exactly the changes written after that position: the
 // one written but not consumed before the failover, and the one written
-// after it.
+// after it. The old primary then rejoins and its copy follows the new
+// primary's slot.
 func TestLogicalSlotFailover(t *testing.T) {
 	c := newITCluster(t, 3)
 	params := maps.Clone(itParams)
@@ -138,6 +139,30 @@ func TestLogicalSlotFailover(t *testing.T) {
 	if again := getChanges(t, newLeader, "cdc"); strings.Contains(again, "failover") {
 		t.Fatalf("changes returned twice: %q", again)
 	}
+
+	// The old primary's node comes back as a replica; its slot (kept, or
+	// copied again after a rewind) follows the new primary's.
+	s, err = slotRow(newLeader, "cdc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(leader)
+	c.waitHealthy(t, 120*time.Second)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, nd := range c.nodes {
+			if nd == newLeader {
+				continue
+			}
+			got, err := slotRow(nd, "cdc")
+			if err != nil {
+				return fmt.Errorf("%s: %w", nd.name, err)
+			}
+			if got.confirmed != s.confirmed {
+				return fmt.Errorf("%s: copy at %v, want %v", nd.name, got.confirmed, s.confirmed)
+			}
+		}
+		return nil
+	}, "every replica's copy at the new primary's position %v", s.confirmed)
 }
 
 type slotInfo struct {
