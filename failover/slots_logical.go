@@ -58,12 +58,17 @@ import (
 // a catalog_xmin (from hot_standby_feedback) that is not newer than the
 // copy's, and the primary's own slot had not moved past that point when the
 // feedback arrived (Patroni's readiness rule). The replica checks this on
-// the primary each cycle until it holds and logs when a slot becomes safe.
+// the primary (every few seconds) until it holds and logs when a slot
+// becomes safe.
 // Like Patroni, pgha does not let readiness decide who is promoted: a
 // failover must not wait for a logical consumer, and the catalog rows are
 // usually still there. A node promoted while a copy was not confirmed safe
 // logs a warning naming the slots; their consumers should be checked.
 const CopyBackoff = time.Minute
+
+// readyCheckInterval is how often a replica asks the primary whether its
+// pending copies are safe yet.
+const readyCheckInterval = 5 * time.Second
 
 // slotAdvanceTimeout bounds one pg_replication_slot_advance on a replica;
 // a slot far behind catches up over several cycles.
@@ -85,6 +90,8 @@ type logicalSync struct {
 	pending map[string]uint32
 	// recopy are copies whose advance failed with pg.ErrSlotUnusable.
 	recopy map[string]bool
+	// lastReadyCheck is when the primary was last asked about pending.
+	lastReadyCheck time.Time
 }
 
 // replicaSlotInput is what planReplicaSlots decides on.
@@ -329,9 +336,12 @@ func (c *Controller) syncLogicalSlots(ctx context.Context, cl *dcs.Cluster, have
 // checkSlotsReady asks the primary whether pending copies are safe yet.
 func (c *Controller) checkSlotsReady(ctx context.Context, cp pg.LogicalSlotCopier, cl *dcs.Cluster, local map[string]pg.Slot) {
 	ls := &c.slots.logical
-	if len(ls.pending) == 0 || cl.Leader == nil || cl.Leader.Name == c.o.Name {
+	now := c.clk.Now()
+	if len(ls.pending) == 0 || cl.Leader == nil || cl.Leader.Name == c.o.Name ||
+		(!ls.lastReadyCheck.IsZero() && now.Sub(ls.lastReadyCheck) < readyCheckInterval) {
 		return
 	}
+	ls.lastReadyCheck = now
 	up, err := upstreamOf(cl, cl.Leader.Name)
 	if err != nil {
 		return
