@@ -16,8 +16,10 @@ import (
 
 // ErrSlotUnusable means a replication slot cannot be advanced any more:
 // the WAL it needs is gone (SQLSTATE 58P01) or it was invalidated or never
-// reserved WAL (55000). A copied logical slot in that state must be copied
-// again from the primary.
+// reserved WAL (55000); or, from InstallLogicalSlots, that the replica no
+// longer has the WAL a copy would need. A copied logical slot in that state
+// must be copied again from the primary once the primary's slot has moved
+// past the replica's oldest WAL.
 var ErrSlotUnusable = errors.New("pg: replication slot is unusable")
 
 // SlotCopy is a replication slot as read from the primary: its row of
@@ -51,8 +53,11 @@ type LogicalSlotCopier interface {
 	// then start as before) so that it loads them. It refuses, with
 	// nothing changed, when the server is not a running replica
 	// (ErrNotReplica), when hot_standby_feedback is off (ErrInvalidConfig:
-	// the copy would not hold its catalog rows on the primary), or when a
-	// state file is not a valid slot state of that name.
+	// the copy would not hold its catalog rows on the primary), when a
+	// state file is not a valid slot state of that name, or when the
+	// replica no longer has the WAL from a copy's restart_lsn
+	// (ErrSlotUnusable: the copy could never be advanced; copy again once
+	// the primary's slot has moved on).
 	InstallLogicalSlots(ctx context.Context, copies []SlotCopy) error
 	// AdvanceLogicalSlot moves a logical slot's confirmed position forward
 	// to lsn, never back and never past the server's replay (or flush)
@@ -205,8 +210,10 @@ func (l *Local) InstallLogicalSlots(ctx context.Context, copies []SlotCopy) erro
 	l.lockOp()
 	defer l.op.Unlock()
 	var recovery, feedback bool
+	var segSize int64
 	err := l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
-		return c.QueryRow(ctx, "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('hot_standby_feedback')::bool").Scan(&recovery, &feedback)
+		return c.QueryRow(ctx, `SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('hot_standby_feedback')::bool,
+  (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size')`).Scan(&recovery, &feedback, &segSize)
 	})
 	if err != nil {
 		return fmt.Errorf("pg: install logical slots: %w", err)
@@ -216,6 +223,11 @@ func (l *Local) InstallLogicalSlots(ctx context.Context, copies []SlotCopy) erro
 	}
 	if !feedback {
 		return fmt.Errorf("%w: hot_standby_feedback is off: a copied logical slot would not hold its catalog rows on the primary", ErrInvalidConfig)
+	}
+	for _, s := range copies {
+		if err := l.haveWALFrom(s.RestartLSN, segSize); err != nil {
+			return fmt.Errorf("pg: install slot %s: %w", s.Name, err)
+		}
 	}
 	if err := l.stop(ctx, StopFast); err != nil {
 		return err
@@ -235,6 +247,28 @@ func (l *Local) InstallLogicalSlots(ctx context.Context, copies []SlotCopy) erro
 		return errors.Join(werr, err)
 	}
 	return werr
+}
+
+// haveWALFrom checks that pg_wal holds the segment with lsn (on any
+// timeline): a slot copied with an older restart_lsn could never be
+// advanced or decoded here. The error wraps ErrSlotUnusable.
+func (l *Local) haveWALFrom(lsn LSN, segSize int64) error {
+	if segSize <= 0 || segSize&(segSize-1) != 0 {
+		return fmt.Errorf("pg: wal_segment_size %d is not a power of two", segSize)
+	}
+	seg := uint64(lsn) / uint64(segSize)
+	perID := uint64(0x100000000) / uint64(segSize)
+	suffix := fmt.Sprintf("%08X%08X", seg/perID, seg%perID)
+	entries, err := os.ReadDir(filepath.Join(l.cfg.DataDir, "pg_wal"))
+	if err != nil {
+		return fmt.Errorf("pg: read pg_wal: %w", err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); len(n) == 24 && n[8:] == suffix {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: this server no longer has the WAL from restart_lsn %v (segment %s)", ErrSlotUnusable, lsn, suffix)
 }
 
 // writeSlotState puts pg_replslot/<name>/state in place; the server is

@@ -228,3 +228,68 @@ func fakeSlotState(name string) []byte {
 	binary.NativeEndian.PutUint32(b[4:], crc32.Checksum(b[slotNotChecksummed:], crc32.MakeTable(crc32.Castagnoli)))
 	return b
 }
+
+// TestLogicalSlotCopyWALGone refuses, without a restart, to install a copy
+// whose restart_lsn is older than the replica's oldest WAL: a slot created
+// on the primary before the replica was cloned, its consumer idle.
+func TestLogicalSlotCopyWALGone(t *testing.T) {
+	ctx := ctxT(t, 240*time.Second)
+	params := maps.Clone(testParams)
+	params["wal_level"] = "logical"
+	params["hot_standby_feedback"] = "on"
+	pcfg := testConfig(t, "gone-primary")
+	pcfg.Parameters = params
+	p := newLocal(t, pcfg)
+	if err := p.Bootstrap(ctx, BootstrapOptions{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CreateLogicalSlot(ctx, "cdc", "test_decoding", "postgres"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		mustExec(t, p, "CREATE TABLE IF NOT EXISTS t AS SELECT 1 AS v")
+		mustExec(t, p, "SELECT pg_switch_wal()")
+	}
+	mustExec(t, p, "CHECKPOINT")
+	rcfg := testConfig(t, "gone-replica")
+	rcfg.Parameters = params
+	r := newLocal(t, rcfg)
+	if err := r.Clone(ctx, CloneRequest{Upstream: p.Upstream()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Follow(ctx, FollowConfig{Upstream: p.Upstream()}); err != nil {
+		t.Fatal(err)
+	}
+	waitStreaming(t, r, 1)
+	copies, err := r.UpstreamSlots(ctx, p.Upstream(), []string{"cdc"})
+	if err != nil || len(copies) != 1 {
+		t.Fatalf("upstream slots %+v, %v", copies, err)
+	}
+	before, err := r.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.InstallLogicalSlots(ctx, copies); !errors.Is(err, ErrSlotUnusable) {
+		t.Fatalf("install of a copy older than the replica's WAL: %v", err)
+	}
+	after, err := r.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.PostmasterStart.Equal(before.PostmasterStart) {
+		t.Fatalf("the replica restarted for a refused copy")
+	}
+	// Once the consumer moves the primary's slot on (its restart_lsn
+	// moves at the running-xacts records checkpoints write), the copy
+	// installs.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		mustExec(t, p, "CHECKPOINT")
+		changes(t, p, "cdc")
+		copies, err = r.UpstreamSlots(ctx, p.Upstream(), []string{"cdc"})
+		if err != nil {
+			return err
+		}
+		return r.InstallLogicalSlots(ctx, copies)
+	}, "the copy installs once the primary's slot has moved on")
+	slotOf(t, r, "cdc")
+}
