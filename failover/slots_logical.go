@@ -42,7 +42,9 @@ import (
 //   - A copy whose advance fails because the WAL it needs is gone, or
 //     because it was invalidated, is copied again, but only once the
 //     primary's slot has moved past it (otherwise the new copy would fail
-//     the same way and every attempt would restart the replica).
+//     the same way and every attempt would restart the replica). A copy
+//     older than the replica's oldest WAL (an idle consumer's slot, on a
+//     replica cloned after it was created) is refused before the restart.
 //
 // The restart is held back while it would hurt: while the cluster is
 // paused, while a switchover or failover is requested (the replica may be
