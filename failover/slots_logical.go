@@ -60,8 +60,8 @@ import (
 // a catalog_xmin (from hot_standby_feedback) that is not newer than the
 // copy's, and the primary's own slot had not moved past that point when the
 // feedback arrived (Patroni's readiness rule). The replica checks this on
-// the primary (every few seconds) until it holds and logs when a slot
-// becomes safe.
+// the primary (every cycle for a while after a copy, then every few
+// seconds) until it holds and logs when a slot becomes safe.
 // Like Patroni, pgha does not let readiness decide who is promoted: a
 // failover must not wait for a logical consumer, and the catalog rows are
 // usually still there. A node promoted while a copy was not confirmed safe
@@ -69,8 +69,13 @@ import (
 const CopyBackoff = time.Minute
 
 // readyCheckInterval is how often a replica asks the primary whether its
-// pending copies are safe yet.
-const readyCheckInterval = 5 * time.Second
+// pending copies are safe yet, after the first readyCheckEager following a
+// copy, during which it asks every cycle (feedback usually arrives within
+// a second or two).
+const (
+	readyCheckInterval = 5 * time.Second
+	readyCheckEager    = 30 * time.Second
+)
 
 // slotAdvanceTimeout bounds one pg_replication_slot_advance on a replica;
 // a slot far behind catches up over several cycles.
@@ -339,8 +344,9 @@ func (c *Controller) syncLogicalSlots(ctx context.Context, cl *dcs.Cluster, have
 func (c *Controller) checkSlotsReady(ctx context.Context, cp pg.LogicalSlotCopier, cl *dcs.Cluster, local map[string]pg.Slot) {
 	ls := &c.slots.logical
 	now := c.clk.Now()
+	eager := ls.lastCopy.IsZero() || now.Sub(ls.lastCopy) < readyCheckEager
 	if len(ls.pending) == 0 || cl.Leader == nil || cl.Leader.Name == c.o.Name ||
-		(!ls.lastReadyCheck.IsZero() && now.Sub(ls.lastReadyCheck) < readyCheckInterval) {
+		(!eager && now.Sub(ls.lastReadyCheck) < readyCheckInterval) {
 		return
 	}
 	ls.lastReadyCheck = now

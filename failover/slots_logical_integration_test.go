@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,7 +31,8 @@ import (
 // decoding returns exactly the changes written after that position: the
 // one written but not consumed before the failover, and the one written
 // after it. The old primary then rejoins and its copy follows the new
-// primary's slot.
+// primary's slot, and a switchover back to it hands the slot over at the
+// published position.
 func TestLogicalSlotFailover(t *testing.T) {
 	c := newITCluster(t, 3)
 	params := maps.Clone(itParams)
@@ -95,6 +97,8 @@ func TestLogicalSlotFailover(t *testing.T) {
 		}
 		return nil
 	}, "the replicas' copies at the consumer's position %v", confirmed)
+
+	waitCopiesSafe(t, c, leader)
 
 	// A change the consumer has not read yet reaches the replicas.
 	execSQL(t, leader, "INSERT INTO t VALUES ('unconsumed-before-failover')")
@@ -163,6 +167,33 @@ func TestLogicalSlotFailover(t *testing.T) {
 		}
 		return nil
 	}, "every replica's copy at the new primary's position %v", s.confirmed)
+	waitCopiesSafe(t, c, newLeader)
+
+	// A switchover back to the old primary's node: its copy takes over,
+	// and the demoted primary keeps its slot as a copy.
+	execSQL(t, newLeader, "INSERT INTO t VALUES ('before-switchover')")
+	body := fmt.Sprintf(`{"leader":%q,"candidate":%q}`, newLeader.name, leader.name)
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/switchover", newLeader.apiPort), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := readAll(resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /switchover: %d %s", resp.StatusCode, msg)
+	}
+	if got := c.waitHealthy(t, 60*time.Second); got != leader {
+		t.Fatalf("leader is %s after the switchover, want %s", got.name, leader.name)
+	}
+	if got, err := slotRow(leader, "cdc"); err != nil || got.confirmed != s.confirmed {
+		t.Fatalf("slot cdc on %s after the switchover: %+v, %v; want at %v", leader.name, got, err, s.confirmed)
+	}
+	execSQL(t, leader, "INSERT INTO t VALUES ('after-switchover')")
+	got = getChanges(t, leader, "cdc")
+	if !strings.Contains(got, "'before-switchover'") || !strings.Contains(got, "'after-switchover'") || strings.Contains(got, "'after-failover'") {
+		t.Fatalf("changes from slot cdc after the switchover on %s: %q", leader.name, got)
+	}
+	if _, err := slotRow(newLeader, "cdc"); err != nil {
+		t.Fatalf("the demoted %s lost its slot: %v", newLeader.name, err)
+	}
 }
 
 type slotInfo struct {
@@ -250,4 +281,38 @@ func killIfRunning(t *testing.T, nd *node) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		t.Fatalf("kill postmaster %d of %s: %v", pid, nd.name, err)
 	}
+}
+
+// waitCopiesSafe waits until the primary holds the catalog rows of every
+// replica's copy of slot cdc: the replica's physical slot on the primary
+// carries a catalog_xmin, from hot_standby_feedback, no newer than the
+// copy's (the check the Controller makes before it calls a copy safe).
+func waitCopiesSafe(t *testing.T, c *itCluster, primary *node) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, nd := range c.nodes {
+			if nd == primary {
+				continue
+			}
+			copyXmin, err := catalogXmin(nd, "cdc")
+			if err != nil {
+				return err
+			}
+			physXmin, err := catalogXmin(primary, pg.SlotName(nd.name))
+			if err != nil {
+				return err
+			}
+			if physXmin == 0 || physXmin > copyXmin {
+				return fmt.Errorf("%s: physical slot catalog_xmin %d, copy's %d", nd.name, physXmin, copyXmin)
+			}
+		}
+		return nil
+	}, "the primary %s holds the catalog rows of the copies", primary.name)
+}
+
+// catalogXmin reads a slot's catalog_xmin on nd (0 when null).
+func catalogXmin(nd *node, slot string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return queryCount(ctx, nd, fmt.Sprintf("SELECT COALESCE(catalog_xmin::text, '0')::bigint FROM pg_replication_slots WHERE slot_name = '%s'", slot))
 }
