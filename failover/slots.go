@@ -91,6 +91,10 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 		if w, ok := p.permanent[s.Name]; ok && !leader && w.Type == "logical" {
 			// A copy from the primary: syncLogicalSlots keeps it.
 			delete(st.unneededSince, s.Name)
+			if s.Type != w.Type || s.Database != w.Database || s.Plugin != w.Plugin {
+				c.warnSlot(s.Name, fmt.Sprintf("slot %s exists as %s %s/%s, not as configured (logical %s/%s); not replaced by a copy from the primary",
+					s.Name, s.Type, s.Database, s.Plugin, w.Database, w.Plugin))
+			}
 			continue
 		}
 		if p.ignored(s.Name, s.Type, s.Database, s.Plugin) {
