@@ -335,6 +335,8 @@ func (c *Controller) syncLogicalSlots(ctx context.Context, cl *dcs.Cluster, have
 		c.noteSlot("(copy)", "failover: logical slots not copied yet: "+plan.Wait)
 		return
 	}
+	// The same reason to wait is logged again when it comes back.
+	delete(c.slots.warned, "(copy)")
 	if len(plan.Copy) > 0 {
 		c.copyLogicalSlots(ctx, cp, cl, plan.Copy, local, p)
 	}
