@@ -141,11 +141,6 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 			delete(st.unneededSince, name)
 		}
 	}
-	if leader {
-		c.onLeaderSlots(have, p)
-	} else {
-		c.syncLogicalSlots(ctx, cl, have, p)
-	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if present[name] {
 			continue
@@ -165,6 +160,12 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 		if err != nil {
 			c.warnSlot(name, fmt.Sprintf("creating replication slot %s failed: %v", name, err))
 		}
+	}
+	// Last: a replica's copy may restart the server.
+	if leader {
+		c.onLeaderSlots(have, p)
+	} else {
+		c.syncLogicalSlots(ctx, cl, have, p)
 	}
 }
 
