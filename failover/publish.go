@@ -12,10 +12,10 @@ import (
 )
 
 // publish writes the member key and, for the leader running a primary, the
-// status optime (guarded by the term), each only when its value changed,
-// it moved to a new lease, or the cluster view shows the key gone or
-// different (see upToDate); and the config key when it is missing, and the
-// replicas' slots.
+// status key: the optime and the permanent slots' positions (guarded by
+// the term), each only when its value changed, it moved to a new lease, or
+// the cluster view shows the key gone or different (see upToDate); and the
+// config key when it is missing, and the replication slots.
 func (c *Controller) publish(ctx context.Context, s Settings) {
 	c.publishMember(ctx)
 	t := c.lead.held()
@@ -29,12 +29,14 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 			key = cl.Sync
 		}
 		c.sync.record(s, SyncPlan{}, key, false)
-		if ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
+		// A term holder's status may predate its promotion in this
+		// cycle: its slots are the leader's, not a replica's.
+		if t == nil && ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
 			c.ensureSlots(ctx, cl, false)
 		}
 		return
 	}
-	if enc := (&dcs.Status{Optime: st.FlushLSN.Int64()}).Encode(); !upToDate(last, enc, 0, viewRevision(cl), seen) {
+	if enc := (&dcs.Status{Optime: st.FlushLSN.Int64(), Slots: c.slotPositions()}).Encode(); !upToDate(last, enc, 0, viewRevision(cl), seen) {
 		rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 		rev, err := t.Put(rctx, dcs.KeyStatus, enc, dcs.Cond{})
 		cancel()

@@ -20,6 +20,11 @@ type slotState struct {
 	// warned is the last warning logged per slot, so a lasting problem is
 	// logged once.
 	warned map[string]string
+	// logical is a replica's memory of its permanent logical slot copies.
+	logical logicalSync
+	// positions are the leader's permanent slot positions, for the status
+	// key (slots_logical.go).
+	positions map[string]int64
 }
 
 // wantedSlots returns the slots this node's server should have, by name.
@@ -59,7 +64,9 @@ func wantedSlots(cl *dcs.Cluster, me string, leader bool, p slotPolicy) map[stri
 // on the primary until the disk fills. Slots matching ignore_slots are
 // left alone, and so are logical slots the configuration does not name
 // (with a warning): dropping a consumer's slot loses its data for good.
-// c.opMu held.
+// On a replica it then keeps the copies of the permanent logical slots
+// (syncLogicalSlots); on the leader it records the permanent slots'
+// positions for the status key. c.opMu held.
 func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bool) {
 	if cl == nil {
 		return
@@ -81,6 +88,15 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 	present := map[string]bool{}
 	for _, s := range have {
 		present[s.Name] = true
+		if w, ok := p.permanent[s.Name]; ok && !leader && w.Type == "logical" {
+			// A copy from the primary: syncLogicalSlots keeps it.
+			delete(st.unneededSince, s.Name)
+			if s.Type != w.Type || s.Database != w.Database || s.Plugin != w.Plugin {
+				c.warnSlot(s.Name, fmt.Sprintf("slot %s exists as %s %s/%s, not as configured (logical %s/%s); not replaced by a copy from the primary",
+					s.Name, s.Type, s.Database, s.Plugin, w.Database, w.Plugin))
+			}
+			continue
+		}
 		if p.ignored(s.Name, s.Type, s.Database, s.Plugin) {
 			delete(st.unneededSince, s.Name)
 			continue
@@ -144,6 +160,12 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 		if err != nil {
 			c.warnSlot(name, fmt.Sprintf("creating replication slot %s failed: %v", name, err))
 		}
+	}
+	// Last: a replica's copy may restart the server.
+	if leader {
+		c.onLeaderSlots(have, p)
+	} else {
+		c.syncLogicalSlots(ctx, cl, have, p)
 	}
 }
 

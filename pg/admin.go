@@ -14,18 +14,25 @@ func (l *Local) Slots(ctx context.Context) ([]Slot, error) {
 	var out []Slot
 	err := l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
 		out = nil
-		rows, err := c.Query(ctx, "SELECT slot_name::text, slot_type, active, restart_lsn::text, COALESCE(database::text, ''), COALESCE(plugin::text, '') FROM pg_replication_slots ORDER BY slot_name")
+		rows, err := c.Query(ctx, "SELECT slot_name::text, slot_type, active, restart_lsn::text, COALESCE(database::text, ''), COALESCE(plugin::text, ''), confirmed_flush_lsn::text, COALESCE(catalog_xmin::text, '0') FROM pg_replication_slots ORDER BY slot_name")
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var s Slot
-			var restart *string
-			if err := rows.Scan(&s.Name, &s.Type, &s.Active, &restart, &s.Database, &s.Plugin); err != nil {
+			var restart, confirmed *string
+			var xmin string
+			if err := rows.Scan(&s.Name, &s.Type, &s.Active, &restart, &s.Database, &s.Plugin, &confirmed, &xmin); err != nil {
 				return err
 			}
 			if s.RestartLSN, err = parseNullLSN(restart); err != nil {
+				return err
+			}
+			if s.ConfirmedFlushLSN, err = parseNullLSN(confirmed); err != nil {
+				return err
+			}
+			if s.CatalogXmin, err = parseXid(xmin); err != nil {
 				return err
 			}
 			out = append(out, s)

@@ -36,7 +36,8 @@ import (
 //   - Optional interfaces, checked with a type assertion: [Fencer] and
 //     [DeadlineFencer] (fencing), [ControlDataReader] (divergence and
 //     hand-over checks), [ClusterConfigurer] (the cluster's parameters),
-//     [LogicalSlotCreator] and [SlotAdvancer] (slots).
+//     [LogicalSlotCreator] and [SlotAdvancer] (slots), [LogicalSlotCopier]
+//     (permanent logical slots on replicas, kept for after a failover).
 type Instance interface {
 	// State is the process state as last observed, without I/O beyond
 	// checking that the postmaster still exists.
@@ -291,6 +292,13 @@ type Slot struct {
 	// Database and Plugin are set for a logical slot.
 	Database string
 	Plugin   string
+	// ConfirmedFlushLSN is the position a logical slot's consumer has
+	// confirmed (zero for a physical slot).
+	ConfirmedFlushLSN LSN
+	// CatalogXmin is the oldest transaction whose catalog rows a logical
+	// slot (or the hot standby feedback a physical slot carries) holds on
+	// the server; 0 when none.
+	CatalogXmin uint32
 }
 
 // LogicalSlotCreator is implemented by instances that can create logical
