@@ -27,8 +27,11 @@ type pgConfState struct {
 func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
 	var out pg.ClusterConfig
 	var warn []string
-	if cfg == nil || cfg.Postgresql == nil {
+	if cfg == nil {
 		return out, nil
+	}
+	if cfg.Postgresql == nil {
+		return out, enforceHotStandbyFeedback(cfg, &out)
 	}
 	p := cfg.Postgresql
 	if len(p.Parameters) > 0 {
@@ -55,8 +58,37 @@ func clusterPGConfig(cfg *dcs.ClusterConfig) (pg.ClusterConfig, []string) {
 		return l
 	}
 	out.HBA, out.Ident = lines("pg_hba"), lines("pg_ident")
+	warn = append(warn, enforceHotStandbyFeedback(cfg, &out)...)
 	slices.Sort(warn)
 	return out, warn
+}
+
+// enforceHotStandbyFeedback turns hot_standby_feedback on when permanent
+// logical slots are configured, as Patroni does: a replica's copy of a
+// logical slot is safe only while the primary keeps the catalog rows it
+// needs, which the replica's feedback through its physical slot asks for.
+// It matters on replicas only, and a primary ignores it.
+func enforceHotStandbyFeedback(cfg *dcs.ClusterConfig, out *pg.ClusterConfig) []string {
+	pol, _ := slotPolicyOf(cfg)
+	if !pol.useSlots {
+		return nil
+	}
+	logical := false
+	for _, s := range pol.permanent {
+		logical = logical || s.Type == "logical"
+	}
+	if !logical {
+		return nil
+	}
+	var warn []string
+	if v, ok := out.Parameters["hot_standby_feedback"]; ok && v != "on" && v != "true" && v != "1" && v != "yes" {
+		warn = append(warn, fmt.Sprintf("postgresql.parameters.hot_standby_feedback: %q overridden with on: permanent logical slots are copied to replicas, which needs it", v))
+	}
+	if out.Parameters == nil {
+		out.Parameters = map[string]string{}
+	}
+	out.Parameters["hot_standby_feedback"] = "on"
+	return warn
 }
 
 // applyPGConfigTimeout bounds applying the cluster's postgresql section,

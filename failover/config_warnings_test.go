@@ -52,3 +52,38 @@ func TestConfigWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestHotStandbyFeedbackEnforced: permanent logical slots turn
+// hot_standby_feedback on (the replicas' copies need it), with a warning
+// when the config key asked for off; nothing else does.
+func TestHotStandbyFeedbackEnforced(t *testing.T) {
+	const logical = `"slots":{"cdc":{"type":"logical","database":"app","plugin":"pgoutput"}}`
+	tests := []struct {
+		name, json string
+		want       string // hot_standby_feedback applied; "" for not set
+		warn       bool
+	}{
+		{"no slots", `{"ttl":30}`, "", false},
+		{"physical only", `{"slots":{"p":{"type":"physical"}}}`, "", false},
+		{"logical", `{` + logical + `}`, "on", false},
+		{"logical, asked off", `{` + logical + `,"postgresql":{"parameters":{"hot_standby_feedback":"off"}}}`, "on", true},
+		{"logical, asked on", `{` + logical + `,"postgresql":{"parameters":{"hot_standby_feedback":true}}}`, "on", false},
+		{"logical without use_slots", `{` + logical + `,"postgresql":{"use_slots":false,"parameters":{"hot_standby_feedback":"off"}}}`, "off", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := dcs.DecodeConfig([]byte(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warn := clusterPGConfig(cfg)
+			if got := out.Parameters["hot_standby_feedback"]; got != tc.want {
+				t.Errorf("hot_standby_feedback = %q, want %q", got, tc.want)
+			}
+			warned := strings.Contains(strings.Join(warn, "\n"), "hot_standby_feedback")
+			if warned != tc.warn {
+				t.Errorf("warnings %q: a hot_standby_feedback warning %v, want %v", warn, warned, tc.warn)
+			}
+		})
+	}
+}
