@@ -224,8 +224,7 @@ type Postgresql struct {
 	// member key's conn_url. Default: Listen's first host.
 	ConnectAddress string `yaml:"connect_address"`
 	// ProxyAddress is the host:port of a connection pooler in front of
-	// this node. It is checked, but pgha does not publish it as the
-	// member's proxy_url yet.
+	// this node, published as the member key's proxy_url.
 	ProxyAddress string `yaml:"proxy_address"`
 	// DataDir is PGDATA; absolute.
 	DataDir string `yaml:"data_dir"`

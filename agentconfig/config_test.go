@@ -127,6 +127,13 @@ func TestSampleConfig(t *testing.T) {
 	if cfg.APIURL() != "http://127.0.0.1:8008/patroni" || cfg.ConnURL() != "postgres://127.0.0.1:5432/postgres" {
 		t.Errorf("urls %s %s", cfg.APIURL(), cfg.ConnURL())
 	}
+	if cfg.ProxyURL() != "" {
+		t.Errorf("proxy_url %q without postgresql.proxy_address", cfg.ProxyURL())
+	}
+	cfg.Postgres.ProxyAddress = "10.0.0.9:6432"
+	if got := cfg.ProxyURL(); got != "postgres://10.0.0.9:6432/postgres" {
+		t.Errorf("proxy_url %q", got)
+	}
 	if n := cfg.Tags[dcs.TagFailoverPriority]; n != int64(1) {
 		t.Errorf("failover_priority %T %v", n, n)
 	}

@@ -53,6 +53,7 @@ func (c *Config) ControllerOptions(store dcs.Store, inst pg.Instance, dynamic *d
 		Instance:        inst,
 		ConnURL:         c.ConnURL(),
 		APIURL:          c.APIURL(),
+		ProxyURL:        c.ProxyURL(),
 		Tags:            c.Tags,
 		Settings:        settings,
 		BootstrapConfig: boot,

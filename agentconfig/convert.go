@@ -286,6 +286,15 @@ func (c *Config) ConnURL() string {
 	return "postgres://" + addr + "/postgres"
 }
 
+// ProxyURL is the member key's proxy_url from postgresql.proxy_address
+// (a pooler in front of this node), as Patroni writes it; "" when unset.
+func (c *Config) ProxyURL() string {
+	if c.Postgres.ProxyAddress == "" {
+		return ""
+	}
+	return "postgres://" + c.Postgres.ProxyAddress + "/postgres"
+}
+
 // ServerParameters are the member's own server settings
 // (postgresql.parameters), rendered as strings. bootstrap.dcs.postgresql
 // parameters are not among them: they go into the cluster's config key,

@@ -68,6 +68,10 @@ type ControllerOptions struct {
 	// APIURL is this node's health API ("http://host:port/patroni"), which
 	// peers query during the leader race. Required.
 	APIURL string
+	// ProxyURL, when set, is published in the member key as Patroni's
+	// proxy_url: a connection pooler in front of this node
+	// ("postgres://host:port/postgres", from postgresql.proxy_address).
+	ProxyURL string
 	// Tags are this member's tags (nofailover, failover_priority,
 	// clonefrom, replicatefrom, noloadbalance, nosync).
 	Tags dcs.Tags
@@ -223,7 +227,10 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 	if opts.Instance == nil {
 		return nil, bad("Instance", "required")
 	}
-	for field, raw := range map[string]string{"ConnURL": opts.ConnURL, "APIURL": opts.APIURL} {
+	for field, raw := range map[string]string{"ConnURL": opts.ConnURL, "APIURL": opts.APIURL, "ProxyURL": opts.ProxyURL} {
+		if field == "ProxyURL" && raw == "" {
+			continue
+		}
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" || u.Scheme == "" {
 			return nil, bad(field, "want an absolute URL with a host, got %q", raw)

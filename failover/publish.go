@@ -69,13 +69,14 @@ func (c *Controller) memberValue() *dcs.Member {
 	b := &c.b
 	st := b.pgStatus
 	m := &dcs.Member{
-		Name:    c.o.Name,
-		ConnURL: c.o.ConnURL,
-		APIURL:  c.o.APIURL,
-		State:   string(st.State),
-		Role:    string(b.mem.lastRole),
-		Version: c.o.Version,
-		Tags:    c.o.Tags,
+		Name:     c.o.Name,
+		ConnURL:  c.o.ConnURL,
+		APIURL:   c.o.APIURL,
+		ProxyURL: c.o.ProxyURL,
+		State:    string(st.State),
+		Role:     string(b.mem.lastRole),
+		Version:  c.o.Version,
+		Tags:     c.o.Tags,
 	}
 	m.ScheduledRestart = c.scheduledRestartJSON()
 	if cl := b.cluster; cl != nil && cl.IsPaused() {
