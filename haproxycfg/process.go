@@ -264,7 +264,7 @@ func (p *Process) saveServerState(ctx context.Context) error {
 
 // newServersDown returns server-state lines (format version 1) marking
 // every health-checked server of cfg that the running worker does not know
-// as down. Without them HAProxy starts a new server up until its first
+// as down (and, when rendered "disabled", in maintenance). Without them HAProxy starts a new server up until its first
 // check, so a replica that just joined would briefly receive read-write
 // connections. Lines only use names and addresses from cfg, and are only
 // produced for server lines of the shape Render writes.
@@ -308,7 +308,14 @@ func newServersDown(cfg string, known []ServerState) string {
 		// srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id
 		// srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port
 		// srv_check_addr srv_agent_addr srv_agent_port
-		fmt.Fprintf(&b, "0 %s 0 %s %s 0 0 1 1 0 8 2 0 6 0 0 0 - %s - 0 %s - - 0\n", proxy, f[1], addr, port, checkPort)
+		// A server rendered "disabled" (RuntimeRouting) keeps its forced
+		// maintenance (1) and configuration maintenance (4) bits: a state
+		// line saying 0 would enable it.
+		admin := 0
+		if slices.Contains(f[4:], "disabled") {
+			admin = adminForcedMaint | adminConfigMaint
+		}
+		fmt.Fprintf(&b, "0 %s 0 %s %s 0 %d 1 1 0 8 2 0 6 0 0 0 - %s - 0 %s - - 0\n", proxy, f[1], addr, admin, port, checkPort)
 	}
 	return b.String()
 }

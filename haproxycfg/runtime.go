@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -65,6 +66,9 @@ type ServerState struct {
 	Up bool
 	// Maint reports an administrative maintenance state.
 	Maint bool
+	// AdminState is the raw srv_admin_state bit field (1 forced
+	// maintenance, 4 "disabled" in the configuration, 8 forced drain, ...).
+	AdminState int
 }
 
 // ServerStates returns every server of every backend from "show servers
@@ -93,12 +97,18 @@ func parseServersState(out string) ([]ServerState, error) {
 		if len(f) < 7 {
 			return nil, fmt.Errorf("haproxycfg: show servers state: short line %s", quoteShort(l))
 		}
+		admin, err := strconv.Atoi(f[6])
+		if err != nil {
+			return nil, fmt.Errorf("haproxycfg: show servers state: admin state %s: %w", quoteShort(f[6]), err)
+		}
 		states = append(states, ServerState{
 			Backend: f[1],
 			Server:  f[3],
 			Addr:    f[4],
 			Up:      f[5] == "1" || f[5] == "2", // SRV_ST_STARTING, SRV_ST_RUNNING
 			Maint:   f[6] != "0",
+
+			AdminState: admin,
 		})
 	}
 	return states, nil

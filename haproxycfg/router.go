@@ -1,0 +1,394 @@
+package haproxycfg
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Admin state bits of "show servers state" (srv_admin_state).
+const (
+	adminForcedMaint = 0x01 // SRV_ADMF_FMAINT: "set server ... state maint"
+	adminConfigMaint = 0x04 // SRV_ADMF_CMAINT: "disabled" in the configuration
+	adminForcedDrain = 0x08 // SRV_ADMF_FDRAIN: "set server ... state drain"
+)
+
+// RouterOptions configures a [Router].
+type RouterOptions struct {
+	// StatsSocket is HAProxy's admin-level runtime API socket. Required.
+	StatsSocket string
+	// Backend is the read-write listener; default [ProxyPrimary].
+	Backend string
+	// CheckTLS, CheckCAFile and CheckInsecureSkipVerify are used for the
+	// Router's own /primary probe exactly as [Options] uses them for
+	// HAProxy's checks; pass the rendering options' values.
+	CheckTLS                bool
+	CheckCAFile             string
+	CheckInsecureSkipVerify bool
+	// ProbeTimeout bounds one /primary probe (default 1 s); ProbeInterval
+	// is the pause between probes of a new leader that does not answer 200
+	// yet (default 100 ms).
+	ProbeTimeout  time.Duration
+	ProbeInterval time.Duration
+	// ReconcileInterval is how often the Router compares HAProxy's runtime
+	// state with the DCS verdict and repairs it (after a reload, a restart
+	// or an operator's change); default 1 s.
+	ReconcileInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// RouterStatus describes what a [Router] knows and did.
+type RouterStatus struct {
+	// Known reports whether the DCS verdict was ever received.
+	Known bool
+	// Leader is the member the DCS names as leader ("" for none).
+	Leader string
+	// Routed is the server the Router has enabled in the read-write
+	// backend ("" for none): Leader once its /primary probe answered 200.
+	Routed string
+	// Demotions counts servers put into maintenance; Promotions counts
+	// servers enabled.
+	Demotions  int
+	Promotions int
+	// Reconciles counts completed comparisons of the runtime state with
+	// the verdict.
+	Reconciles int
+	// Err is the last runtime API or probe error, nil after a success.
+	Err error
+}
+
+// Router pushes the DCS leader into HAProxy's read-write backend through the
+// runtime API, so that routing follows a leader change at once instead of
+// after HAProxy's health checks notice it.
+//
+// # Rule
+//
+// A server of the read-write backend is enabled (admin state ready) only
+// while the DCS names it leader and the Router's own probe of its /primary
+// has answered 200; every other server is in forced maintenance. HAProxy's
+// checks stay on as a second opinion: an enabled server whose /primary stops
+// answering 200 goes down after its fall count, as without the Router.
+//
+// When the leader changes from A to B, the Router first puts A into
+// maintenance and shuts its sessions down ("set server primary/A state
+// maint", "shutdown sessions server primary/A"), then probes B's /primary
+// until it answers 200 (B may still be promoting) and enables it ("set
+// server primary/B state ready", "set server primary/B health up": the
+// probe just agreed, so HAProxy does not wait for rise checks). Both servers
+// are never enabled together.
+//
+// HAProxy does not run health checks on a server in maintenance, so a
+// member that answers 200 on /primary without holding the leader key (a
+// stale primary) is not even checked: it gets no writes.
+//
+// # When the DCS is unknown
+//
+// With [Options.RuntimeRouting] the rendered configuration starts every
+// read-write server disabled, so nothing is routed writes before the Router
+// has read the DCS. A proxy that then loses the DCS keeps the last verdict
+// it received: it never enables a server the DCS has not named leader, and
+// the last named leader keeps writes only while HAProxy's /primary check
+// passes (a leader that loses its lease stops answering 200 there). A
+// partitioned proxy therefore stops routing writes rather than route them
+// to two primaries; it resumes when it reads the DCS again. A leader key
+// that expires or is deleted (no leader) puts every server into
+// maintenance.
+//
+// Call [Router.SetLeader] on every DCS change ([Syncer] does it when
+// [SyncerOptions.Router] is set) and run [Router.Run].
+type Router struct {
+	o      RouterOptions
+	log    *slog.Logger
+	client *http.Client
+
+	wake chan struct{}
+
+	mu      sync.Mutex
+	known   bool
+	leader  string
+	servers map[string]Server
+	status  RouterStatus
+}
+
+// NewRouter checks the options and returns a Router; call Run to start it.
+func NewRouter(o RouterOptions) (*Router, error) {
+	if err := validatePath("StatsSocket", o.StatsSocket); err != nil {
+		return nil, err
+	}
+	if o.Backend == "" {
+		o.Backend = ProxyPrimary
+	}
+	if err := validateName("", "Backend", o.Backend); err != nil {
+		return nil, err
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = time.Second
+	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = 100 * time.Millisecond
+	}
+	if o.ReconcileInterval <= 0 {
+		o.ReconcileInterval = time.Second
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CheckCAFile != "" {
+		if o.CheckInsecureSkipVerify {
+			return nil, fieldErr("", "CheckInsecureSkipVerify", "set together with CheckCAFile; choose one")
+		}
+		pem, err := os.ReadFile(o.CheckCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("haproxycfg: router CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fieldErr("", "CheckCAFile", "%s holds no PEM certificate", quoteShort(o.CheckCAFile))
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tlsCfg.InsecureSkipVerify = o.CheckInsecureSkipVerify
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Router{
+		o:   o,
+		log: log.With("component", "haproxycfg.router"),
+		client: &http.Client{
+			Timeout: o.ProbeTimeout,
+			Transport: &http.Transport{
+				TLSClientConfig:   tlsCfg,
+				DisableKeepAlives: true,
+				Proxy:             nil,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// SetLeader records the DCS verdict: leader is the member holding the
+// leader key ("" when there is none) and servers are the cluster's members
+// (the leader's health API address is taken from them). It does not block;
+// Run applies the latest verdict.
+func (r *Router) SetLeader(leader string, servers []Server) {
+	m := make(map[string]Server, len(servers))
+	for _, s := range servers {
+		m[s.Name] = s
+	}
+	r.mu.Lock()
+	changed := !r.known || r.leader != leader
+	r.known, r.leader, r.servers = true, leader, m
+	r.status.Known, r.status.Leader = true, leader
+	r.mu.Unlock()
+	if changed {
+		r.log.Info("leader from the DCS", "leader", leader)
+	}
+	r.poke()
+}
+
+// poke makes Run reconcile now.
+func (r *Router) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns what the Router knows and did.
+func (r *Router) Status() RouterStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// Run applies the DCS verdict on every [Router.SetLeader] and every
+// ReconcileInterval until ctx ends; it returns ctx's error.
+func (r *Router) Run(ctx context.Context) error {
+	t := time.NewTicker(r.o.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+		case <-t.C:
+		}
+		err := r.reconcile(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("runtime routing", "err", err)
+		}
+		r.mu.Lock()
+		r.status.Err = err
+		r.mu.Unlock()
+	}
+}
+
+// verdict returns the current DCS verdict.
+func (r *Router) verdict() (known bool, leader string, srv Server, haveSrv bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	srv, haveSrv = r.servers[r.leader]
+	return r.known, r.leader, srv, haveSrv
+}
+
+// reconcile makes the runtime state of the read-write backend follow the
+// verdict: demote first, then enable the leader once its probe agrees.
+func (r *Router) reconcile(ctx context.Context) error {
+	known, leader, srv, haveSrv := r.verdict()
+	if !known {
+		return nil // the configuration starts every server disabled
+	}
+	states, err := ServerStates(ctx, r.o.StatsSocket)
+	if err != nil {
+		return err
+	}
+	var leaderState *ServerState
+	for i, s := range states {
+		if s.Backend != r.o.Backend {
+			continue
+		}
+		if s.Server == leader {
+			leaderState = &states[i]
+			continue
+		}
+		if s.AdminState&adminForcedMaint != 0 {
+			continue
+		}
+		if err := r.demote(ctx, s.Server); err != nil {
+			return err
+		}
+	}
+	routed := ""
+	if leaderState != nil {
+		if leaderState.AdminState&(adminForcedMaint|adminForcedDrain) == 0 {
+			routed = leader
+		} else if haveSrv {
+			ok, err := r.probeUntil(ctx, leader, srv)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := r.promote(ctx, leader); err != nil {
+					return err
+				}
+				routed = leader
+			}
+		}
+	}
+	r.mu.Lock()
+	r.status.Routed = routed
+	r.status.Reconciles++
+	r.mu.Unlock()
+	return nil
+}
+
+// demote puts one server into maintenance and cuts its sessions.
+func (r *Router) demote(ctx context.Context, name string) error {
+	start := time.Now()
+	if err := r.command(ctx, "set server "+r.o.Backend+"/"+name+" state maint"); err != nil {
+		return err
+	}
+	if err := r.command(ctx, "shutdown sessions server "+r.o.Backend+"/"+name); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.status.Demotions++
+	r.mu.Unlock()
+	r.log.Info("server out of the read-write backend", "server", name, "took", time.Since(start))
+	return nil
+}
+
+// promote enables the leader's server and marks it up.
+func (r *Router) promote(ctx context.Context, name string) error {
+	if err := r.command(ctx, "set server "+r.o.Backend+"/"+name+" state ready"); err != nil {
+		return err
+	}
+	if err := r.command(ctx, "set server "+r.o.Backend+"/"+name+" health up"); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.status.Promotions++
+	r.mu.Unlock()
+	r.log.Info("leader in the read-write backend", "server", name)
+	return nil
+}
+
+// probeUntil probes the leader's /primary until it answers 200 (true), the
+// verdict changes (false) or ctx ends (its error).
+func (r *Router) probeUntil(ctx context.Context, leader string, srv Server) (bool, error) {
+	var last error
+	for i := 0; ; i++ {
+		if err := r.probe(ctx, srv); err == nil {
+			return true, nil
+		} else {
+			last = err
+		}
+		if i == 0 {
+			r.log.Info("waiting for the new leader's /primary to agree", "leader", leader, "err", last)
+		}
+		t := time.NewTimer(r.o.ProbeInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-r.wake:
+			t.Stop()
+			// Another verdict: start over from reconcile (re-arm the wake-up
+			// so Run does not wait for the next tick).
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+			if _, l, _, _ := r.verdict(); l != leader {
+				return false, nil
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// probe asks srv's health API for /primary and wants 200.
+func (r *Router) probe(ctx context.Context, srv Server) error {
+	scheme := "http"
+	if srv.CheckTLS || r.o.CheckTLS {
+		scheme = "https"
+	}
+	u := scheme + "://" + net.JoinHostPort(srv.checkHost(), strconv.Itoa(srv.CheckPort)) + "/primary"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("haproxycfg: probe %s: %w", u, err)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("haproxycfg: probe %s: %w", u, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("haproxycfg: probe %s: status %d", u, resp.StatusCode)
+	}
+	return nil
+}
+
+// command sends one runtime API command whose success answer is empty.
+func (r *Router) command(ctx context.Context, cmd string) error {
+	out, err := RuntimeCommand(ctx, r.o.StatsSocket, cmd)
+	if err != nil {
+		return err
+	}
+	if msg := strings.TrimSpace(out); msg != "" {
+		return fmt.Errorf("haproxycfg: runtime API %q: %s", cmd, quoteShort(msg))
+	}
+	return nil
+}
