@@ -45,6 +45,11 @@ type KeepalivedOptions struct {
 	CheckScript string
 	// CheckInterval is the script period in whole seconds (default 2 s).
 	CheckInterval time.Duration
+	// CheckTimeout, when set, is how long the script may run before it
+	// counts as failed (whole seconds; Keepalived's default is
+	// CheckInterval). A check program that starts slowly on a loaded host
+	// needs more than the interval.
+	CheckTimeout time.Duration
 	// CheckWeight is added to the priority while the script succeeds
 	// (default 2; -254..254, non-zero). It must exceed the difference
 	// between the two hosts' priorities, or a failing check does not move
@@ -126,6 +131,11 @@ func (o KeepalivedOptions) Validate() error {
 	}
 	if err := wholeSeconds("CheckInterval", o.CheckInterval, 3600); err != nil {
 		return err
+	}
+	if o.CheckTimeout != 0 {
+		if err := wholeSeconds("CheckTimeout", o.CheckTimeout, 3600); err != nil {
+			return err
+		}
 	}
 	if o.AuthPass != "" {
 		if len(o.AuthPass) > 8 {
@@ -218,6 +228,9 @@ func RenderKeepalived(opts KeepalivedOptions) ([]byte, error) {
 	b.WriteString("vrrp_script chk_haproxy {\n")
 	b.WriteString("    script \"" + o.CheckScript + "\"\n")
 	b.WriteString("    interval " + strconv.Itoa(int(o.CheckInterval/time.Second)) + "\n")
+	if o.CheckTimeout != 0 {
+		b.WriteString("    timeout " + strconv.Itoa(int(o.CheckTimeout/time.Second)) + "\n")
+	}
 	b.WriteString("    weight " + strconv.Itoa(o.CheckWeight) + "\n")
 	b.WriteString("    fall " + strconv.Itoa(o.CheckFall) + "\n")
 	b.WriteString("    rise " + strconv.Itoa(o.CheckRise) + "\n")

@@ -83,6 +83,7 @@ func TestRenderKeepalivedRejects(t *testing.T) {
 		{"Notify", func(o *KeepalivedOptions) { o.Notify = "/bin/x`id`" }},
 		{"CheckWeight", func(o *KeepalivedOptions) { o.CheckWeight = 300 }},
 		{"CheckInterval", func(o *KeepalivedOptions) { o.CheckInterval = -time.Second }},
+		{"CheckTimeout", func(o *KeepalivedOptions) { o.CheckTimeout = 1500 * time.Millisecond }},
 		{"InstanceName", func(o *KeepalivedOptions) { o.InstanceName = "VI 1" }},
 		{"ScriptUser", func(o *KeepalivedOptions) { o.ScriptUser = "root\n}" }},
 	}

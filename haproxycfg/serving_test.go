@@ -78,7 +78,7 @@ func TestRenderKeepalivedAcceptedByKeepalived(t *testing.T) {
 	cfg, err := RenderKeepalived(KeepalivedOptions{
 		Interface: "eth0", VirtualRouterID: 51, Priority: 101, AuthPass: "s3cret",
 		VirtualIPs: []string{"10.0.0.100/24"}, UnicastSrcIP: "10.0.0.1", UnicastPeers: []string{"10.0.0.2"},
-		CheckScript: "/bin/true", CheckInterval: time.Second, CheckWeight: 20, ScriptUser: "root",
+		CheckScript: "/bin/true", CheckInterval: time.Second, CheckTimeout: 3 * time.Second, CheckWeight: 20, ScriptUser: "root",
 		NotifyMaster: "/bin/true master", NotifyBackup: "/bin/true backup", NotifyFault: "/bin/true fault",
 		NotifyStop: "/bin/true stop", Notify: "/bin/true",
 	})
