@@ -40,6 +40,13 @@ type RouterOptions struct {
 	// yet (default 100 ms).
 	ProbeTimeout  time.Duration
 	ProbeInterval time.Duration
+	// LeaderProbeInterval is how often the Router probes the /primary of
+	// the leader it has enabled (default 200 ms; negative disables). A
+	// failed probe drains the server (no new connections, established
+	// sessions kept) until /primary answers 200 again, so connections are
+	// not sent to a primary that is stopping or gone while the DCS still
+	// names it (HAProxy would retry them after a one-second turn-around).
+	LeaderProbeInterval time.Duration
 	// ReconcileInterval is how often the Router compares HAProxy's runtime
 	// state with the DCS verdict and repairs it (after a reload, a restart
 	// or an operator's change); default 1 s.
@@ -61,6 +68,9 @@ type RouterStatus struct {
 	// servers enabled.
 	Demotions  int
 	Promotions int
+	// Drains counts leaders drained because their /primary stopped
+	// answering 200 while the DCS still named them.
+	Drains int
 	// Reconciles counts completed comparisons of the runtime state with
 	// the verdict.
 	Reconciles int
@@ -87,6 +97,12 @@ type RouterStatus struct {
 // server primary/B state ready", "set server primary/B health up": the
 // probe just agreed, so HAProxy does not wait for rise checks). Both servers
 // are never enabled together.
+//
+// While the leader is enabled the Router keeps probing its /primary
+// ([RouterOptions.LeaderProbeInterval]); when it fails (a primary stopping
+// for a switchover, a crashed node whose key has not expired yet) the
+// server is drained, without cutting established sessions, and enabled
+// again once /primary answers 200.
 //
 // HAProxy does not run health checks on a server in maintenance, so a
 // member that answers 200 on /primary without holding the leader key (a
@@ -140,6 +156,9 @@ func NewRouter(o RouterOptions) (*Router, error) {
 	}
 	if o.ReconcileInterval <= 0 {
 		o.ReconcileInterval = time.Second
+	}
+	if o.LeaderProbeInterval == 0 {
+		o.LeaderProbeInterval = 200 * time.Millisecond
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CheckCAFile != "" {
@@ -217,12 +236,22 @@ func (r *Router) Status() RouterStatus {
 func (r *Router) Run(ctx context.Context) error {
 	t := time.NewTicker(r.o.ReconcileInterval)
 	defer t.Stop()
+	var probeC <-chan time.Time
+	if r.o.LeaderProbeInterval > 0 {
+		pt := time.NewTicker(r.o.LeaderProbeInterval)
+		defer pt.Stop()
+		probeC = pt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.wake:
 		case <-t.C:
+		case <-probeC:
+			if !r.leaderFailsProbe(ctx) {
+				continue
+			}
 		}
 		err := r.reconcile(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -232,6 +261,33 @@ func (r *Router) Run(ctx context.Context) error {
 		r.status.Err = err
 		r.mu.Unlock()
 	}
+}
+
+// leaderFailsProbe probes the enabled leader once; when it does not answer
+// 200 it drains it and reports true (reconcile then waits for it to agree
+// again, or for another verdict).
+func (r *Router) leaderFailsProbe(ctx context.Context) bool {
+	r.mu.Lock()
+	routed := r.status.Routed
+	srv, ok := r.servers[routed]
+	r.mu.Unlock()
+	if routed == "" || !ok {
+		return false
+	}
+	err := r.probe(ctx, srv)
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	if cerr := r.command(ctx, "set server "+r.o.Backend+"/"+routed+" state drain"); cerr != nil {
+		r.log.Warn("drain the leader", "server", routed, "err", cerr)
+		return false
+	}
+	r.mu.Lock()
+	r.status.Routed = ""
+	r.status.Drains++
+	r.mu.Unlock()
+	r.log.Info("leader drained: its /primary does not agree", "server", routed, "err", err)
+	return true
 }
 
 // verdict returns the current DCS verdict.

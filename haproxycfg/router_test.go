@@ -189,7 +189,23 @@ func openSession(t *testing.T, port int) *session {
 	return s
 }
 
-// closedBy succeeds once the peer has closed the session.
+// echo sends a line and expects it back.
+func (s *session) echo(msg string) error {
+	_ = s.c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(s.c, "%s\n", msg); err != nil {
+		return err
+	}
+	l, err := s.r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if l != msg+"\n" {
+		return fmt.Errorf("echo %q, want %q", l, msg)
+	}
+	return nil
+}
+
+// closed succeeds once the peer has closed the session.
 func (s *session) closed() error {
 	_ = s.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	_, err := s.r.ReadByte()
@@ -234,6 +250,25 @@ func TestRouterFollowsLeaderKey(t *testing.T) {
 	if old.node != "pg1" {
 		t.Fatalf("session on %s", old.node)
 	}
+
+	// The leader's /primary stops agreeing while the DCS still names it
+	// (a primary stopping for a switchover): it is drained at once, not
+	// after HAProxy's slow checks; its established session stays.
+	n1.role.Store("stopped")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if env.router.Status().Drains == 0 {
+			return errors.New("leader not drained")
+		}
+		if got, err := whoami(rw); err == nil {
+			return fmt.Errorf("new connection routed to %s while the leader is drained", got)
+		}
+		return nil
+	}, "leader drained when its /primary fails")
+	if err := old.echo("while drained"); err != nil {
+		t.Fatalf("session cut by the drain: %v", err)
+	}
+	n1.role.Store("primary")
+	testutil.Eventually(t, 5*time.Second, routesTo(rw, 3, "pg1"), "leader enabled again once /primary agrees")
 
 	// Both answer 200 on /primary (a stale primary): writes still go only
 	// to the member the DCS names.
