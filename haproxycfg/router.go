@@ -2,9 +2,11 @@ package haproxycfg
 
 import (
 	"context"
+
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/pgha/pgha/dcs"
 	"io"
 	"log/slog"
 	"net"
@@ -104,6 +106,13 @@ type RouterStatus struct {
 // server is drained, without cutting established sessions, and enabled
 // again once /primary answers 200.
 //
+// A switchover or failover request in the DCS (the failover key, see
+// [HandingOver]) drains the leader as soon as it is written: the leader is
+// about to stop, so new connections are refused at once instead of being
+// sent to a server that refuses them (which HAProxy retries only after a
+// one-second turn-around); established sessions continue until the leader
+// ends them. A request that is withdrawn re-enables the leader.
+//
 // HAProxy does not run health checks on a server in maintenance, so a
 // member that answers 200 on /primary without holding the leader key (a
 // stale primary) is not even checked: it gets no writes.
@@ -130,11 +139,12 @@ type Router struct {
 
 	wake chan struct{}
 
-	mu      sync.Mutex
-	known   bool
-	leader  string
-	servers map[string]Server
-	status  RouterStatus
+	mu       sync.Mutex
+	known    bool
+	leader   string
+	failover *dcs.Failover
+	servers  map[string]Server
+	status   RouterStatus
 }
 
 // NewRouter checks the options and returns a Router; call Run to start it.
@@ -199,15 +209,52 @@ func NewRouter(o RouterOptions) (*Router, error) {
 // SetLeader records the DCS verdict: leader is the member holding the
 // leader key ("" when there is none) and servers are the cluster's members
 // (the leader's health API address is taken from them). It does not block;
-// Run applies the latest verdict.
+// Run applies the latest verdict. It is SetVerdict without a handover.
 func (r *Router) SetLeader(leader string, servers []Server) {
-	m := make(map[string]Server, len(servers))
-	for _, s := range servers {
+	r.SetVerdict(Verdict{Leader: leader, Servers: servers})
+}
+
+// Verdict is what the DCS says about routing writes.
+type Verdict struct {
+	// Leader holds the leader key ("" for none).
+	Leader string
+	// Servers are the cluster's members.
+	Servers []Server
+	// Failover is the failover key (nil when absent). While it asks
+	// Leader to hand over ([HandingOver], evaluated again on every
+	// reconciliation, so a scheduled switchover counts once it is due),
+	// the leader is drained: new connections are refused at once,
+	// sessions are kept until it stops.
+	Failover *dcs.Failover
+}
+
+// HandingOver reports whether the failover key f asks the current leader
+// to hand over now: a switchover from leader (or from whoever leads) to
+// another member, or a failover to a member other than leader, that is not
+// scheduled in the future.
+func HandingOver(f *dcs.Failover, leader string, now time.Time) bool {
+	if f.IsZero() || leader == "" {
+		return false
+	}
+	if f.Leader != "" && f.Leader != leader {
+		return false
+	}
+	if f.Member == leader {
+		return false
+	}
+	return f.ScheduledAt == nil || !f.ScheduledAt.After(now)
+}
+
+// SetVerdict records the DCS verdict; it does not block.
+func (r *Router) SetVerdict(v Verdict) {
+	leader := v.Leader
+	m := make(map[string]Server, len(v.Servers))
+	for _, s := range v.Servers {
 		m[s.Name] = s
 	}
 	r.mu.Lock()
 	changed := !r.known || r.leader != leader
-	r.known, r.leader, r.servers = true, leader, m
+	r.known, r.leader, r.servers, r.failover = true, leader, m, v.Failover
 	r.status.Known, r.status.Leader = true, leader
 	r.mu.Unlock()
 	if changed {
@@ -298,6 +345,12 @@ func (r *Router) verdict() (known bool, leader string, srv Server, haveSrv bool)
 	return r.known, r.leader, srv, haveSrv
 }
 
+func (r *Router) handingOver() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return HandingOver(r.failover, r.leader, time.Now())
+}
+
 // reconcile makes the runtime state of the read-write backend follow the
 // verdict: demote first, then enable the leader once its probe agrees.
 func (r *Router) reconcile(ctx context.Context) error {
@@ -326,7 +379,18 @@ func (r *Router) reconcile(ctx context.Context) error {
 		}
 	}
 	routed := ""
-	if leaderState != nil {
+	if leaderState != nil && r.handingOver() {
+		// A handover is due: drain the leader (unless in maintenance).
+		if leaderState.AdminState&(adminForcedMaint|adminForcedDrain) == 0 {
+			if err := r.command(ctx, "set server "+r.o.Backend+"/"+leader+" state drain"); err != nil {
+				return err
+			}
+			r.mu.Lock()
+			r.status.Drains++
+			r.mu.Unlock()
+			r.log.Info("leader drained: handover requested in the DCS", "server", leader)
+		}
+	} else if leaderState != nil {
 		if leaderState.AdminState&(adminForcedMaint|adminForcedDrain) == 0 {
 			routed = leader
 		} else if haveSrv {
@@ -406,7 +470,7 @@ func (r *Router) probeUntil(ctx context.Context, leader string, srv Server) (boo
 			case r.wake <- struct{}{}:
 			default:
 			}
-			if _, l, _, _ := r.verdict(); l != leader {
+			if _, l, _, _ := r.verdict(); l != leader || r.handingOver() {
 				return false, nil
 			}
 		case <-t.C:

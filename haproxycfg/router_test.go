@@ -287,6 +287,30 @@ func TestRouterFollowsLeaderKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A switchover request (the failover key) drains the leader at once,
+	// keeping its sessions; withdrawn, the leader is enabled again.
+	drains := env.router.Status().Drains
+	sw := &dcs.Failover{Leader: "pg1", Member: "pg2"}
+	if _, err := env.writer.Put(context.Background(), dcs.KeyFailover, sw.Encode(), 0, dcs.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if env.router.Status().Drains == drains {
+			return errors.New("leader not drained")
+		}
+		if got, err := whoami(rw); err == nil {
+			return fmt.Errorf("new connection routed to %s during the handover", got)
+		}
+		return nil
+	}, "leader drained by the switchover request")
+	if err := old.echo("during the handover"); err != nil {
+		t.Fatalf("session cut by the handover drain: %v", err)
+	}
+	if err := env.writer.Delete(context.Background(), dcs.KeyFailover, dcs.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, routesTo(rw, 3, "pg1"), "leader enabled again once the request is withdrawn")
+
 	// The leader key moves: the old primary leaves at once and its session
 	// is cut, the new one enters without waiting for rise checks.
 	n1.role.Store("replica")
@@ -389,6 +413,33 @@ func TestRuntimeRoutingRenderAndOptions(t *testing.T) {
 	for _, o := range bad {
 		if _, err := NewRouter(o); err == nil {
 			t.Errorf("NewRouter(%+v) accepted", o)
+		}
+	}
+}
+
+func TestHandingOver(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	later, earlier := now.Add(time.Hour), now.Add(-time.Minute)
+	tests := []struct {
+		name   string
+		f      *dcs.Failover
+		leader string
+		want   bool
+	}{
+		{"no key", nil, "pg1", false},
+		{"cleared key", &dcs.Failover{}, "pg1", false},
+		{"switchover from the leader", &dcs.Failover{Leader: "pg1", Member: "pg2"}, "pg1", true},
+		{"switchover to any", &dcs.Failover{Leader: "pg1"}, "pg1", true},
+		{"switchover from another member", &dcs.Failover{Leader: "pg3", Member: "pg2"}, "pg1", false},
+		{"failover to another member", &dcs.Failover{Member: "pg2"}, "pg1", true},
+		{"failover to the leader itself", &dcs.Failover{Member: "pg1"}, "pg1", false},
+		{"scheduled later", &dcs.Failover{Leader: "pg1", Member: "pg2", ScheduledAt: &later}, "pg1", false},
+		{"scheduled and due", &dcs.Failover{Leader: "pg1", Member: "pg2", ScheduledAt: &earlier}, "pg1", true},
+		{"no leader", &dcs.Failover{Member: "pg2"}, "", false},
+	}
+	for _, tt := range tests {
+		if got := HandingOver(tt.f, tt.leader, now); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

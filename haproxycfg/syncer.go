@@ -271,7 +271,7 @@ func (s *Syncer) apply(ctx context.Context, rev int64, kvs map[string]dcs.KV) er
 			leader = cluster.Leader.Name
 		}
 		// Before any reload: a leader change must not wait for one.
-		s.o.Router.SetLeader(leader, servers)
+		s.o.Router.SetVerdict(Verdict{Leader: leader, Servers: servers, Failover: cluster.Failover})
 	}
 	cfg, err := Render(servers, s.o.Render)
 	if err == nil && !bytes.Equal(cfg, s.last) {
