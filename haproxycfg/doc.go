@@ -26,7 +26,9 @@
 // the read-write listener through HAProxy's runtime API: the old primary is
 // put into maintenance and its sessions are shut down the moment the key
 // changes, and the new leader is enabled as soon as its own /primary
-// answers 200, without waiting for HAProxy's rise checks. A server is
+// answers 200, without waiting for HAProxy's rise checks; a switchover
+// request in the DCS, or a failed probe of the leader's /primary, drains
+// the leader first. A server is
 // routed writes only when the DCS names it and its /primary agrees; a proxy
 // cut off from the DCS keeps its last verdict and never enables another
 // server (see [Router]).
