@@ -152,6 +152,31 @@ func (b *bench) startGuideProxy(ctx context.Context, routed bool) error {
 			_ = syncer.Run(rctx)
 		}()
 	}
+	// HAProxy starts servers without a saved state up until their checks
+	// fail (fall 3 x inter 3s with the guides' settings): wait until only
+	// one server of the read-write listener is routable, so no
+	// repetition starts while a replica still counts as up.
+	wctx, wcancel := context.WithTimeout(ctx, b.timeout)
+	defer wcancel()
+	err = localcluster.Poll(wctx, 100*time.Millisecond, func() error {
+		states, err := haproxycfg.ServerStates(wctx, o.StatsSocket)
+		if err != nil {
+			return err
+		}
+		var up []string
+		for _, s := range states {
+			if s.Backend == haproxycfg.ProxyPrimary && s.Up && !s.Maint {
+				up = append(up, s.Server)
+			}
+		}
+		if len(up) != 1 {
+			return fmt.Errorf("read-write servers up: %v", up)
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(fmt.Errorf("the guides' HAProxy did not settle: %w", err))
+	}
 	user, password := b.c.Credentials()
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Path: "/postgres", RawQuery: "sslmode=disable&connect_timeout=2&application_name=failover-bench-guides"}
