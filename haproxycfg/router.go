@@ -18,6 +18,11 @@ import (
 	"time"
 )
 
+// runtimeCallTimeout bounds one runtime API exchange of the Router: a
+// socket that does not answer (HAProxy busy reloading) is retried on the
+// next reconciliation instead of stalling routing.
+const runtimeCallTimeout = 2 * time.Second
+
 // Admin state bits of "show servers state" (srv_admin_state).
 const (
 	adminForcedMaint = 0x01 // SRV_ADMF_FMAINT: "set server ... state maint"
@@ -358,7 +363,9 @@ func (r *Router) reconcile(ctx context.Context) error {
 	if !known {
 		return nil // the configuration starts every server disabled
 	}
-	states, err := ServerStates(ctx, r.o.StatsSocket)
+	sctx, cancel := context.WithTimeout(ctx, runtimeCallTimeout)
+	states, err := ServerStates(sctx, r.o.StatsSocket)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -503,6 +510,8 @@ func (r *Router) probe(ctx context.Context, srv Server) error {
 
 // command sends one runtime API command whose success answer is empty.
 func (r *Router) command(ctx context.Context, cmd string) error {
+	ctx, cancel := context.WithTimeout(ctx, runtimeCallTimeout)
+	defer cancel()
 	out, err := RuntimeCommand(ctx, r.o.StatsSocket, cmd)
 	if err != nil {
 		return err

@@ -83,6 +83,13 @@ func (b *bench) begin(ctx context.Context, rep *Rep, prepare func(leader string)
 		return "", nil, nil, err
 	}
 	rep.Leader = leader
+	if b.guide != nil {
+		// With the guides' slow checks HAProxy may still count the
+		// previous primary up: start from one routable server.
+		if err := b.waitGuideSettled(ctx, b.guide); err != nil {
+			return "", nil, nil, err
+		}
+	}
 	if prepare != nil {
 		if err := prepare(leader); err != nil {
 			return "", nil, nil, err

@@ -58,6 +58,7 @@ func guideScenarios() []scenario {
 // guideProxy is the extra HAProxy (and its Syncer with Router when routed).
 type guideProxy struct {
 	dir    string
+	socket string
 	proc   *haproxycfg.Process
 	router *haproxycfg.Router
 	cancel context.CancelFunc
@@ -156,16 +157,32 @@ func (b *bench) startGuideProxy(ctx context.Context, routed bool) error {
 	// fail (fall 3 x inter 3s with the guides' settings): wait until only
 	// one server of the read-write listener is routable, so no
 	// repetition starts while a replica still counts as up.
-	wctx, wcancel := context.WithTimeout(ctx, b.timeout)
-	defer wcancel()
-	err = localcluster.Poll(wctx, 100*time.Millisecond, func() error {
-		states, err := haproxycfg.ServerStates(wctx, o.StatsSocket)
+	g.socket = o.StatsSocket
+	if err := b.waitGuideSettled(ctx, g); err != nil {
+		return fail(err)
+	}
+	user, password := b.c.Credentials()
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Path: "/postgres", RawQuery: "sslmode=disable&connect_timeout=2&application_name=failover-bench-guides"}
+	b.guide, b.writerDSN = g, u.String()
+	return nil
+}
+
+// waitGuideSettled waits until exactly one server of the guides' read-write
+// listener is routable (up, not in maintenance or drained).
+func (b *bench) waitGuideSettled(ctx context.Context, g *guideProxy) error {
+	wctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	err := localcluster.Poll(wctx, 100*time.Millisecond, func() error {
+		sctx, scancel := context.WithTimeout(wctx, 2*time.Second)
+		defer scancel()
+		states, err := haproxycfg.ServerStates(sctx, g.socket)
 		if err != nil {
 			return err
 		}
 		var up []string
 		for _, s := range states {
-			if s.Backend == haproxycfg.ProxyPrimary && s.Up && !s.Maint {
+			if s.Backend == haproxycfg.ProxyPrimary && s.Up && s.AdminState&0x09 == 0 { // not forced into maintenance (1) or drain (8)
 				up = append(up, s.Server)
 			}
 		}
@@ -175,12 +192,8 @@ func (b *bench) startGuideProxy(ctx context.Context, routed bool) error {
 		return nil
 	})
 	if err != nil {
-		return fail(fmt.Errorf("the guides' HAProxy did not settle: %w", err))
+		return fmt.Errorf("the guides' HAProxy did not settle: %w", err)
 	}
-	user, password := b.c.Credentials()
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		Path: "/postgres", RawQuery: "sslmode=disable&connect_timeout=2&application_name=failover-bench-guides"}
-	b.guide, b.writerDSN = g, u.String()
 	return nil
 }
 
