@@ -107,6 +107,9 @@ type keepalivedSection struct {
 	// RunDir holds the managed keepalived's pid files (default: Config's
 	// directory).
 	RunDir string `yaml:"run_dir"`
+	// Wrapper runs the managed keepalived under a command that execs it in
+	// place, for example [ip, netns, exec, NAME].
+	Wrapper []string `yaml:"wrapper"`
 
 	Interface       string   `yaml:"interface"`
 	VirtualRouterID int      `yaml:"virtual_router_id"`
@@ -150,6 +153,7 @@ type proxyConfig struct {
 	keepalivedBin    string
 	keepalivedConfig string
 	keepalivedRunDir string
+	keepalivedWrap   []string
 }
 
 // defaultCheckWeight is pgha-proxy's Keepalived check weight: larger than
@@ -374,6 +378,15 @@ func (pc *proxyConfig) applyKeepalived(k *keepalivedSection, o haproxycfg.Option
 	pc.keepalivedBin = k.Bin
 	pc.keepalivedConfig = k.Config
 	pc.keepalivedRunDir = k.RunDir
+	for i, a := range k.Wrapper {
+		if a == "" || strings.ContainsAny(a, "\x00\n") {
+			return fmt.Errorf("haproxy.keepalived.wrapper[%d]: %s not allowed", i, quote(a))
+		}
+	}
+	if len(k.Wrapper) > 0 && !k.Manage {
+		return errors.New("haproxy.keepalived.wrapper: only used with manage: true")
+	}
+	pc.keepalivedWrap = k.Wrapper
 	if pc.keepalivedRunDir == "" {
 		pc.keepalivedRunDir = dirOf(k.Config)
 	}

@@ -86,6 +86,7 @@ func TestConfigErrors(t *testing.T) {
 		{"keepalived injected interface", good + "  keepalived:\n    config: /tmp/k.conf\n    virtual_router_id: 1\n    virtual_ips: [10.0.0.1]\n    interface: \"eth0\\n}\\nvrrp_instance x {\"\n", "Interface"},
 		{"keepalived injected notify", good + "  keepalived:\n    config: /tmp/k.conf\n    interface: eth0\n    virtual_router_id: 1\n    virtual_ips: [10.0.0.1]\n    notify_master: \"/bin/sh -c \\\"reboot\\\"\"\n", "NotifyMaster"},
 		{"keepalived auth_pass", good + "  keepalived:\n    config: /tmp/k.conf\n    interface: eth0\n    virtual_router_id: 1\n    virtual_ips: [10.0.0.1]\n    auth_pass: \"a\\\"b\"\n", "AuthPass"},
+		{"keepalived wrapper without manage", good + "  keepalived:\n    config: /tmp/k.conf\n    interface: eth0\n    virtual_router_id: 1\n    virtual_ips: [10.0.0.1]\n    wrapper: [ip, netns, exec, x]\n", "only used with manage: true"},
 		{"no scope", "haproxy:\n  config: /tmp/a.cfg\n  socket: /tmp/a.sock\n", "scope"},
 	}
 	for i, tt := range tests {

@@ -144,7 +144,7 @@ func setupKeepalived(ctx context.Context, cfg *proxyConfig, logger *slog.Logger)
 		return nil, nil
 	}
 	ka, err := haproxycfg.NewKeepalived(haproxycfg.KeepalivedConfig{Bin: cfg.keepalivedBin, ConfigPath: cfg.keepalivedConfig,
-		RunDir: cfg.keepalivedRunDir, Logger: logger})
+		RunDir: cfg.keepalivedRunDir, Wrapper: cfg.keepalivedWrap, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
