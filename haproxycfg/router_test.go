@@ -443,3 +443,32 @@ func TestHandingOver(t *testing.T) {
 		}
 	}
 }
+
+func TestParseServersStateAdmin(t *testing.T) {
+	out := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...\n" +
+		"2 primary 1 a 127.0.0.1 2 0 1 1 0 6 3 4 6 0 0 0 - 1 - 0 0 - - 0\n" +
+		"2 primary 2 b 127.0.0.1 0 5 1 1 0 6 3 4 6 0 0 0 - 1 - 0 0 - - 0\n" +
+		"2 primary 3 c 127.0.0.1 2 4 1 1 0 6 3 4 6 0 0 0 - 1 - 0 0 - - 0\n" +
+		"2 primary 4 d 127.0.0.1 2 12 1 1 0 6 3 4 6 0 0 0 - 1 - 0 0 - - 0\n" +
+		"3 replicas 5 d:primary 127.0.0.1 0 2 1 1 0 6 3 4 6 0 0 0 - 1 - 0 0 - - 0\n"
+	states, err := parseServersState(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		up, maint, drain bool
+		admin            int
+	}{{true, false, false, 0}, {false, true, false, 5}, {true, false, false, 4}, {true, false, true, 12}, {false, true, false, 2}}
+	if len(states) != len(want) {
+		t.Fatalf("%d states", len(states))
+	}
+	for i, w := range want {
+		s := states[i]
+		if s.Up != w.up || s.Maint != w.maint || s.Drain != w.drain || s.AdminState != w.admin {
+			t.Errorf("%s/%s: %+v, want %+v", s.Backend, s.Server, s, w)
+		}
+	}
+	if _, err := parseServersState("1\n2 primary 1 a 127.0.0.1 2 x 1\n"); err == nil {
+		t.Error("non-numeric admin state accepted")
+	}
+}

@@ -182,7 +182,7 @@ func (b *bench) waitGuideSettled(ctx context.Context, g *guideProxy) error {
 		}
 		var up []string
 		for _, s := range states {
-			if s.Backend == haproxycfg.ProxyPrimary && s.Up && s.AdminState&0x09 == 0 { // not forced into maintenance (1) or drain (8)
+			if s.Backend == haproxycfg.ProxyPrimary && s.Up && !s.Maint && !s.Drain {
 				up = append(up, s.Server)
 			}
 		}
