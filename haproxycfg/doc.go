@@ -75,6 +75,10 @@
 // [Router] pushes DCS leader changes into the read-write listener through
 // the runtime API (above).
 //
-// [RenderKeepalived] renders the Keepalived side of the two-HAProxy layout
-// (a VRRP instance holding a virtual IP while the local HAProxy runs).
+// [RenderKeepalived] renders the Keepalived side of the two-HAProxy layout:
+// a VRRP instance holding a virtual IP while the local HAProxy serves, as
+// [CheckServing] decides (its runtime API reports a read-write server up
+// and the read-write port accepts; a live process is not enough), with
+// unicast peers, authentication and notify hooks. [Keepalived] runs Debian's
+// keepalived; [CommandReloader] reloads an HAProxy that systemd runs.
 package haproxycfg
