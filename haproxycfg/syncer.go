@@ -83,7 +83,8 @@ type SyncStatus struct {
 //
 // Reloads only happen when the rendered bytes change, which is on membership
 // or address changes, not on role changes (those are followed by health
-// checks) nor on the members' periodic LSN updates.
+// checks and, with [SyncerOptions.Router], by the runtime API) nor on the
+// members' periodic LSN updates.
 type Syncer struct {
 	store dcs.Store
 	o     SyncerOptions
