@@ -18,6 +18,21 @@
 // member joins, leaves or moves, and a role change is followed by HAProxy
 // alone, without a reload.
 //
+// # Runtime-API routing
+//
+// The DCS knows of a leader change before any health check can. A [Router]
+// (run by the [Syncer] when [SyncerOptions.Router] is set, with
+// [Options.RuntimeRouting] in the rendered file) pushes the leader key into
+// the read-write listener through HAProxy's runtime API: the old primary is
+// put into maintenance and its sessions are shut down the moment the key
+// changes, and the new leader is enabled as soon as its own /primary
+// answers 200, without waiting for HAProxy's rise checks; a switchover
+// request in the DCS, or a failed probe of the leader's /primary, drains
+// the leader first. A server is
+// routed writes only when the DCS names it and its /primary agrees; a proxy
+// cut off from the DCS keeps its last verdict and never enables another
+// server (see [Router]).
+//
 // # Timing
 //
 // HAProxy's defaults (inter 2s) and the guides' "inter 3s fall 3 rise 2" take
@@ -57,6 +72,13 @@
 // when the rendered bytes changed. See [Syncer] for why a graceful reload was
 // chosen over runtime-API server changes.
 //
-// [RenderKeepalived] renders the Keepalived side of the two-HAProxy layout
-// (a VRRP instance holding a virtual IP while the local HAProxy runs).
+// [Router] pushes DCS leader changes into the read-write listener through
+// the runtime API (above).
+//
+// [RenderKeepalived] renders the Keepalived side of the two-HAProxy layout:
+// a VRRP instance holding a virtual IP while the local HAProxy serves, as
+// [CheckServing] decides (its runtime API reports a read-write server up
+// and the read-write port accepts; a live process is not enough), with
+// unicast peers, authentication and notify hooks. [Keepalived] runs Debian's
+// keepalived; [CommandReloader] reloads an HAProxy that systemd runs.
 package haproxycfg

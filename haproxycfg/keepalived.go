@@ -8,7 +8,7 @@ import (
 )
 
 // KeepalivedOptions describes the VRRP instance of one of the two HAProxy
-// hosts of the guides' layout: the host whose HAProxy runs and whose
+// hosts of the guides' layout: the host whose HAProxy serves and whose
 // priority is highest holds the virtual IP.
 type KeepalivedOptions struct {
 	// InstanceName names the vrrp_instance; default "VI_PGHA".
@@ -36,14 +36,26 @@ type KeepalivedOptions struct {
 	UnicastSrcIP string
 	UnicastPeers []string
 
-	// CheckScript is the chk_haproxy command; default
-	// "/usr/bin/killall -0 haproxy" (succeeds while an haproxy process
-	// exists). Absolute program path, arguments of [A-Za-z0-9/._+=:,-].
+	// CheckScript is the chk_haproxy command; required. It must succeed
+	// only while the local HAProxy serves, not merely while its process
+	// exists: pgha-proxy uses "pgha-proxy check-haproxy", which asks the
+	// runtime API for a read-write server up and connects to the
+	// read-write port ([CheckServing]). Absolute program path, arguments of
+	// [A-Za-z0-9/._+=:,-], single spaces.
 	CheckScript string
 	// CheckInterval is the script period in whole seconds (default 2 s).
 	CheckInterval time.Duration
+	// CheckTimeout, when set, is how long the script may run before it
+	// counts as failed (whole seconds; Keepalived's default is
+	// CheckInterval). A check program that starts slowly on a loaded host
+	// needs more than the interval.
+	CheckTimeout time.Duration
 	// CheckWeight is added to the priority while the script succeeds
-	// (default 2; -254..254, non-zero).
+	// (default 2; -254..254, non-zero). It must exceed the difference
+	// between the two hosts' priorities, or a failing check does not move
+	// the virtual IP. A positive weight (rather than none, which puts the
+	// instance into FAULT) keeps the virtual IP somewhere when both checks
+	// fail, for example while the cluster has no leader.
 	CheckWeight int
 	// CheckFall and CheckRise are the consecutive results that change the
 	// script's state (default 2 each).
@@ -52,6 +64,16 @@ type KeepalivedOptions struct {
 	// ScriptUser, when set, emits global_defs with enable_script_security
 	// and this script_user.
 	ScriptUser string
+
+	// NotifyMaster, NotifyBackup, NotifyFault and NotifyStop are commands
+	// run on entering that state; Notify is run on every transition with
+	// Keepalived's arguments appended ("INSTANCE" NAME STATE PRIORITY).
+	// Same syntax as CheckScript; empty ones are left out.
+	NotifyMaster string
+	NotifyBackup string
+	NotifyFault  string
+	NotifyStop   string
+	Notify       string
 }
 
 func (o KeepalivedOptions) withDefaults() KeepalivedOptions {
@@ -66,9 +88,6 @@ func (o KeepalivedOptions) withDefaults() KeepalivedOptions {
 	}
 	if o.AdvertInterval == 0 {
 		o.AdvertInterval = time.Second
-	}
-	if o.CheckScript == "" {
-		o.CheckScript = "/usr/bin/killall -0 haproxy"
 	}
 	if o.CheckInterval == 0 {
 		o.CheckInterval = 2 * time.Second
@@ -113,6 +132,11 @@ func (o KeepalivedOptions) Validate() error {
 	if err := wholeSeconds("CheckInterval", o.CheckInterval, 3600); err != nil {
 		return err
 	}
+	if o.CheckTimeout != 0 {
+		if err := wholeSeconds("CheckTimeout", o.CheckTimeout, 3600); err != nil {
+			return err
+		}
+	}
 	if o.AuthPass != "" {
 		if len(o.AuthPass) > 8 {
 			return fieldErr("", "AuthPass", "longer than 8 characters (VRRP PASS authentication keeps 8)")
@@ -141,8 +165,16 @@ func (o KeepalivedOptions) Validate() error {
 			return fieldErr("", "UnicastPeers["+strconv.Itoa(i)+"]", "%s is not an IP address", quoteShort(p))
 		}
 	}
-	if err := checkScript(o.CheckScript); err != nil {
+	if o.CheckScript == "" {
+		return fieldErr("", "CheckScript", "required: a command that succeeds only while HAProxy serves (for example pgha-proxy check-haproxy)")
+	}
+	if err := checkCommand("CheckScript", o.CheckScript); err != nil {
 		return err
+	}
+	for _, n := range o.notifies() {
+		if err := checkCommand(n.field, n.cmd); err != nil {
+			return err
+		}
 	}
 	if o.CheckWeight < -254 || o.CheckWeight > 254 {
 		return fieldErr("", "CheckWeight", "%d out of range -254..254", o.CheckWeight)
@@ -161,6 +193,25 @@ func (o KeepalivedOptions) Validate() error {
 	return nil
 }
 
+type notify struct{ field, keyword, cmd string }
+
+// notifies returns the notify commands that are set, in rendering order.
+func (o KeepalivedOptions) notifies() []notify {
+	var out []notify
+	for _, n := range []notify{
+		{"NotifyMaster", "notify_master", o.NotifyMaster},
+		{"NotifyBackup", "notify_backup", o.NotifyBackup},
+		{"NotifyFault", "notify_fault", o.NotifyFault},
+		{"NotifyStop", "notify_stop", o.NotifyStop},
+		{"Notify", "notify", o.Notify},
+	} {
+		if n.cmd != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // RenderKeepalived returns a keepalived.conf with a chk_haproxy vrrp_script
 // and one vrrp_instance tracking it. It only renders; it never runs
 // Keepalived.
@@ -170,13 +221,16 @@ func RenderKeepalived(opts KeepalivedOptions) ([]byte, error) {
 		return nil, err
 	}
 	var b strings.Builder
-	b.WriteString("# Generated by pgha haproxycfg. Holds the virtual IP while the local\n# HAProxy runs.\n")
+	b.WriteString("# Generated by pgha haproxycfg. Holds the virtual IP while the local\n# HAProxy serves.\n")
 	if o.ScriptUser != "" {
 		b.WriteString("global_defs {\n    enable_script_security\n    script_user " + o.ScriptUser + "\n}\n\n")
 	}
 	b.WriteString("vrrp_script chk_haproxy {\n")
 	b.WriteString("    script \"" + o.CheckScript + "\"\n")
 	b.WriteString("    interval " + strconv.Itoa(int(o.CheckInterval/time.Second)) + "\n")
+	if o.CheckTimeout != 0 {
+		b.WriteString("    timeout " + strconv.Itoa(int(o.CheckTimeout/time.Second)) + "\n")
+	}
 	b.WriteString("    weight " + strconv.Itoa(o.CheckWeight) + "\n")
 	b.WriteString("    fall " + strconv.Itoa(o.CheckFall) + "\n")
 	b.WriteString("    rise " + strconv.Itoa(o.CheckRise) + "\n")
@@ -209,6 +263,9 @@ func RenderKeepalived(opts KeepalivedOptions) ([]byte, error) {
 	}
 	b.WriteString("    }\n")
 	b.WriteString("    track_script {\n        chk_haproxy\n    }\n")
+	for _, n := range o.notifies() {
+		b.WriteString("    " + n.keyword + " \"" + n.cmd + "\"\n")
+	}
 	b.WriteString("}\n")
 	return []byte(b.String()), nil
 }
@@ -263,21 +320,24 @@ func checkIPOrCIDR(field, v string) error {
 	return nil
 }
 
-// checkScript accepts an absolute program path followed by arguments, single
-// spaces between tokens, each of [A-Za-z0-9/._+=:,-]: nothing that could
-// close the quoted string or reach a shell.
-func checkScript(s string) error {
+// checkCommand accepts an absolute program path followed by arguments,
+// single spaces between tokens, each of [A-Za-z0-9/._+=:,-]: nothing that
+// could close the quoted string or reach a shell.
+func checkCommand(field, s string) error {
+	if len(s) > 1024 {
+		return fieldErr("", field, "%s: longer than 1024 bytes", quoteShort(s))
+	}
 	toks := strings.Split(s, " ")
 	if !strings.HasPrefix(toks[0], "/") {
-		return fieldErr("", "CheckScript", "%s: program must be an absolute path", quoteShort(s))
+		return fieldErr("", field, "%s: program must be an absolute path", quoteShort(s))
 	}
 	for _, t := range toks {
 		if t == "" {
-			return fieldErr("", "CheckScript", "%s: empty argument (single spaces between arguments)", quoteShort(s))
+			return fieldErr("", field, "%s: empty argument (single spaces between arguments)", quoteShort(s))
 		}
 		for _, r := range t {
 			if !isAlnum(r) && !strings.ContainsRune("/._+=:,-", r) {
-				return fieldErr("", "CheckScript", "%s: character %q not allowed", quoteShort(s), r)
+				return fieldErr("", field, "%s: character %q not allowed", quoteShort(s), r)
 			}
 		}
 	}

@@ -78,6 +78,11 @@ type Options struct {
 	// up until their first check); [Process.Reload] also records servers
 	// new to the configuration as down. Strongly recommended with a Syncer.
 	ServerStateFile string
+	// RuntimeRouting renders every read-write server "disabled": none is
+	// routed writes until a [Router] has read the DCS and enabled the
+	// leader. Set it when a Router runs (it needs StatsSocket).
+	RuntimeRouting bool
+
 	// HardStopAfter, when positive, bounds how long an old worker keeps
 	// serving its established connections after a reload.
 	HardStopAfter time.Duration
@@ -231,6 +236,9 @@ func (o Options) Validate() error {
 		if len(o.StatsSocket) > 107 {
 			return fieldErr("", "StatsSocket", "unix socket path longer than 107 bytes")
 		}
+	}
+	if o.RuntimeRouting && (o.StatsSocket == "" || o.ReadWritePort == 0) {
+		return fieldErr("", "RuntimeRouting", "needs StatsSocket and ReadWritePort")
 	}
 	if o.ServerStateFile != "" {
 		if err := validatePath("ServerStateFile", o.ServerStateFile); err != nil {

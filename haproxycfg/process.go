@@ -35,6 +35,11 @@ type ProcessConfig struct {
 	ServerStateFile string
 	// PIDFile, when set, receives the master's pid (-p).
 	PIDFile string
+	// Wrapper, when set, is a command that HAProxy is run under, with
+	// HAProxy's command line appended: for example "ip netns exec NAME" or
+	// "chpst -u haproxy". It must exec HAProxy in place (signals go to the
+	// wrapper's pid).
+	Wrapper []string
 	// Logger receives HAProxy's own messages and lifecycle events; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -80,6 +85,9 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 		if err := validatePath("PIDFile", cfg.PIDFile); err != nil {
 			return nil, err
 		}
+	}
+	if len(cfg.Wrapper) > 0 && cfg.Wrapper[0] == "" {
+		return nil, fieldErr("", "Wrapper", "empty program")
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -135,6 +143,9 @@ func (p *Process) Start(ctx context.Context) error {
 		args = append(args, "-p", p.cfg.PIDFile)
 	}
 	cmd := exec.Command(p.cfg.Bin, args...)
+	if len(p.cfg.Wrapper) > 0 {
+		cmd = exec.Command(p.cfg.Wrapper[0], append(append(p.cfg.Wrapper[1:len(p.cfg.Wrapper):len(p.cfg.Wrapper)], p.cfg.Bin), args...)...)
+	}
 	cmd.Stdout = &logWriter{log: p.log}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
@@ -246,7 +257,13 @@ func (p *Process) Reload(ctx context.Context) error {
 }
 
 func (p *Process) saveServerState(ctx context.Context) error {
-	out, err := p.Runtime(ctx, "show servers state")
+	return saveServerState(ctx, p.cfg.StatsSocket, p.cfg.ConfigPath, p.cfg.ServerStateFile)
+}
+
+// saveServerState writes the running worker's server states, plus the
+// servers new in configPath as down, to stateFile.
+func saveServerState(ctx context.Context, socket, configPath, stateFile string) error {
+	out, err := RuntimeCommand(ctx, socket, "show servers state")
 	if err != nil {
 		return err
 	}
@@ -254,17 +271,17 @@ func (p *Process) saveServerState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := os.ReadFile(p.cfg.ConfigPath)
+	cfg, err := os.ReadFile(configPath)
 	if err != nil {
 		return err
 	}
 	out = strings.TrimRight(out, "\n") + "\n" + newServersDown(string(cfg), states)
-	return WriteFileAtomic(p.cfg.ServerStateFile, []byte(out), 0o600)
+	return WriteFileAtomic(stateFile, []byte(out), 0o600)
 }
 
 // newServersDown returns server-state lines (format version 1) marking
 // every health-checked server of cfg that the running worker does not know
-// as down. Without them HAProxy starts a new server up until its first
+// as down (and, when rendered "disabled", in maintenance). Without them HAProxy starts a new server up until its first
 // check, so a replica that just joined would briefly receive read-write
 // connections. Lines only use names and addresses from cfg, and are only
 // produced for server lines of the shape Render writes.
@@ -308,7 +325,14 @@ func newServersDown(cfg string, known []ServerState) string {
 		// srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id
 		// srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port
 		// srv_check_addr srv_agent_addr srv_agent_port
-		fmt.Fprintf(&b, "0 %s 0 %s %s 0 0 1 1 0 8 2 0 6 0 0 0 - %s - 0 %s - - 0\n", proxy, f[1], addr, port, checkPort)
+		// A server rendered "disabled" (RuntimeRouting) keeps its forced
+		// maintenance (1) and configuration maintenance (4) bits: a state
+		// line saying 0 would enable it.
+		admin := 0
+		if slices.Contains(f[4:], "disabled") {
+			admin = adminForcedMaint | adminConfigMaint
+		}
+		fmt.Fprintf(&b, "0 %s 0 %s %s 0 %d 1 1 0 8 2 0 6 0 0 0 - %s - 0 %s - - 0\n", proxy, f[1], addr, admin, port, checkPort)
 	}
 	return b.String()
 }

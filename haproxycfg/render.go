@@ -106,7 +106,7 @@ func Render(servers []Server, opts Options) ([]byte, error) {
 	if o.ServerMaxConn > 0 {
 		defaultServer += " maxconn " + strconv.Itoa(o.ServerMaxConn)
 	}
-	listen := func(name string, port int, uri, extraDefault string, backups bool) {
+	listen := func(name string, port int, uri, extraDefault string, backups, disabled bool) {
 		b.WriteByte('\n')
 		line(false, "listen", name)
 		line(true, "bind", bindAddr(o.BindAddress, port))
@@ -115,7 +115,11 @@ func Render(servers []Server, opts Options) ([]byte, error) {
 		line(true, "http-check expect status 200")
 		line(true, defaultServer+extraDefault)
 		for _, s := range sorted {
-			line(true, serverLine(s, o))
+			if disabled {
+				line(true, serverLine(s, o), "disabled")
+			} else {
+				line(true, serverLine(s, o))
+			}
 		}
 		if backups {
 			for _, s := range sorted {
@@ -124,7 +128,7 @@ func Render(servers []Server, opts Options) ([]byte, error) {
 		}
 	}
 	if o.ReadWritePort != 0 {
-		listen(ProxyPrimary, o.ReadWritePort, "/primary", "", false)
+		listen(ProxyPrimary, o.ReadWritePort, "/primary", "", false, o.RuntimeRouting)
 	}
 	if o.ReadOnlyPort != 0 {
 		uri := "/replica"
@@ -136,10 +140,10 @@ func Render(servers []Server, opts Options) ([]byte, error) {
 			// When a replica comes back, move reads off the primary.
 			extra = " on-marked-up shutdown-backup-sessions"
 		}
-		listen(ProxyReplicas, o.ReadOnlyPort, uri, extra, o.ReadOnlyIncludePrimary)
+		listen(ProxyReplicas, o.ReadOnlyPort, uri, extra, o.ReadOnlyIncludePrimary, false)
 	}
 	if o.SyncPort != 0 {
-		listen(ProxySync, o.SyncPort, "/sync", "", false)
+		listen(ProxySync, o.SyncPort, "/sync", "", false, false)
 	}
 	return []byte(b.String()), nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,8 +64,18 @@ type ServerState struct {
 	Addr string
 	// Up reports the operational state: true when HAProxy would route to it.
 	Up bool
-	// Maint reports an administrative maintenance state.
+	// Maint reports a maintenance state that keeps traffic away: forced
+	// ("set server ... state maint"), inherited from a tracked server,
+	// or from DNS resolution. A server rendered "disabled" and then set
+	// ready keeps only the configuration bit (4) and is not in
+	// maintenance.
 	Maint bool
+	// Drain reports a drain state (forced or inherited): no new
+	// connections, established ones continue.
+	Drain bool
+	// AdminState is the raw srv_admin_state bit field (1 forced
+	// maintenance, 4 "disabled" in the configuration, 8 forced drain, ...).
+	AdminState int
 }
 
 // ServerStates returns every server of every backend from "show servers
@@ -93,12 +104,19 @@ func parseServersState(out string) ([]ServerState, error) {
 		if len(f) < 7 {
 			return nil, fmt.Errorf("haproxycfg: show servers state: short line %s", quoteShort(l))
 		}
+		admin, err := strconv.Atoi(f[6])
+		if err != nil {
+			return nil, fmt.Errorf("haproxycfg: show servers state: admin state %s: %w", quoteShort(f[6]), err)
+		}
 		states = append(states, ServerState{
 			Backend: f[1],
 			Server:  f[3],
 			Addr:    f[4],
-			Up:      f[5] == "1" || f[5] == "2", // SRV_ST_STARTING, SRV_ST_RUNNING
-			Maint:   f[6] != "0",
+			Up:      f[5] == "1" || f[5] == "2",                   // SRV_ST_STARTING, SRV_ST_RUNNING
+			Maint:   admin&(adminForcedMaint|0x02|0x20|0x40) != 0, // FMAINT, IMAINT, RMAINT, HMAINT
+			Drain:   admin&(adminForcedDrain|0x10) != 0,           // FDRAIN, IDRAIN
+
+			AdminState: admin,
 		})
 	}
 	return states, nil

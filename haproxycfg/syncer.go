@@ -33,6 +33,10 @@ type SyncerOptions struct {
 	ConfigPath string
 	// Reloader validates and applies configurations. Required.
 	Reloader Reloader
+	// Router, when set, receives the DCS leader on every change (before
+	// any reload) and is run by [Syncer.Run]; Render.RuntimeRouting should
+	// then be set. Nil leaves routing to HAProxy's health checks alone.
+	Router *Router
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// RetryInterval is the first delay before retrying a failed read, render
@@ -79,7 +83,8 @@ type SyncStatus struct {
 //
 // Reloads only happen when the rendered bytes change, which is on membership
 // or address changes, not on role changes (those are followed by health
-// checks) nor on the members' periodic LSN updates.
+// checks and, with [SyncerOptions.Router], by the runtime API) nor on the
+// members' periodic LSN updates.
 type Syncer struct {
 	store dcs.Store
 	o     SyncerOptions
@@ -132,8 +137,21 @@ func (s *Syncer) Status() SyncStatus {
 // Run reads the cluster, applies it, then follows the DCS watch until ctx
 // ends, re-reading everything when the watch reports a resync. Failures
 // (DCS unreachable, validation or reload errors) are logged, recorded in
-// Status and retried with backoff; Run returns only ctx's error.
+// Status and retried with backoff; Run returns only ctx's error. With
+// [SyncerOptions.Router] set it also runs the Router until ctx ends.
 func (s *Syncer) Run(ctx context.Context) error {
+	if r := s.o.Router; r != nil {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = r.Run(rctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	if cur, err := os.ReadFile(s.o.ConfigPath); err == nil {
 		s.last = cur // no reload if HAProxy already runs what we would render
 	}
@@ -248,6 +266,14 @@ func (s *Syncer) apply(ctx context.Context, rev int64, kvs map[string]dcs.KV) er
 	if skipped != nil {
 		s.log.Warn("members left out of haproxy configuration", "err", skipped)
 	}
+	if s.o.Router != nil {
+		leader := ""
+		if cluster.Leader != nil {
+			leader = cluster.Leader.Name
+		}
+		// Before any reload: a leader change must not wait for one.
+		s.o.Router.SetVerdict(Verdict{Leader: leader, Servers: servers, Failover: cluster.Failover})
+	}
 	cfg, err := Render(servers, s.o.Render)
 	if err == nil && !bytes.Equal(cfg, s.last) {
 		err = s.install(ctx, cfg)
@@ -296,6 +322,9 @@ func (s *Syncer) install(ctx context.Context, cfg []byte) error {
 	s.mu.Lock()
 	s.status.Reloads++
 	s.mu.Unlock()
+	if s.o.Router != nil {
+		s.o.Router.poke() // the new worker may have started servers disabled
+	}
 	s.log.Info("haproxy configuration applied", "bytes", len(cfg))
 	return nil
 }

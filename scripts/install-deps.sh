@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pgha's tests and demo need on a Debian machine that has never
-# seen this project: PostgreSQL 15 server binaries, HAProxy, the `postgres` OS
-# user, staticcheck and a Consul agent, each at a pinned version.
+# seen this project: PostgreSQL 15 server binaries, HAProxy, Keepalived and
+# iproute2 (the proxy tests run Keepalived in network namespaces), the
+# `postgres` OS user, staticcheck and a Consul agent, each at a pinned version.
 #
 # Every pinned Go module is resolved against the module proxy on every run,
 # even when its binary is already installed, so a pin the proxy does not
@@ -31,6 +32,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 need=()
 [ -x "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" ] || need+=("postgresql-${PG_MAJOR}")
 { command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; } || need+=(haproxy)
+if ! $demo_only; then
+  { command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ]; } || need+=(keepalived)
+  { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } || need+=(iproute2)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   step "installing Debian packages: ${need[*]}"
@@ -58,6 +63,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ -x "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" ] ||
   die "postgresql-${PG_MAJOR} is installed but /usr/lib/postgresql/${PG_MAJOR}/bin/postgres is missing"
+if ! $demo_only; then
+  { command -v keepalived >/dev/null 2>&1 || [ -x /usr/sbin/keepalived ]; } ||
+    die "keepalived is installed but no keepalived binary was found"
+  { command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } ||
+    die "iproute2 is installed but no ip binary was found"
+fi
 
 # PostgreSQL refuses to run as root: tests and the demo run as root start it
 # as this user. The Debian package creates it; a hand-built server may not.

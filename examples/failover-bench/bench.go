@@ -23,6 +23,10 @@ type bench struct {
 	// writerTimeout bounds each connect and insert of the writer.
 	writerTimeout time.Duration
 	log           *slog.Logger
+	// writerDSN, when set, is where the writer writes instead of the
+	// cluster's HAProxy (the guides' scenarios); guide is that HAProxy.
+	writerDSN string
+	guide     *guideProxy
 }
 
 // leaderKey is the full etcd key of the leader lock.
@@ -43,7 +47,7 @@ func (b *bench) waitHealthy(ctx context.Context) (string, error) {
 // startWriter starts a writer through HAProxy and waits until it has a
 // few acknowledged writes, so the fault hits a writer in full swing.
 func (b *bench) startWriter(ctx context.Context) (*localcluster.Writer, error) {
-	w, err := b.c.StartWriter(ctx, localcluster.WriterOptions{Timeout: b.writerTimeout, Logger: b.log})
+	w, err := b.c.StartWriter(ctx, localcluster.WriterOptions{DSN: b.writerDSN, Timeout: b.writerTimeout, Logger: b.log})
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +83,13 @@ func (b *bench) begin(ctx context.Context, rep *Rep, prepare func(leader string)
 		return "", nil, nil, err
 	}
 	rep.Leader = leader
+	if b.guide != nil {
+		// With the guides' slow checks HAProxy may still count the
+		// previous primary up: start from one routable server.
+		if err := b.waitGuideSettled(ctx, b.guide); err != nil {
+			return "", nil, nil, err
+		}
+	}
 	if prepare != nil {
 		if err := prepare(leader); err != nil {
 			return "", nil, nil, err

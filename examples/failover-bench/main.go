@@ -22,6 +22,15 @@
 //	etcd-quorum-loss-failsafe      the same with failsafe_mode on
 //	etcd-quorum-loss-30s           the same for 30 s, failsafe_mode off
 //	etcd-quorum-loss-30s-failsafe  the same for 30 s, failsafe_mode on
+//	node-crash-guides-checks  node-crash through a second HAProxy with the guides' checks (inter 3s fall 3 rise 2)
+//	node-crash-guides-routed  the same with runtime-API routing (haproxycfg Syncer + Router on the cluster's etcd, as pgha-proxy)
+//	switchover-guides-checks  switchover through the guides' HAProxy, checks only
+//	switchover-guides-routed  the same with runtime-API routing
+//
+// The *-guides-* scenarios write through that second HAProxy and add the
+// time from the new leader key to the first write and the writes
+// acknowledged by a node the DCS did not name as leader; the report puts
+// checks only and runtime-API routing side by side.
 //
 // etcd-raft-leader and etcd-primary-member need no failover: besides the
 // writer through HAProxy they run a writer directly on every node and

@@ -58,6 +58,9 @@ type ScenarioResult struct {
 	QuorumToProxyWrite  jsonSummary `json:"quorum_to_first_write_proxy_s"`
 	QuorumToDirectWrite jsonSummary `json:"quorum_to_first_write_direct_s"`
 	PromotionCount      jsonSummary `json:"promotions_per_run"`
+	// Only node-crash and switchover measure these.
+	LeaderToWrite jsonSummary `json:"new_leader_to_first_write_s"`
+	OffLeader     jsonSummary `json:"writes_off_dcs_leader"`
 	// Runs with a leader change (a false failover in a scenario that
 	// needs none), a demotion, a promotion, a new timeline, an error.
 	LeaderChanges   int `json:"leader_changes"`
@@ -90,7 +93,7 @@ type Result struct {
 // summarizeScenario fills the summaries from the repetitions; failed
 // repetitions count in Errors and not in the figures.
 func summarizeScenario(sr *ScenarioResult) {
-	var unav, leader, expiry, lost, direct, demotions, two, stopped, qProxy, qDirect, promotions []float64
+	var unav, leader, expiry, lost, direct, demotions, two, stopped, qProxy, qDirect, promotions, toWrite, offLeader []float64
 	sr.LeaderChanges, sr.Demotions, sr.Promotions, sr.TimelineChanges, sr.Errors = 0, 0, 0, 0, 0
 	for _, r := range sr.Reps {
 		if r.Error != "" {
@@ -108,6 +111,8 @@ func summarizeScenario(sr *ScenarioResult) {
 		qProxy = append(qProxy, float64(r.QuorumToProxyWrite))
 		qDirect = append(qDirect, float64(r.QuorumToDirectWrite))
 		promotions = append(promotions, float64(r.Promotions))
+		toWrite = append(toWrite, float64(r.LeaderToWrite))
+		offLeader = append(offLeader, float64(r.OffLeader))
 		if r.Promotions > 0 {
 			sr.Promotions++
 		}
@@ -132,6 +137,8 @@ func summarizeScenario(sr *ScenarioResult) {
 	sr.QuorumToProxyWrite = toJSON(summarize(qProxy))
 	sr.QuorumToDirectWrite = toJSON(summarize(qDirect))
 	sr.PromotionCount = toJSON(summarize(promotions))
+	sr.LeaderToWrite = toJSON(summarize(toWrite))
+	sr.OffLeader = toJSON(summarize(offLeader))
 }
 
 // writeJSON writes r as indented JSON.
@@ -194,7 +201,13 @@ func writeText(w io.Writer, r Result) error {
 		if sr.ExpiryToWrite.N > 0 {
 			row("", "lease expiry -> first write (s)", sr.ExpiryToWrite, 3)
 		}
+		if sr.LeaderToWrite.N > 0 {
+			row("", "new leader in DCS -> first write (s)", sr.LeaderToWrite, 3)
+		}
 		row("", "acknowledged writes lost", sr.Lost, 0)
+		if sr.OffLeader.N > 0 {
+			row("", "writes acknowledged off the DCS leader", sr.OffLeader, 0)
+		}
 		if recorded {
 			row("", "demotions per run", sr.DemotionCount, 1)
 			row("", "two-writer moments per run", sr.TwoWriters, 1)
@@ -206,6 +219,9 @@ func writeText(w io.Writer, r Result) error {
 			fmt.Sprintf("%d/%d/%d", sr.LeaderChanges, sr.Demotions, sr.Errors), len(sr.Reps))
 	}
 	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := writeGuideTable(w, r); err != nil {
 		return err
 	}
 	for _, sr := range r.Scenarios {
@@ -285,4 +301,56 @@ func repLine(rep Rep) string {
 	return fmt.Sprintf("unavailable %s s via HAProxy, %s s direct; false failover %v (%s -> %s), demotions %s, new timeline %v, two-writer moments %s, lost %d of %d; %s",
 		fmtNum(rep.Unavailable, 3), fmtNum(rep.DirectUnavailable, 3), rep.LeaderChanged, rep.Leader, orDash(rep.NewLeaderName),
 		fmtNum(rep.Demotions, 0), rep.TimelineChanged, fmtNum(rep.TwoWriters, 0), rep.Lost, rep.Acked, rep.Detail)
+}
+
+// writeGuideTable puts the guides' scenarios side by side: checks only and
+// with runtime-API routing (nothing when none of them ran).
+func writeGuideTable(w io.Writer, r Result) error {
+	byName := map[string]ScenarioResult{}
+	for _, sr := range r.Scenarios {
+		byName[sr.Name] = sr
+	}
+	ran := false
+	for _, base := range []string{"node-crash", "switchover"} {
+		for _, v := range []string{"checks", "routed"} {
+			if _, ok := byName[base+"-guides-"+v]; ok {
+				ran = true
+			}
+		}
+	}
+	if !ran {
+		return nil
+	}
+	fmt.Fprintf(w, "\nthrough HAProxy with the guides' checks (inter 3s fall 3 rise 2), median (min-max):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tmetric\tchecks only\twith runtime-API routing\t")
+	cell := func(name string, pick func(ScenarioResult) jsonSummary, digits int) string {
+		sr, ok := byName[name]
+		if !ok || pick(sr).N == 0 {
+			return "-"
+		}
+		s := pick(sr)
+		return fmt.Sprintf("%s (%s-%s) n=%d", fmtNum(s.Median, digits), fmtNum(s.Min, digits), fmtNum(s.Max, digits), s.N)
+	}
+	metrics := []struct {
+		name   string
+		pick   func(ScenarioResult) jsonSummary
+		digits int
+	}{
+		{"write unavailability (s)", func(s ScenarioResult) jsonSummary { return s.Unavailable }, 3},
+		{"new leader in DCS -> first write (s)", func(s ScenarioResult) jsonSummary { return s.LeaderToWrite }, 3},
+		{"acknowledged writes lost", func(s ScenarioResult) jsonSummary { return s.Lost }, 0},
+		{"writes off the DCS leader", func(s ScenarioResult) jsonSummary { return s.OffLeader }, 0},
+	}
+	for _, base := range []string{"node-crash", "switchover"} {
+		for i, m := range metrics {
+			name := ""
+			if i == 0 {
+				name = base
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, m.name,
+				cell(base+"-guides-checks", m.pick, m.digits), cell(base+"-guides-routed", m.pick, m.digits))
+		}
+	}
+	return tw.Flush()
 }

@@ -72,6 +72,14 @@ type Rep struct {
 	// progress line.
 	quorumLoss bool
 
+	// LeaderToWrite is the time from the new leader key (as the watch saw
+	// it) to the first write acknowledged after it (node-crash,
+	// switchover); OffLeader counts acknowledged writes by a node the DCS
+	// did not name as leader then (offLeaderWrites). NaN (null) in the
+	// other scenarios.
+	LeaderToWrite num `json:"new_leader_to_first_write_s"`
+	OffLeader     num `json:"writes_off_dcs_leader"`
+
 	// Error says why the repetition did not complete.
 	Error string `json:"error,omitempty"`
 }
@@ -80,7 +88,7 @@ type Rep struct {
 func newRep() Rep {
 	nan := num(math.NaN())
 	return Rep{Unavailable: nan, NewLeader: nan, ExpiryToWrite: nan, DirectUnavailable: nan, Demotions: nan, TwoWriters: nan, OldStopped: nan,
-		QuorumToProxyWrite: nan, QuorumToDirectWrite: nan, Promotions: nan}
+		QuorumToProxyWrite: nan, QuorumToDirectWrite: nan, Promotions: nan, LeaderToWrite: nan, OffLeader: nan}
 }
 
 // scenario is one kind of fault with how to run it once and restore
@@ -137,7 +145,8 @@ func scenarios() []scenario {
 			run: runEtcdFault(localcluster.EtcdPrimaryMemberFault),
 		},
 	}, agentScenarios()...)
-	return append(list, quorumLossScenarios()...)
+	list = append(list, quorumLossScenarios()...)
+	return append(list, guideScenarios()...)
 }
 
 // runEtcdFault kills an etcd member as fault f says, on a cluster that
@@ -213,6 +222,8 @@ func runNodeCrash(ctx context.Context, b *bench, rep *Rep) error {
 	if err != nil {
 		return err
 	}
+	rep.OffLeader = num(offLeaderWrites(w.Acks(), lw.Events(), leader))
+	rep.LeaderToWrite = secs(first.At.Sub(leaderAt))
 	if ev, ok := lw.First(faultAt, func(n string) bool { return n == "" }); ok {
 		rep.ExpiryToWrite = secs(first.At.Sub(ev.At))
 	}
@@ -315,9 +326,12 @@ func runSwitchover(ctx context.Context, b *bench, rep *Rep) error {
 		return fmt.Errorf("%s did not become leader: %w", candidate, err)
 	}
 	rep.NewLeaderName, rep.NewLeader, rep.LeaderChanged = candidate, secs(leaderAt.Sub(at)), true
-	if _, err := b.firstWrite(ctx, w, rep, at, leaderAt, "the switchover"); err != nil {
+	first, err := b.firstWrite(ctx, w, rep, at, leaderAt, "the switchover")
+	if err != nil {
 		return err
 	}
+	rep.OffLeader = num(offLeaderWrites(w.Acks(), lw.Events(), leader))
+	rep.LeaderToWrite = secs(first.At.Sub(leaderAt))
 	if err := b.record(ctx, w, rep); err != nil {
 		return err
 	}
