@@ -3,40 +3,47 @@ package failover_test
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pgha/pgha/election"
 	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/failover/failovertest"
 	"github.com/pgha/pgha/internal/testutil"
+	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pgtest"
 	"github.com/pgha/pgha/watchdog"
 )
 
-// fakeWatchdog records its calls in the fake PostgreSQL's call log, so
-// that their order relative to the server's operations shows.
+// fakeWatchdog records what the server was doing at each call, so that
+// its order relative to the server's promotion and stop shows.
 type fakeWatchdog struct {
 	mode watchdog.Mode
-	pg   *fakePG
+	srv  *pgtest.Server
 	fail error // Activate's error
 
-	mu     sync.Mutex
-	active bool
-	pets   int
+	mu                sync.Mutex
+	active            bool
+	pets              int
+	activatedAs       pg.Role         // the server's role at the first Activate
+	disabledWhileDown pg.ProcessState // the server's state at the last Disable
+	activations       int
 }
 
 func (w *fakeWatchdog) Mode() watchdog.Mode { return w.mode }
 
 func (w *fakeWatchdog) Activate() error {
-	w.pg.mu.Lock()
-	w.pg.call("watchdog:activate")
-	w.pg.mu.Unlock()
+	role := w.srv.Role()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.activations == 0 {
+		w.activatedAs = role
+	}
+	w.activations++
 	if w.fail != nil {
 		return w.fail
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.active = true
 	return nil
 }
@@ -51,11 +58,10 @@ func (w *fakeWatchdog) KeepaliveUntil(time.Time) error {
 }
 
 func (w *fakeWatchdog) Disable() error {
-	w.pg.mu.Lock()
-	w.pg.call("watchdog:disable")
-	w.pg.mu.Unlock()
+	state := w.srv.State()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.disabledWhileDown = state
 	w.active = false
 	return nil
 }
@@ -92,21 +98,24 @@ func TestWatchdogBeforePromotion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var wd *fakeWatchdog
-			nodes, _ := fsClusterWith(t, 2, false, func(i int, o *failover.ControllerOptions) {
+			nodes, _ := fsClusterWith(t, 2, false, failovertest.Options{HandOver: true}, func(i int, o *failover.ControllerOptions) {
 				if i == 1 {
-					wd = &fakeWatchdog{mode: tt.mode, pg: o.Instance.(*fakePG), fail: tt.fail}
+					wd = &fakeWatchdog{mode: tt.mode, srv: o.Instance.(*pgtest.Server), fail: tt.fail}
 					o.Watchdog = wd
 				}
 			})
 			r := nodes[1]
-			ttl := shortSettings().TTL
-			nodes[0].stop() // hands over: stops its server and resigns
+			ttl := failovertest.Settings().TTL
+			if err := nodes[0].Stop(); err != nil { // hands over: stops its server and resigns
+				t.Fatal(err)
+			}
 			if tt.promote {
-				waitLeading(t, r.ctrl)
-				calls := r.inst.Calls()
-				a, p := slices.Index(calls, "watchdog:activate"), slices.Index(calls, "promote")
-				if a < 0 || p < 0 || a > p {
-					t.Fatalf("calls %v: want the watchdog armed before the promotion", calls)
+				waitLeading(t, r.Controller)
+				wd.mu.Lock()
+				as, n := wd.activatedAs, wd.activations
+				wd.mu.Unlock()
+				if n == 0 || as != pg.RoleReplica {
+					t.Fatalf("watchdog activated %d times, first while the server was %q: want it armed before the promotion", n, as)
 				}
 				if tt.fail == nil {
 					testutil.Eventually(t, ttl, func() error {
@@ -116,18 +125,21 @@ func TestWatchdogBeforePromotion(t *testing.T) {
 						return nil
 					}, "the watchdog petted while leading")
 					// A clean exit stops the server, then disarms.
-					r.stop()
-					calls := r.inst.Calls()
-					st, d := slices.Index(calls, "stop:fast"), slices.Index(calls, "watchdog:disable")
-					if st < 0 || d < st || wd.Active() {
-						t.Fatalf("calls %v, active %v: want the watchdog disabled after the server stopped", calls, wd.Active())
+					if err := r.Stop(); err != nil {
+						t.Fatal(err)
+					}
+					wd.mu.Lock()
+					down := wd.disabledWhileDown
+					wd.mu.Unlock()
+					if down != pg.StateStopped || wd.Active() {
+						t.Fatalf("watchdog disabled while the server was %q, active %v: want it disabled after the server stopped", down, wd.Active())
 					}
 				}
 				return
 			}
 			sawFailed := false
 			testutil.Eventually(t, 3*ttl, func() error {
-				if s := r.ctrl.State(); s != nil && s.WatchdogFailed {
+				if s := r.Controller.State(); s != nil && s.WatchdogFailed {
 					sawFailed = true
 				}
 				if !sawFailed {
@@ -135,10 +147,10 @@ func TestWatchdogBeforePromotion(t *testing.T) {
 				}
 				return nil
 			}, "watchdog_failed reported")
-			if slices.Contains(r.inst.Calls(), "promote") {
-				t.Fatalf("promoted without the required watchdog: %v", r.inst.Calls())
+			if r.Server.Role() == pg.RolePrimary {
+				t.Fatalf("promoted without the required watchdog: %s", r.describe())
 			}
-			if s := r.ctrl.State(); s.IsLeader {
+			if s := r.Controller.State(); s.IsLeader {
 				t.Fatalf("still leads without the required watchdog")
 			}
 		})
