@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -35,11 +34,7 @@ type KeepalivedConfig struct {
 type Keepalived struct {
 	cfg KeepalivedConfig
 	log *slog.Logger
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	child
 }
 
 // NewKeepalived checks cfg and returns a Keepalived that is not started.
@@ -92,39 +87,16 @@ func (k *Keepalived) Validate(ctx context.Context, path string) error {
 // Start launches Keepalived and returns once its VRRP process has written
 // its pid file, or with an error when it exits or ctx ends first.
 func (k *Keepalived) Start(ctx context.Context) error {
-	k.mu.Lock()
-	if k.cmd != nil {
-		k.mu.Unlock()
-		return fmt.Errorf("haproxycfg: keepalived already started")
-	}
 	vrrpPID := filepath.Join(k.cfg.RunDir, "vrrp.pid")
 	_ = os.Remove(vrrpPID)
 	args := []string{"--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
 		"--use-file", k.cfg.ConfigPath,
 		"--pid", filepath.Join(k.cfg.RunDir, "keepalived.pid"),
 		"--vrrp_pid", vrrpPID}
-	cmd := exec.Command(k.cfg.Bin, args...)
-	if len(k.cfg.Wrapper) > 0 {
-		w := k.cfg.Wrapper
-		cmd = exec.Command(w[0], append(append(w[1:len(w):len(w)], k.cfg.Bin), args...)...)
+	cmd, done, err := k.start(k.cfg.Bin, k.cfg.Wrapper, args, k.log)
+	if err != nil {
+		return err
 	}
-	cmd.Stdout = &logWriter{log: k.log}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		k.mu.Unlock()
-		return fmt.Errorf("haproxycfg: start %s: %w", k.cfg.Bin, err)
-	}
-	k.cmd = cmd
-	k.done = make(chan struct{})
-	done := k.done
-	k.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		k.mu.Lock()
-		k.err = err
-		k.mu.Unlock()
-		close(done)
-	}()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -147,10 +119,8 @@ func (k *Keepalived) Start(ctx context.Context) error {
 
 // Reload makes Keepalived re-read its configuration (SIGHUP).
 func (k *Keepalived) Reload() error {
-	k.mu.Lock()
-	cmd := k.cmd
-	k.mu.Unlock()
-	if cmd == nil || k.exited() {
+	cmd := k.running()
+	if cmd == nil {
 		return fmt.Errorf("haproxycfg: keepalived is not running")
 	}
 	return cmd.Process.Signal(syscall.SIGHUP)
@@ -159,53 +129,7 @@ func (k *Keepalived) Reload() error {
 // Stop ends Keepalived (SIGTERM: it releases the virtual IPs), then
 // SIGKILL if it has not exited when ctx ends. Stopping one that is not
 // running is not an error.
-func (k *Keepalived) Stop(ctx context.Context) error {
-	k.mu.Lock()
-	cmd := k.cmd
-	k.mu.Unlock()
-	if cmd == nil || k.exited() {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-k.Done():
-		return nil
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		<-k.Done()
-		return fmt.Errorf("haproxycfg: keepalived killed after stop timeout: %w", ctx.Err())
-	}
-}
-
-// Done is closed when Keepalived has exited (never, before Start).
-func (k *Keepalived) Done() <-chan struct{} {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.done
-}
-
-// Err returns Keepalived's exit status once Done is closed.
-func (k *Keepalived) Err() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.err
-}
+func (k *Keepalived) Stop(ctx context.Context) error { return k.stop(ctx, "keepalived") }
 
 // PID returns the main Keepalived pid, 0 before Start.
-func (k *Keepalived) PID() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cmd == nil {
-		return 0
-	}
-	return k.cmd.Process.Pid
-}
-
-func (k *Keepalived) exited() bool {
-	select {
-	case <-k.Done():
-		return true
-	default:
-		return false
-	}
-}
+func (k *Keepalived) PID() int { return k.pid() }

@@ -54,11 +54,10 @@ type Process struct {
 	cfg ProcessConfig
 	log *slog.Logger
 
+	child // the master
+
 	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error // exit status, valid after done is closed
-	worker int   // current worker pid
+	worker int // current worker pid
 }
 
 // NewProcess checks cfg and returns a Process that is not started yet.
@@ -133,38 +132,15 @@ func alerts(out []byte) string {
 // socket, or with an error when HAProxy exits or ctx ends first (HAProxy is
 // then stopped). The process outlives ctx; end it with [Process.Stop].
 func (p *Process) Start(ctx context.Context) error {
-	p.mu.Lock()
-	if p.cmd != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("haproxycfg: haproxy already started")
-	}
 	args := []string{"-W", "-f", p.cfg.ConfigPath}
 	if p.cfg.PIDFile != "" {
 		args = append(args, "-p", p.cfg.PIDFile)
 	}
-	cmd := exec.Command(p.cfg.Bin, args...)
-	if len(p.cfg.Wrapper) > 0 {
-		cmd = exec.Command(p.cfg.Wrapper[0], append(append(p.cfg.Wrapper[1:len(p.cfg.Wrapper):len(p.cfg.Wrapper)], p.cfg.Bin), args...)...)
+	cmd, _, err := p.start(p.cfg.Bin, p.cfg.Wrapper, args, p.log)
+	if err != nil {
+		return err
 	}
-	cmd.Stdout = &logWriter{log: p.log}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("haproxycfg: start %s: %w", p.cfg.Bin, err)
-	}
-	p.cmd = cmd
-	p.done = make(chan struct{})
-	done := p.done
-	p.mu.Unlock()
 	p.log.Info("haproxy started", "master_pid", cmd.Process.Pid, "config", p.cfg.ConfigPath)
-
-	go func() {
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		close(done)
-	}()
 
 	pid, err := p.waitWorker(ctx, 0)
 	if err != nil {
@@ -230,10 +206,11 @@ func (p *Process) Runtime(ctx context.Context, cmd string) (string, error) {
 // the stats socket. Validate the file first: a configuration the master
 // rejects leaves the old worker serving and Reload waiting until ctx ends.
 func (p *Process) Reload(ctx context.Context) error {
+	cmd := p.running()
 	p.mu.Lock()
-	cmd, old := p.cmd, p.worker
+	old := p.worker
 	p.mu.Unlock()
-	if cmd == nil || p.exited() {
+	if cmd == nil {
 		return ErrNotRunning
 	}
 	if p.cfg.ServerStateFile != "" {
@@ -340,59 +317,10 @@ func newServersDown(cfg string, known []ServerState) string {
 // Stop ends HAProxy: SIGTERM to the master (workers stop at once, closing
 // their connections), then SIGKILL if it has not exited when ctx ends.
 // Stopping a process that is not running is not an error.
-func (p *Process) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
-	if cmd == nil || p.exited() {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.Done():
-		return nil
-	case <-ctx.Done():
-		_ = cmd.Process.Kill()
-		<-p.Done()
-		return fmt.Errorf("haproxycfg: haproxy killed after stop timeout: %w", ctx.Err())
-	}
-}
-
-// Done is closed when the master has exited (never, before Start).
-func (p *Process) Done() <-chan struct{} {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.done == nil {
-		return nil
-	}
-	return p.done
-}
-
-// Err returns the master's exit status once Done is closed.
-func (p *Process) Err() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
+func (p *Process) Stop(ctx context.Context) error { return p.stop(ctx, "haproxy") }
 
 // MasterPID returns the master's pid, 0 before Start.
-func (p *Process) MasterPID() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return 0
-	}
-	return p.cmd.Process.Pid
-}
-
-func (p *Process) exited() bool {
-	select {
-	case <-p.Done():
-		return true
-	default:
-		return false
-	}
-}
+func (p *Process) MasterPID() int { return p.pid() }
 
 // logWriter turns HAProxy's output into log records, one per line, at a
 // level derived from HAProxy's own tag.
