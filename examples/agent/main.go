@@ -28,9 +28,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/pgha/pgha/examples/internal/buildinfo"
 )
 
 // Exit codes.
@@ -103,29 +103,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// versionText is the --version line: the module version (or "(devel)"),
-// the VCS revision when the binary was built from a checkout, and Go's
-// version.
-func versionText() string {
-	v, rev, dirty := "(devel)", "", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch {
-			case s.Key == "vcs.revision":
-				rev = " " + s.Value[:min(12, len(s.Value))]
-			case s.Key == "vcs.modified" && s.Value == "true":
-				dirty = "+dirty"
-			}
-		}
-	}
-	if rev == "" {
-		dirty = ""
-	}
-	return fmt.Sprintf("pgha-agent %s%s%s %s", v, rev, dirty, runtime.Version())
-}
+// versionText is the --version line (see buildinfo.Version).
+func versionText() string { return "pgha-agent " + buildinfo.Version() }
 
 // run is main without the process globals: it parses args, loads the
 // configuration and runs the agent until SIGTERM or SIGINT. --help and

@@ -34,13 +34,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/pgha/pgha/agentconfig"
+	"github.com/pgha/pgha/examples/internal/buildinfo"
 )
 
 // Exit statuses.
@@ -57,28 +56,8 @@ func main() {
 	os.Exit(code)
 }
 
-// versionText is the pgha-ctl version: the module version (or
-// "(devel)"), the VCS revision when built from a checkout, and Go's.
-func versionText() string {
-	v, rev, dirty := "(devel)", "", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch {
-			case s.Key == "vcs.revision":
-				rev = " " + s.Value[:min(12, len(s.Value))]
-			case s.Key == "vcs.modified" && s.Value == "true":
-				dirty = "+dirty"
-			}
-		}
-	}
-	if rev == "" {
-		dirty = ""
-	}
-	return fmt.Sprintf("%s%s%s %s", v, rev, dirty, runtime.Version())
-}
+// versionText is the --version line (see buildinfo.Version).
+func versionText() string { return buildinfo.Version() }
 
 // run runs one command line and returns the exit status. The
 // configuration is loaded only by commands that need the cluster, so

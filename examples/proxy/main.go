@@ -22,11 +22,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
 	"syscall"
 	"time"
 
+	"github.com/pgha/pgha/examples/internal/buildinfo"
 	"github.com/pgha/pgha/haproxycfg"
 )
 
@@ -97,20 +96,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-func versionText() string {
-	v, rev := "(devel)", ""
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				rev = " " + s.Value[:min(12, len(s.Value))]
-			}
-		}
-	}
-	return fmt.Sprintf("pgha-proxy %s%s %s", v, rev, runtime.Version())
-}
+// versionText is the --version line (see buildinfo.Version).
+func versionText() string { return "pgha-proxy " + buildinfo.Version() }
 
 // run is main without the process globals.
 func run(args, env []string, stdout, stderr io.Writer) int {
