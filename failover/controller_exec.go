@@ -79,7 +79,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			if t := c.lead.held(); t != nil {
 				c.lead.armFence(t)
 			}
-			c.emit(EventStarted, startedAsPrimary+", in place ("+string(dec.Code)+")")
+			c.emitStarted(RolePrimary, ", in place ("+string(dec.Code)+")")
 			return nil
 		}
 		if err := c.follow(sctx, cl, dec.Target); err != nil {
@@ -88,7 +88,7 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 		if t := c.lead.held(); t != nil {
 			c.lead.armFence(t)
 		}
-		c.emit(EventStarted, "as replica"+upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
+		c.emitStarted(RoleReplica, upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
 		return nil
 	case ActionFollow:
 		sctx, cancel := slow(1)

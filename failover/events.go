@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"strings"
 	"time"
 )
 
@@ -58,16 +57,27 @@ type Event struct {
 	Member string
 	Kind   EventKind
 	// Time is the Controller's clock when it happened.
-	Time   time.Time
+	Time time.Time
+	// Role is the server's role after a started event: "primary" or
+	// "replica" (empty for other kinds).
+	Role   string
 	Detail string
 }
 
 // emit reports an event to the OnEvent hook and queues the after-the-fact
 // hook it calls for (Patroni's callbacks).
-func (c *Controller) emit(kind EventKind, detail string) {
+func (c *Controller) emit(kind EventKind, detail string) { c.emitRole(kind, "", detail) }
+
+// emitStarted reports EventStarted with the role the server started as.
+func (c *Controller) emitStarted(role Role, detail string) {
+	c.emitRole(EventStarted, string(role), "as "+string(role)+detail)
+}
+
+// emitRole is emit with Event.Role set.
+func (c *Controller) emitRole(kind EventKind, role, detail string) {
 	c.log.Info("failover: event", "event", string(kind), "detail", detail)
 	if c.o.OnEvent != nil {
-		c.o.OnEvent(Event{Member: c.o.Name, Kind: kind, Time: c.clk.Now(), Detail: detail})
+		c.o.OnEvent(Event{Member: c.o.Name, Kind: kind, Time: c.clk.Now(), Role: role, Detail: detail})
 	}
 	h := &c.o.Hooks
 	switch kind {
@@ -76,10 +86,6 @@ func (c *Controller) emit(kind EventKind, detail string) {
 	case EventDemoted:
 		c.afterHook(h.OnRoleChange, HookOnRoleChange, "demoted")
 	case EventStarted:
-		role := "replica"
-		if strings.HasPrefix(detail, startedAsPrimary) {
-			role = "primary"
-		}
 		c.afterHook(h.OnStart, HookOnStart, role)
 	case EventStopped:
 		c.afterHook(h.OnStop, HookOnStop, c.hookRole())
@@ -89,10 +95,6 @@ func (c *Controller) emit(kind EventKind, detail string) {
 		c.afterHook(h.OnReload, HookOnReload, c.hookRole())
 	}
 }
-
-// startedAsPrimary begins the detail of an EventStarted in place as
-// primary.
-const startedAsPrimary = "as primary"
 
 // hookRole is the role a hook is told: the server's last known role.
 func (c *Controller) hookRole() string {
