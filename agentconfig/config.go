@@ -240,6 +240,14 @@ type Postgresql struct {
 	Parameters map[string]any `yaml:"parameters"`
 	// PgHBA replaces the default pg_hba.conf lines.
 	PgHBA []string `yaml:"pg_hba"`
+	// RecoveryConf are recovery settings written into the server's
+	// configuration only while this member runs as a replica (Patroni's
+	// recovery_conf): restore_command, archive_cleanup_command,
+	// recovery_end_command, recovery_min_apply_delay. primary_conninfo and
+	// primary_slot_name are refused (the HA loop sets them);
+	// recovery_target* keys are warned about and not used (they belong to
+	// a custom bootstrap). See pg.LocalConfig.RecoveryConf.
+	RecoveryConf map[string]any `yaml:"recovery_conf"`
 	// CreateReplicaMethods names the replica creation methods in order;
 	// each name other than basebackup is a key of this section holding a
 	// ReplicaMethod.

@@ -315,6 +315,26 @@ func (c *Config) ServerParameters() map[string]string {
 	return out
 }
 
+// RecoveryParameters are postgresql.recovery_conf rendered as strings,
+// names in lower case, without the recovery_target* keys (warned about at
+// load: they are not used for a replica). Nil when none is set.
+func (c *Config) RecoveryParameters() map[string]string {
+	var out map[string]string
+	for k, v := range c.Postgres.RecoveryConf {
+		k = strings.ToLower(k)
+		if strings.HasPrefix(k, "recovery_target") {
+			continue
+		}
+		if s, ok := pg.SettingValue(v); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = s
+		}
+	}
+	return out
+}
+
 // PGLocalConfig returns the pg.Local configuration. A relative
 // unix_socket_directories (Patroni's samples use "..") is taken relative
 // to the data directory, as PostgreSQL does.
@@ -341,6 +361,7 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pg.LocalConfig, error) {
 		Replication:     pg.Credentials(p.Authentication.Replication),
 		Rewind:          pg.Credentials(p.Authentication.Rewind),
 		Parameters:      c.ServerParameters(),
+		RecoveryConf:    c.RecoveryParameters(),
 		HBA:             p.PgHBA,
 		Logger:          logger,
 	}

@@ -104,6 +104,11 @@ func (c *Config) semanticWarnings() []Warning {
 	if c.Postgres.PgPass != "" {
 		add("postgresql.pgpass", "not needed: pgha passes passwords to PostgreSQL tools directly")
 	}
+	for name := range c.Postgres.RecoveryConf {
+		if strings.HasPrefix(strings.ToLower(name), "recovery_target") {
+			add(joinPath("postgresql.recovery_conf", name), "not used: a recovery target belongs to a custom bootstrap (point-in-time restore), not to a replica, which always follows the latest timeline")
+		}
+	}
 	if c.Etcd != nil {
 		add("etcd", "read as etcd3: pgha speaks the etcd v3 API only, so keys live in the v3 key space, not where Patroni's etcd v2 client keeps them")
 	}

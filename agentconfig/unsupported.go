@@ -53,7 +53,7 @@ func unsupported(section, key string) (string, bool) {
 		}
 	case "postgresql":
 		switch key {
-		case "config_dir", "custom_conf", "pg_ident", "recovery_conf", "use_unix_socket",
+		case "config_dir", "custom_conf", "pg_ident", "use_unix_socket",
 			"use_unix_socket_repl", "pg_ctl_timeout", "krbsrvname", "basebackup", "remove_data_directory_on_rewind_failure",
 			"remove_data_directory_on_diverged_timelines", "database", "bin_name", "proxy_address_port":
 			return ignored, true

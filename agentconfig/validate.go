@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -376,6 +377,7 @@ func (c *Config) checkPostgres(k *checker) {
 		}
 	}
 	checkParameters(k, "postgresql.parameters", p.Parameters)
+	checkRecoveryConf(k, "postgresql.recovery_conf", p.RecoveryConf)
 	checkHBA(k, "postgresql.pg_hba", p.PgHBA)
 	if _, err := c.hookScripts(); err != nil {
 		k.bad("postgresql.callbacks", "%v", err)
@@ -407,10 +409,38 @@ func managedParameter(name string) (string, bool) {
 		return "postgresql.pg_hba", true
 	case "data_directory", "config_file":
 		return "postgresql.data_dir", true
-	case "primary_conninfo", "primary_slot_name", "synchronous_standby_names", "restore_command", "recovery_target_timeline":
+	case "primary_conninfo", "primary_slot_name", "synchronous_standby_names", "recovery_target_timeline":
 		return "the HA loop (it sets them)", true
 	}
+	if slices.Contains(pg.RecoveryParameters, name) {
+		return "postgresql.recovery_conf (a recovery setting, written only while the member is a replica)", true
+	}
 	return "", false
+}
+
+// checkRecoveryConf checks postgresql.recovery_conf: only the recovery
+// settings pgha writes for a replica; recovery_target* keys are warned
+// about (semanticWarnings) and dropped.
+func checkRecoveryConf(k *checker, path string, rc map[string]any) {
+	for name, v := range rc {
+		p := joinPath(path, name)
+		lname := strings.ToLower(name)
+		if strings.HasPrefix(lname, "recovery_target") {
+			continue
+		}
+		if err := pg.CheckRecoveryParameter(lname); err != nil {
+			k.bad(p, "%v", err)
+			continue
+		}
+		s, ok := pg.SettingValue(v)
+		if !ok {
+			k.bad(p, "want a string, number or boolean")
+			continue
+		}
+		if printable(s) != nil {
+			k.bad(p, "contains control characters")
+		}
+	}
 }
 
 func checkParameters(k *checker, path string, params map[string]any) {

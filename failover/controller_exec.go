@@ -149,6 +149,9 @@ func memberTimeline(cl *dcs.Cluster, name string) int64 {
 	return 0
 }
 
+// noStream reports whether this member is tagged nostream.
+func (c *Controller) noStream() bool { return c.o.Tags.Bool(dcs.TagNoStream) }
+
 // upstreamNote names the upstream a replica follows, for an event.
 func upstreamNote(target string) string {
 	if target == "" {
@@ -174,7 +177,15 @@ func upstreamOf(cl *dcs.Cluster, name string) (pg.Upstream, error) {
 }
 
 // followConfig is how this node replicates from target ("" for none).
+// A member tagged nostream gets neither upstream nor slot: as Patroni
+// documents, it replicates only through restore_command (archive
+// recovery) or WAL placed in its pg_wal, and is still a failover candidate
+// unless nofailover (its position is its replay LSN; it has no receive
+// LSN).
 func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfig {
+	if c.noStream() {
+		return pg.FollowConfig{}
+	}
 	up, err := upstreamOf(cl, target)
 	if err != nil {
 		return pg.FollowConfig{}
@@ -188,7 +199,7 @@ func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfi
 
 func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string) error {
 	cfg := c.followConfig(cl, target)
-	if target != "" && cfg.Upstream.IsZero() {
+	if target != "" && cfg.Upstream.IsZero() && !c.noStream() {
 		return fmt.Errorf("failover: follow %s: no usable conn_url", target)
 	}
 	if err := c.inst.Follow(ctx, cfg); err != nil {

@@ -61,8 +61,16 @@ func (d *decider) dataDir() (Decision, bool) {
 
 // cloneSource picks where to clone from: a running member tagged clonefrom
 // (most WAL first, then name, so the choice is deterministic), else the
-// running leader, else "".
+// running leader, else "". After a reinitialize with from_leader only the
+// running leader will do.
 func (d *decider) cloneSource() string {
+	if d.l.CloneFromLeader {
+		// POST /reinitialize with from_leader: the leader only.
+		if lm := d.c.LeaderMember(); lm != nil && lm.Name != d.me && lm.State == dcs.StateRunning {
+			return lm.Name
+		}
+		return ""
+	}
 	var from []*dcs.Member
 	for _, m := range d.c.Members {
 		if m != nil && m.Name != d.me && m.State == dcs.StateRunning && m.Tags.Bool(dcs.TagCloneFrom) {

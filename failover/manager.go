@@ -205,7 +205,10 @@ func (c *Controller) Reload(ctx context.Context) error {
 }
 
 // Reinitialize wipes this replica's data directory; the loop then clones
-// it again from the leader (or a clonefrom member).
+// it again: from the leader when req.FromLeader is set (Patroni's
+// from_leader, `reinit --from-leader`), otherwise from the usual source (a
+// running clonefrom member, else the leader). Either way the configured
+// replica-creation methods are used.
 func (c *Controller) Reinitialize(ctx context.Context, req healthapi.ReinitializeRequest) error {
 	if c.lead.held() != nil {
 		return healthapi.Reject(healthapi.ErrNotPossible, "I am the leader, can not reinitialize")
@@ -232,7 +235,7 @@ func (c *Controller) Reinitialize(ctx context.Context, req healthapi.Reinitializ
 		return fmt.Errorf("reinitialize: %w", err)
 	}
 	c.mu.Lock()
-	c.b.mem = c.b.mem.wiped()
+	c.b.mem = c.b.mem.wiped(req.FromLeader)
 	c.mu.Unlock()
 	c.log.Info("failover: data directory wiped for reinitialize", "from_leader", req.FromLeader)
 	c.poke()

@@ -50,6 +50,9 @@ type memory struct {
 	// the running server; lastRole the role it last ran in.
 	sysID    string
 	lastRole Role
+	// cloneFromLeader: the next clone copies from the leader (POST
+	// /reinitialize with from_leader), until a clone succeeds.
+	cloneFromLeader bool
 }
 
 // sighting is what one cycle saw, for memory.next.
@@ -139,6 +142,7 @@ func (m memory) local(s sighting) LocalStatus {
 		CrashedAt:        m.crashedAt,
 		DownSince:        m.downSince,
 		SystemID:         m.sysID,
+		CloneFromLeader:  m.cloneFromLeader,
 	}
 	if st.State != pg.StateRunning {
 		l.DataEmpty, l.WasPrimary = s.DataEmpty, s.DataWasPrimary
@@ -200,12 +204,15 @@ func (m memory) cloned(leader string, tl int64) memory {
 	m.divergence, m.divergenceLeader, m.rewindFailed = DivergenceNone, leader, false
 	m.divergenceTL = tl
 	m.sysID, m.crashedAt, m.following = "", time.Time{}, ""
+	m.cloneFromLeader = false
 	return m
 }
 
-// wiped: the data directory was removed (reinitialize); the loop clones.
-func (m memory) wiped() memory {
+// wiped: the data directory was removed (reinitialize); the loop clones,
+// from the leader when fromLeader is set (else from its usual source).
+func (m memory) wiped(fromLeader bool) memory {
 	m.divergence, m.divergenceLeader, m.rewindFailed = DivergenceUnknown, "", false
 	m.sysID, m.crashedAt, m.following = "", time.Time{}, ""
+	m.cloneFromLeader = fromLeader
 	return m
 }

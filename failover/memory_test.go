@@ -103,7 +103,7 @@ func TestMemory(t *testing.T) {
 					return want("following", l.Following, "") + want("verdict", l.Divergence, DivergenceNone) +
 						want("against", m.divergenceTL, int64(3)) + want("sysid", l.SystemID, "")
 				}},
-			{do: func(m memory) memory { return m.wiped() }, see: see(3, nil, down(pg.StateStopped)),
+			{do: func(m memory) memory { return m.wiped(false) }, see: see(3, nil, down(pg.StateStopped)),
 				check: func(_ memory, l LocalStatus) string { return want("verdict", l.Divergence, DivergenceUnknown) }},
 		}},
 		// The false-failover guard input (LastWALReceiptAt) is the WAL

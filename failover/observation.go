@@ -89,6 +89,10 @@ type LocalStatus struct {
 	DivergenceLeader string
 	// RewindFailed is set when pg_rewind against the current leader failed.
 	RewindFailed bool
+	// CloneFromLeader is set after POST /reinitialize with from_leader
+	// until the next clone: that clone copies from the leader, not from a
+	// clonefrom member.
+	CloneFromLeader bool
 }
 
 // Running reports whether the postmaster runs.

@@ -131,7 +131,11 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 	}
 	if c.Postgresql != nil {
 		for _, k := range slices.Sorted(maps.Keys(c.Postgresql.Extra)) {
-			if k != "pg_hba" && k != "pg_ident" {
+			switch k {
+			case "pg_hba", "pg_ident":
+			case "recovery_conf":
+				w("postgresql.recovery_conf: not supported by pgha in the cluster's configuration: ignored (set postgresql.recovery_conf in each member's own configuration, pg.LocalConfig.RecoveryConf)")
+			default:
 				w("postgresql.%s: not supported by pgha: ignored", k)
 			}
 		}

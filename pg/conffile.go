@@ -88,6 +88,9 @@ type confState struct {
 	primaryConninfo string
 	primarySlot     string
 	syncNames       string
+	// standby adds LocalConfig.RecoveryConf: the server runs, or is about
+	// to run, as a replica.
+	standby bool
 }
 
 // renderConf returns the content of pgha.conf.
@@ -101,6 +104,9 @@ func renderConf(c LocalConfig, local map[string]string, cc ClusterConfig, st con
 	params["primary_conninfo"] = st.primaryConninfo
 	params["primary_slot_name"] = st.primarySlot
 	params["synchronous_standby_names"] = st.syncNames
+	if st.standby {
+		maps.Copy(params, c.RecoveryConf)
+	}
 	var b strings.Builder
 	b.WriteString("# Written by pgha for member " + strconv.Quote(c.Name) + ". Do not edit: rewritten before every start.\n")
 	for _, k := range slices.Sorted(maps.Keys(params)) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,6 +75,19 @@ type LocalConfig struct {
 	// Parameters are extra server settings written to pgha.conf. Names are
 	// lower-case [a-z0-9_.]; settings Local manages itself are refused.
 	Parameters map[string]string
+	// RecoveryConf are recovery settings (Patroni's postgresql.recovery_conf)
+	// written into pgha.conf only while the server is a replica (its data
+	// directory has standby.signal) and before pg_rewind: restore_command,
+	// archive_cleanup_command, recovery_end_command and
+	// recovery_min_apply_delay. On PostgreSQL 12 and later they are
+	// ordinary settings; a running replica re-reads them on reload.
+	// primary_conninfo and primary_slot_name are refused (Follow sets
+	// them), and so are recovery_target* (a point-in-time target belongs to
+	// a custom bootstrap, not to a replica). With restore_command set, a
+	// replica whose upstream has removed WAL it still needs replays it from
+	// the archive, and Rewind passes --restore-target-wal so pg_rewind can
+	// fetch the target's removed WAL too.
+	RecoveryConf map[string]string
 	// HBA replaces the default authentication rules (scram-sha-256 for
 	// everything on the unix socket and loopback). One pg_hba.conf line per
 	// entry; Local's own connections must still be allowed.
@@ -107,6 +121,28 @@ var managedParams = map[string]string{
 	"synchronous_standby_names": "SetSynchronousStandbyNames",
 	"data_directory":            "DataDir",
 	"config_file":               "DataDir",
+	"restore_command":           "RecoveryConf",
+	"archive_cleanup_command":   "RecoveryConf",
+	"recovery_end_command":      "RecoveryConf",
+	"recovery_min_apply_delay":  "RecoveryConf",
+}
+
+// RecoveryParameters are the settings [LocalConfig.RecoveryConf] accepts:
+// recovery settings a replica uses and the HA loop does not set itself.
+var RecoveryParameters = []string{"archive_cleanup_command", "recovery_end_command", "recovery_min_apply_delay", "restore_command"}
+
+// CheckRecoveryParameter reports why name cannot be a RecoveryConf entry,
+// or nil when it can.
+func CheckRecoveryParameter(name string) error {
+	switch {
+	case slices.Contains(RecoveryParameters, name):
+		return nil
+	case name == "primary_conninfo" || name == "primary_slot_name":
+		return fmt.Errorf("%s is set by the HA loop (Follow), from the member it follows", name)
+	case strings.HasPrefix(name, "recovery_target"):
+		return fmt.Errorf("%s is a point-in-time recovery target, for a custom bootstrap, not for a replica", name)
+	}
+	return fmt.Errorf("%q is not a recovery setting pgha writes for a replica (accepted: %s)", name, strings.Join(RecoveryParameters, ", "))
 }
 
 // withDefaults returns a copy with defaults applied.
@@ -215,6 +251,14 @@ func (c LocalConfig) validate() error {
 		}
 		if err := validParamValue(value); err != nil {
 			return fieldErr("Parameters["+name+"]", "%v", err)
+		}
+	}
+	for name, value := range c.RecoveryConf {
+		if err := CheckRecoveryParameter(name); err != nil {
+			return fieldErr("RecoveryConf["+name+"]", "%v", err)
+		}
+		if err := validParamValue(value); err != nil {
+			return fieldErr("RecoveryConf["+name+"]", "%v", err)
 		}
 	}
 	for i, line := range c.HBA {

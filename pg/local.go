@@ -299,9 +299,23 @@ func (l *Local) RemoveData(ctx context.Context) error {
 // writeConfig (re)writes pgha.conf and pgha_hba.conf and makes sure
 // postgresql.conf includes pgha.conf.
 func (l *Local) writeConfig() error {
+	return l.writeConfigAs(l.hasStandbySignal())
+}
+
+// hasStandbySignal reports whether the data directory has standby.signal:
+// the server starts (or runs) as a replica.
+func (l *Local) hasStandbySignal() bool {
+	_, err := os.Stat(filepath.Join(l.cfg.DataDir, "standby.signal"))
+	return err == nil
+}
+
+// writeConfigAs is writeConfig with the recovery settings
+// (LocalConfig.RecoveryConf) written when standby is set.
+func (l *Local) writeConfigAs(standby bool) error {
 	l.mu.Lock()
 	st, cc, local := l.conf, l.cluster, l.local
 	l.mu.Unlock()
+	st.standby = standby
 	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, local, cc, st)); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -127,6 +128,12 @@ func (l *Local) follow(ctx context.Context, cfg FollowConfig, stopMode StopMode)
 	l.conf.primaryConninfo, l.conf.primarySlot = ci, cfg.SlotName
 	l.mu.Unlock()
 	log := l.log.With("upstream", fmt.Sprintf("%s:%d", cfg.Upstream.Host, cfg.Upstream.Port), "slot", cfg.SlotName)
+	if cfg.Upstream.IsZero() {
+		log = l.log.With("upstream", "none (restore_command and pg_wal only)")
+		if strings.TrimSpace(l.cfg.RecoveryConf["restore_command"]) == "" {
+			log.Warn("pg: replica without upstream and without RecoveryConf restore_command: it gets no WAL but what is put into its pg_wal")
+		}
+	}
 
 	if l.runningPID() == 0 {
 		if err := l.setStandbySignal(true); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -238,15 +239,19 @@ func (l *Local) Rewind(ctx context.Context, up Upstream) error {
 	}
 	dsn := conninfo("host", up.Host, "port", strconv.Itoa(up.Port), "user", cred.Username,
 		"dbname", "postgres", "connect_timeout", "5")
-	args := []string{"-D", l.cfg.DataDir, "--source-server=" + dsn}
-	l.mu.Lock()
-	restore := l.local["restore_command"]
-	l.mu.Unlock()
-	if restore != "" {
-		// WAL the target has removed can then come from the archive.
-		args = append(args, "--restore-target-wal")
+	major := l.dataMajorVersion()
+	args := rewindArgs(l.cfg.DataDir, dsn, l.cfg.RecoveryConf["restore_command"], major)
+	if slices.Contains(args, "--restore-target-wal") {
+		// pg_rewind reads restore_command from the target's configuration
+		// (postgres -C), so it must be in pgha.conf now, before pg_rewind
+		// replaces the configuration files with the source's.
+		if err := l.writeConfigAs(true); err != nil {
+			return err
+		}
+	} else if l.cfg.RecoveryConf["restore_command"] != "" {
+		l.log.Warn("pg: restore_command is set but pg_rewind of this version has no --restore-target-wal (PostgreSQL 13 or later); WAL the target removed cannot come from the archive", "major_version", major)
 	}
-	l.log.Info("pg: running pg_rewind", "upstream", fmt.Sprintf("%s:%d", up.Host, up.Port))
+	l.log.Info("pg: running pg_rewind", "upstream", fmt.Sprintf("%s:%d", up.Host, up.Port), "restore_target_wal", slices.Contains(args, "--restore-target-wal"))
 	if out, err := l.run(ctx, []string{"PGPASSWORD=" + cred.Password}, "pg_rewind", args...); err != nil {
 		if cause := rewindWALMissing(out); cause != "" {
 			return fmt.Errorf("%w: %s: %w", ErrRewindFailed, cause, err)
@@ -268,6 +273,34 @@ func (l *Local) Rewind(ctx context.Context, up Upstream) error {
 	}
 	l.log.Info("pg: rewind finished")
 	return nil
+}
+
+// rewindArgs is pg_rewind's argument list. With a restore_command on
+// PostgreSQL 13 or later (major, from PG_VERSION; 0 when unknown counts as
+// recent) it adds --restore-target-wal, so WAL segments the target has
+// already removed from pg_wal are fetched from the archive, as Patroni
+// does. pgha.conf lives inside the data directory, which is what
+// PostgreSQL 13 and 14 need for it.
+func rewindArgs(dataDir, dsn, restoreCommand string, major int) []string {
+	args := []string{"-D", dataDir, "--source-server=" + dsn}
+	if strings.TrimSpace(restoreCommand) != "" && (major == 0 || major >= 13) {
+		args = append(args, "--restore-target-wal")
+	}
+	return args
+}
+
+// dataMajorVersion is the major version in the data directory's
+// PG_VERSION, or 0 when it cannot be read.
+func (l *Local) dataMajorVersion() int {
+	b, err := os.ReadFile(filepath.Join(l.cfg.DataDir, "PG_VERSION"))
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // checkpointUpstream runs CHECKPOINT on the rewind source: right after a
@@ -301,7 +334,7 @@ func rewindWALMissing(out string) string {
 	for _, msg := range []string{"could not find previous WAL record", "could not read WAL record", "could not find WAL record"} {
 		if strings.Contains(out, msg) {
 			return "the target lacks WAL between the last common checkpoint and its end of WAL in pg_wal " +
-				"(removed or recycled; raise wal_keep_size, or set restore_command so pg_rewind can fetch it " +
+				"(removed or recycled; raise wal_keep_size, or set RecoveryConf restore_command so pg_rewind can fetch it " +
 				"with --restore-target-wal); re-clone instead (RemoveData, then Clone)"
 		}
 	}

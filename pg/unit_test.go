@@ -2,6 +2,7 @@ package pg
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,6 +74,12 @@ func TestConfigValidation(t *testing.T) {
 		{"HBA[0]", func(c *LocalConfig) { c.HBA = []string{"host all all\nlocal all all trust"} }},
 		{"ReplicaMethods[0].Command", func(c *LocalConfig) { c.ReplicaMethods = []ReplicaMethod{{Name: "pgbackrest"}} }},
 		{"Name", func(c *LocalConfig) { c.Name = "a\x00b" }},
+		{"Parameters[restore_command]", func(c *LocalConfig) { c.Parameters = map[string]string{"restore_command": "cp x y"} }},
+		{"RecoveryConf[primary_conninfo]", func(c *LocalConfig) { c.RecoveryConf = map[string]string{"primary_conninfo": "host=x"} }},
+		{"RecoveryConf[primary_slot_name]", func(c *LocalConfig) { c.RecoveryConf = map[string]string{"primary_slot_name": "s"} }},
+		{"RecoveryConf[recovery_target_time]", func(c *LocalConfig) { c.RecoveryConf = map[string]string{"recovery_target_time": "2026-01-01"} }},
+		{"RecoveryConf[work_mem]", func(c *LocalConfig) { c.RecoveryConf = map[string]string{"work_mem": "1MB"} }},
+		{"RecoveryConf[restore_command]", func(c *LocalConfig) { c.RecoveryConf = map[string]string{"restore_command": "cp a b\nport = 1"} }},
 	} {
 		c := base()
 		tc.mut(&c)
@@ -83,6 +90,54 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := base().withDefaults().validate(); err != nil {
 		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestRenderConfRecoveryConf(t *testing.T) {
+	rc := map[string]string{"restore_command": `cp /arch/%f "%p"`, "recovery_min_apply_delay": "5s",
+		"archive_cleanup_command": "pg_archivecleanup /arch %r", "recovery_end_command": "true"}
+	c := LocalConfig{Name: "n", BinDir: "/bin", DataDir: "/d", RecoveryConf: rc, Superuser: Credentials{Password: "x"},
+		Replication: Credentials{Password: "y"}}.withDefaults()
+	if err := c.validate(); err != nil {
+		t.Fatalf("validate: %v (the recovery settings must be accepted)", err)
+	}
+	for _, tc := range []struct {
+		name    string
+		standby bool
+	}{{"replica", true}, {"primary", false}} {
+		out := parseOwnConf(string(renderConf(c, nil, ClusterConfig{}, confState{standby: tc.standby})))
+		for k, v := range rc {
+			got, ok := out[k]
+			if tc.standby && got != v {
+				t.Errorf("%s: %s = %q, want %q", tc.name, k, got, v)
+			}
+			if !tc.standby && ok {
+				t.Errorf("%s: %s written on a primary: %q", tc.name, k, got)
+			}
+		}
+	}
+}
+
+func TestRewindArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restore string
+		major   int
+		want    bool
+	}{
+		{"restore_command on 15", "cp /a/%f %p", 15, true},
+		{"restore_command, version unknown", "cp /a/%f %p", 0, true},
+		{"restore_command on 12 (no such flag)", "cp /a/%f %p", 12, false},
+		{"no restore_command", "", 15, false},
+		{"blank restore_command", "  ", 15, false},
+	} {
+		args := rewindArgs("/d", "host=h", tc.restore, tc.major)
+		if got := slices.Contains(args, "--restore-target-wal"); got != tc.want {
+			t.Errorf("%s: args %q", tc.name, args)
+		}
+		if !slices.Equal(args[:2], []string{"-D", "/d"}) || args[2] != "--source-server=host=h" {
+			t.Errorf("%s: args %q", tc.name, args)
+		}
 	}
 }
 
