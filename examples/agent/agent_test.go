@@ -148,6 +148,11 @@ func TestPlanReload(t *testing.T) {
 		{name: "log level", next: env("PGHA_LOG_LEVEL=DEBUG"), level: true},
 		{name: "restapi listen needs a restart", next: env("PGHA_RESTAPI_LISTEN=127.0.0.1:8009"), restart: []string{"restapi"}},
 		{name: "name needs a restart", next: env("PGHA_NAME=other"), restart: []string{"name"}},
+		{name: "recovery_conf needs a restart", next: func() *agentconfig.Config {
+			c := env()
+			c.Postgres.RecoveryConf = map[string]any{"restore_command": "cp /archive/%f %p"}
+			return c
+		}(), restart: []string{"postgresql.recovery_conf"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := planReload(base, base, tc.next)

@@ -79,6 +79,7 @@ func planReload(running, applied, next *agentconfig.Config) reloadPlan {
 	changed("postgresql.run_as_user", rp.RunAsUser, np.RunAsUser)
 	changed("postgresql.authentication", rp.Authentication, np.Authentication)
 	changed("postgresql.pg_hba", rp.PgHBA, np.PgHBA)
+	changed("postgresql.recovery_conf", rp.RecoveryConf, np.RecoveryConf)
 	changed("postgresql.create_replica_methods", [2]any{rp.CreateReplicaMethods, rp.Methods}, [2]any{np.CreateReplicaMethods, np.Methods})
 	changed("postgresql.parameters.unix_socket_directories", socketDir(r), socketDir(n))
 	changed("tags", r.Tags, n.Tags)
