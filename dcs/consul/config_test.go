@@ -9,6 +9,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/consul"
+	"github.com/pgha/pgha/internal/testutil"
 )
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -56,7 +57,7 @@ func TestPrefixIsPatronis(t *testing.T) {
 // TestStoreDetails checks what the conformance suite does not: the TTL
 // floor, bad keys, lease IDs shared across stores, and Patroni's paths.
 func TestStoreDetails(t *testing.T) {
-	a := startAgent(t, true)
+	a := testutil.StartConsul(t, true)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	s := newStore(t, consul.Config{Address: a.Addr(), Scope: "details"})

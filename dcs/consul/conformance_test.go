@@ -25,7 +25,7 @@ func newStore(t testing.TB, cfg consul.Config) *consul.Store {
 
 // backend describes stores on agent a for the conformance suite: each
 // NewStore gets its own scope, NewStoreOn a second client on the same one.
-func backend(a *agent) dcstest.Backend {
+func backend(a *testutil.Consul) dcstest.Backend {
 	var mu sync.Mutex
 	n := 0
 	scopes := map[dcs.Store]string{}
@@ -73,11 +73,11 @@ func backend(a *agent) dcstest.Backend {
 // data directory, so that Disrupt can restart it: reads, writes, sessions
 // and open watches must come back.
 func TestConformance(t *testing.T) {
-	a := startAgent(t, false)
+	a := testutil.StartConsul(t, false)
 	b := backend(a)
 	b.Disrupt = func(t *testing.T) {
 		start := time.Now()
-		a.restart(t)
+		a.Restart(t)
 		t.Logf("consul server restarted in %v", time.Since(start).Round(time.Millisecond))
 	}
 	dcstest.Run(t, b)

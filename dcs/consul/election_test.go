@@ -13,6 +13,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/consul"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/testutil"
 )
 
 // electionOpts are short timings for tests (the agents' session_ttl_min is
@@ -39,7 +40,7 @@ func newCandidate(t *testing.T, s dcs.Store, name string) *election.Candidate {
 
 // rawLeader reads the leader key with the plain Consul API, as vip-manager
 // or patronictl would: at "service/<scope>/leader", the bare member name.
-func rawLeader(t *testing.T, a *agent, scope string) *api.KVPair {
+func rawLeader(t *testing.T, a *testutil.Consul, scope string) *api.KVPair {
 	t.Helper()
 	c, err := api.NewClient(&api.Config{Address: a.Addr()})
 	if err != nil {
@@ -58,7 +59,7 @@ func rawLeader(t *testing.T, a *agent, scope string) *api.KVPair {
 // keepalive past several TTLs, a guarded write, resign, handover to the
 // waiting candidate.
 func TestElection(t *testing.T) {
-	a := startAgent(t, true)
+	a := testutil.StartConsul(t, true)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const scope = "election"

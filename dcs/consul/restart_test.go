@@ -8,6 +8,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/dcs/consul"
 	"github.com/pgha/pgha/election"
+	"github.com/pgha/pgha/internal/testutil"
 )
 
 // TestAgentRestartUnderLeader restarts the Consul server under a leader
@@ -20,7 +21,7 @@ import (
 // the holder's term is valid. In practice the restart fits in the holder's
 // deadline and it keeps the term, with the same fencing token.
 func TestAgentRestartUnderLeader(t *testing.T) {
-	a := startAgent(t, false)
+	a := testutil.StartConsul(t, false)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const scope = "restart"
@@ -48,7 +49,7 @@ func TestAgentRestartUnderLeader(t *testing.T) {
 	}()
 
 	start := time.Now()
-	a.restart(t)
+	a.Restart(t)
 	t.Logf("consul server restarted in %v (holder's deadline rule allows %v without renewal)",
 		time.Since(start).Round(time.Millisecond), electionOpts.TTL-electionOpts.Margin)
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/dcs/consul"
 	"github.com/pgha/pgha/dcs/etcd"
 	"github.com/pgha/pgha/internal/testutil"
 )
@@ -175,7 +176,25 @@ func routesTo(addr string, n int, want string) func() error {
 // once pgha-proxy has stopped it.
 func TestProxyEndToEnd(t *testing.T) {
 	testutil.HAProxyBin(t)
-	ec := testutil.StartEtcd(t, 1)
+	// The same YAML as the agent's: pgha-proxy reads the DCS section with
+	// agentconfig, etcd3 or consul.
+	t.Run("etcd3", func(t *testing.T) {
+		ec := testutil.StartEtcd(t, 1)
+		testProxyEndToEnd(t, "etcd3:\n  hosts: "+strings.TrimPrefix(ec.Endpoint(0), "http://"), func(log *slog.Logger) (dcs.Store, error) {
+			return etcd.New(etcd.Config{Endpoints: []string{ec.Endpoint(0)}, Scope: "e2e", RequestTimeout: 2 * time.Second, Logger: log})
+		})
+	})
+	t.Run("consul", func(t *testing.T) {
+		a := testutil.StartConsul(t, true)
+		testProxyEndToEnd(t, "consul:\n  host: "+a.Addr(), func(*slog.Logger) (dcs.Store, error) {
+			return consul.New(consul.Config{Address: a.Addr(), Scope: "e2e"})
+		})
+	})
+}
+
+// testProxyEndToEnd runs pgha-proxy with dcsSection as its DCS and moves
+// the leader key with a store from newWriter.
+func testProxyEndToEnd(t *testing.T, dcsSection string, newWriter func(*slog.Logger) (dcs.Store, error)) {
 	dir, err := os.MkdirTemp("", "pghaproxy")
 	if err != nil {
 		t.Fatal(err)
@@ -188,8 +207,7 @@ func TestProxyEndToEnd(t *testing.T) {
 namespace: /service/
 log:
   level: WARNING
-etcd3:
-  hosts: %s
+%s
 haproxy:
   config: %s/haproxy.cfg
   socket: %s
@@ -208,7 +226,7 @@ haproxy:
     unicast_peers: [10.99.0.2]
     auth_pass: s3cret
     notify: /usr/local/bin/vrrp-notify
-`, strings.TrimPrefix(ec.Endpoint(0), "http://"), dir, socket, dir, ports[0], ports[1], ports[2], dir)
+`, dcsSection, dir, socket, dir, ports[0], ports[1], ports[2], dir)
 	path := filepath.Join(dir, "pgha.yml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
@@ -241,7 +259,7 @@ haproxy:
 	listen := func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 	n1 := startFakeNode(t, "pg1", "primary", "127.0.0.1", ports[3], ports[4], listen)
 	n2 := startFakeNode(t, "pg2", "replica", "127.0.0.1", ports[5], ports[6], listen)
-	writer, err := etcd.New(etcd.Config{Endpoints: []string{ec.Endpoint(0)}, Scope: "e2e", RequestTimeout: 2 * time.Second, Logger: log})
+	writer, err := newWriter(log)
 	if err != nil {
 		t.Fatal(err)
 	}

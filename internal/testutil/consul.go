@@ -1,4 +1,4 @@
-package consul_test
+package testutil
 
 import (
 	"bytes"
@@ -16,13 +16,12 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
-	"github.com/pgha/pgha/internal/testutil"
 )
 
-// consulBin finds the consul binary: $CONSUL_BIN, then GOBIN or GOPATH/bin,
+// ConsulBin finds the consul binary: $CONSUL_BIN, then GOBIN or GOPATH/bin,
 // where scripts/build-consul.sh puts the pinned version, then PATH. A missing
 // binary fails the test.
-func consulBin(t testing.TB) string {
+func ConsulBin(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CONSUL_BIN"); p != "" {
 		return p
@@ -42,8 +41,8 @@ func consulBin(t testing.TB) string {
 	return ""
 }
 
-// agent is a real Consul agent on loopback ports, stopped by t.Cleanup.
-type agent struct {
+// Consul is a real Consul agent on loopback ports, stopped by t.Cleanup.
+type Consul struct {
 	bin    string
 	dir    string
 	dev    bool
@@ -54,13 +53,13 @@ type agent struct {
 	log    *bytes.Buffer
 }
 
-// startAgent starts "consul agent -dev" (in memory) or, with dev false, a
+// StartConsul starts "consul agent -dev" (in memory) or, with dev false, a
 // single-server cluster that keeps its state in a data directory and so
 // survives restarts. session_ttl_min is lowered to 1s for short test TTLs.
-func startAgent(t testing.TB, dev bool) *agent {
+func StartConsul(t testing.TB, dev bool) *Consul {
 	t.Helper()
-	ports := testutil.FreePorts(t, 7)
-	a := &agent{bin: consulBin(t), dir: t.TempDir(), dev: dev, http: ports[0], node: "pgha-test"}
+	ports := FreePorts(t, 7)
+	a := &Consul{bin: ConsulBin(t), dir: t.TempDir(), dev: dev, http: ports[0], node: "pgha-test"}
 	cfg := fmt.Sprintf(`
 node_name = %q
 bind_addr = "127.0.0.1"
@@ -93,16 +92,16 @@ performance { raft_multiplier = 1 }
 		t.Fatal(err)
 	}
 	a.start(t)
-	t.Cleanup(a.stop)
+	t.Cleanup(a.Stop)
 	return a
 }
 
 // Addr is the agent's HTTP API address.
-func (a *agent) Addr() string { return "127.0.0.1:" + strconv.Itoa(a.http) }
+func (a *Consul) Addr() string { return "127.0.0.1:" + strconv.Itoa(a.http) }
 
 // start starts the agent and waits until it is ready; t is the test that
 // fails if it does not (the caller's, which may be a subtest).
-func (a *agent) start(t testing.TB) {
+func (a *Consul) start(t testing.TB) {
 	t.Helper()
 	args := []string{"agent", "-config-file", filepath.Join(a.dir, "agent.hcl")}
 	if a.dev {
@@ -136,7 +135,7 @@ func (a *agent) start(t testing.TB) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			a.stop()
+			a.Stop()
 			t.Fatalf("consul agent not ready after 60s: %v\n%s", err, a.log)
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval, bounded by the deadline above
@@ -145,7 +144,7 @@ func (a *agent) start(t testing.TB) {
 
 // ready reports whether the agent has a raft leader and its node is in
 // the catalog (sessions need the node registered).
-func (a *agent) ready(c *api.Client) error {
+func (a *Consul) ready(c *api.Client) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	leader, err := c.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
@@ -165,9 +164,9 @@ func (a *agent) ready(c *api.Client) error {
 	return nil
 }
 
-// stop ends the agent with SIGTERM (a server does not leave on terminate,
+// Stop ends the agent with SIGTERM (a server does not leave on terminate,
 // so its sessions survive in its data directory), then SIGKILL.
-func (a *agent) stop() {
+func (a *Consul) Stop() {
 	if a.cmd == nil || a.cmd.Process == nil {
 		return
 	}
@@ -185,9 +184,9 @@ func (a *agent) stop() {
 	}
 }
 
-// restart stops the agent and starts it again on the same ports and data.
-func (a *agent) restart(t testing.TB) {
+// Restart stops the agent and starts it again on the same ports and data.
+func (a *Consul) Restart(t testing.TB) {
 	t.Helper()
-	a.stop()
+	a.Stop()
 	a.start(t)
 }
