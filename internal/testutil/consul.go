@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
-
 )
 
 // ConsulBin finds the consul binary: $CONSUL_BIN, then GOBIN or GOPATH/bin,
