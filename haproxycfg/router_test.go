@@ -115,7 +115,7 @@ func startRouterEnv(t *testing.T, tune func(*Options)) *routerEnv {
 
 func (e *routerEnv) putMember(t *testing.T, n *fakeNode) {
 	t.Helper()
-	if _, err := e.writer.Put(context.Background(), dcs.MemberKey(n.name), n.member().Encode(), 0, dcs.Cond{}); err != nil {
+	if _, err := e.writer.Put(context.Background(), dcs.MemberKey(n.Name), n.Member().Encode(), 0, dcs.Cond{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -254,7 +254,7 @@ func TestRouterFollowsLeaderKey(t *testing.T) {
 	// The leader's /primary stops agreeing while the DCS still names it
 	// (a primary stopping for a switchover): it is drained at once, not
 	// after HAProxy's slow checks; its established session stays.
-	n1.role.Store("stopped")
+	n1.SetRole("stopped")
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if env.router.Status().Drains == 0 {
 			return errors.New("leader not drained")
@@ -267,12 +267,12 @@ func TestRouterFollowsLeaderKey(t *testing.T) {
 	if err := old.echo("while drained"); err != nil {
 		t.Fatalf("session cut by the drain: %v", err)
 	}
-	n1.role.Store("primary")
+	n1.SetRole("primary")
 	testutil.Eventually(t, 5*time.Second, routesTo(rw, 3, "pg1"), "leader enabled again once /primary agrees")
 
 	// Both answer 200 on /primary (a stale primary): writes still go only
 	// to the member the DCS names.
-	n2.role.Store("primary")
+	n2.SetRole("primary")
 	base := env.router.Status().Reconciles
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if n := env.router.Status().Reconciles; n < base+3 {
@@ -313,7 +313,7 @@ func TestRouterFollowsLeaderKey(t *testing.T) {
 
 	// The leader key moves: the old primary leaves at once and its session
 	// is cut, the new one enters without waiting for rise checks.
-	n1.role.Store("replica")
+	n1.SetRole("replica")
 	moved := time.Now()
 	env.setLeader(t, "pg2")
 	testutil.EventuallyEvery(t, 10*time.Second, 10*time.Millisecond, routesTo(rw, 3, "pg2"), "read-write port on the new leader")
@@ -350,8 +350,8 @@ func TestRouterCutOffFromDCS(t *testing.T) {
 
 	env.dcsLink.Blackhole()
 	env.dcsLink.CutConnections()
-	n2.role.Store("replica")
-	n1.role.Store("primary")
+	n2.SetRole("replica")
+	n1.SetRole("primary")
 	env.setLeader(t, "pg1")
 	testutil.Eventually(t, 30*time.Second, func() error {
 		if got, err := whoami(rw); err == nil {

@@ -20,7 +20,7 @@ import (
 func TestCheckServing(t *testing.T) {
 	env := startSyncEnv(t)
 	n1 := startNode(t, "pg1", "replica")
-	env.put(t, n1.member())
+	env.put(t, n1.Member())
 	env.waitServers(t, ProxyPrimary, "pg1")
 	rw := "127.0.0.1:" + strconv.Itoa(env.opts.ReadWritePort)
 	full := ServingCheck{StatsSocket: env.opts.StatsSocket, Connect: rw}
@@ -33,7 +33,7 @@ func TestCheckServing(t *testing.T) {
 	if err := check(ServingCheck{Connect: rw})(); err != nil {
 		t.Fatalf("frontend only: %v", err)
 	}
-	n1.role.Store("primary")
+	n1.SetRole("primary")
 	testutil.Eventually(t, 10*time.Second, check(full), "serving once pg1 is primary")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,118 +18,14 @@ import (
 	"github.com/pgha/pgha/internal/testutil"
 )
 
-// fakeNode stands in for one member: a TCP server in place of PostgreSQL
-// that greets with the node's name and then echoes lines, and a health API
-// answering /primary, /replica and /sync from a role the test sets.
-type fakeNode struct {
-	name    string
-	pgPort  int
-	apiPort int
-	role    atomic.Value // string
-}
+// fakeNode is a member's network face (testutil.FakeNode).
+type fakeNode = testutil.FakeNode
 
+// startNode starts a fakeNode on free loopback ports.
 func startNode(t *testing.T, name, role string) *fakeNode {
 	t.Helper()
 	ports := testutil.FreePorts(t, 2)
-	n := &fakeNode{name: name, pgPort: ports[0], apiPort: ports[1]}
-	n.role.Store(role)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(n.pgPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(l)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-
-	api := &http.Server{
-		Addr:              "127.0.0.1:" + strconv.Itoa(n.apiPort),
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			code := http.StatusServiceUnavailable
-			role := n.role.Load().(string)
-			switch r.URL.Path {
-			case "/primary":
-				if role == "primary" {
-					code = http.StatusOK
-				}
-			case "/replica":
-				if role == "replica" || role == "sync" {
-					code = http.StatusOK
-				}
-			case "/sync":
-				if role == "sync" {
-					code = http.StatusOK
-				}
-			}
-			w.WriteHeader(code)
-		}),
-	}
-	apiLn, err := net.Listen("tcp", api.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = api.Serve(apiLn)
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		_ = api.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return n
-}
-
-func (n *fakeNode) member() *dcs.Member {
-	role := n.role.Load().(string)
-	if role == "sync" {
-		role = dcs.RoleReplica
-	}
-	return &dcs.Member{
-		Name:    n.name,
-		ConnURL: fmt.Sprintf("postgres://127.0.0.1:%d/postgres", n.pgPort),
-		APIURL:  fmt.Sprintf("http://127.0.0.1:%d/patroni", n.apiPort),
-		State:   dcs.StateRunning,
-		Role:    role,
-	}
+	return testutil.StartFakeNode(t, name, role, "127.0.0.1", ports[0], ports[1], nil)
 }
 
 // whoami connects to an HAProxy port and returns the greeting of the node
@@ -280,8 +173,8 @@ func TestSyncerFollowsClusterAndRoles(t *testing.T) {
 	env := startSyncEnv(t)
 	n1 := startNode(t, "pg1", "primary")
 	n2 := startNode(t, "pg2", "sync")
-	env.put(t, n1.member())
-	env.put(t, n2.member())
+	env.put(t, n1.Member())
+	env.put(t, n2.Member())
 
 	env.waitServers(t, ProxyPrimary, "pg1", "pg2")
 	rw, ro, sy := env.opts.ReadWritePort, env.opts.ReadOnlyPort, env.opts.SyncPort
@@ -292,21 +185,21 @@ func TestSyncerFollowsClusterAndRoles(t *testing.T) {
 	// Swap roles: HAProxy follows by health checks alone, no reload.
 	reloads := env.syncer.Status().Reloads
 	start := time.Now()
-	n1.role.Store("replica")
-	n2.role.Store("primary")
+	n1.SetRole("replica")
+	n2.SetRole("primary")
 	testutil.Eventually(t, 10*time.Second, routesTo(rw, 5, "pg2"), "read-write port follows the new primary")
 	t.Logf("read-write routing followed the role change after %v", time.Since(start))
 	testutil.Eventually(t, 10*time.Second, routesTo(ro, 5, "pg1"), "read-only port follows the new replica")
 
 	// With no replica up, reads go to the primary (backup server).
-	n1.role.Store("stopped")
+	n1.SetRole("stopped")
 	testutil.Eventually(t, 10*time.Second, routesTo(ro, 3, "pg2"), "read-only port falls back to the primary")
-	n1.role.Store("replica")
+	n1.SetRole("replica")
 	testutil.Eventually(t, 10*time.Second, routesTo(ro, 3, "pg1"), "read-only port returns to the replica")
 
 	// Member values changing without membership changes (LSN updates) do
 	// not reload.
-	m := n1.member()
+	m := n1.Member()
 	lsn := int64(12345)
 	m.XLogLocation = &lsn
 	rev := env.put(t, m)
@@ -339,8 +232,8 @@ func TestSyncerMembershipAndEstablishedConnections(t *testing.T) {
 	env := startSyncEnv(t)
 	n1 := startNode(t, "pg1", "primary")
 	n2 := startNode(t, "pg2", "replica")
-	env.put(t, n1.member())
-	env.put(t, n2.member())
+	env.put(t, n1.Member())
+	env.put(t, n2.Member())
 	rw, ro := env.opts.ReadWritePort, env.opts.ReadOnlyPort
 	testutil.Eventually(t, 15*time.Second, routesTo(rw, 5, "pg1"), "read-write port reaches the primary")
 
@@ -379,7 +272,7 @@ func TestSyncerMembershipAndEstablishedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	n3 := startNode(t, "pg3", "replica")
-	env.put(t, n3.member())
+	env.put(t, n3.Member())
 	env.waitServers(t, ProxyPrimary, "pg1", "pg2", "pg3")
 	env.waitServers(t, ProxyReplicas, "pg1", "pg1:primary", "pg2", "pg2:primary", "pg3", "pg3:primary")
 	newWorker, err := env.proc.WorkerPID(context.Background())

@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,119 +20,8 @@ import (
 	"github.com/pgha/pgha/internal/testutil"
 )
 
-// fakeNode stands in for one member: a TCP server in place of PostgreSQL
-// that greets with the node's name and echoes lines (recording them), and a
-// health API answering /primary from a role the test sets.
-type fakeNode struct {
-	name    string
-	host    string
-	pgPort  int
-	apiPort int
-	role    atomic.Value // "primary" or "replica"
-
-	mu       sync.Mutex
-	received []string
-}
-
-// startFakeNode listens with listen (net.Listen, or one that creates the
-// socket in a network namespace) on host.
-func startFakeNode(t *testing.T, name, role, host string, pgPort, apiPort int, listen func(addr string) (net.Listener, error)) *fakeNode {
-	t.Helper()
-	n := &fakeNode{name: name, host: host, pgPort: pgPort, apiPort: apiPort}
-	n.role.Store(role)
-	ln, err := listen(net.JoinHostPort(host, strconv.Itoa(pgPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiLn, err := listen(net.JoinHostPort(host, strconv.Itoa(apiPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var cmu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			cmu.Lock()
-			conns[c] = struct{}{}
-			cmu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if _, err := fmt.Fprintf(c, "%s\n", name); err != nil {
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					n.mu.Lock()
-					n.received = append(n.received, strings.TrimSpace(l))
-					n.mu.Unlock()
-					if _, err := c.Write([]byte(l)); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	api := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := http.StatusServiceUnavailable
-		if r.URL.Path == "/primary" && n.role.Load() == "primary" {
-			code = http.StatusOK
-		}
-		if r.URL.Path == "/replica" && n.role.Load() == "replica" {
-			code = http.StatusOK
-		}
-		w.WriteHeader(code)
-	})}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = api.Serve(apiLn)
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		_ = api.Close()
-		cmu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		cmu.Unlock()
-		wg.Wait()
-	})
-	return n
-}
-
-func (n *fakeNode) has(line string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, l := range n.received {
-		if l == line {
-			return true
-		}
-	}
-	return false
-}
-
-func (n *fakeNode) member() *dcs.Member {
-	return &dcs.Member{
-		Name:    n.name,
-		ConnURL: fmt.Sprintf("postgres://%s/postgres", net.JoinHostPort(n.host, strconv.Itoa(n.pgPort))),
-		APIURL:  fmt.Sprintf("http://%s/patroni", net.JoinHostPort(n.host, strconv.Itoa(n.apiPort))),
-		State:   dcs.StateRunning,
-		Role:    n.role.Load().(string),
-	}
-}
+// startFakeNode starts a fakeNode (testutil.StartFakeNode).
+var startFakeNode = testutil.StartFakeNode
 
 // whoami connects to addr and returns the greeting of the node reached.
 func whoami(addr string) (string, error) {
@@ -270,8 +156,8 @@ haproxy:
 			t.Fatal(err)
 		}
 	}
-	put(dcs.MemberKey("pg1"), n1.member().Encode())
-	put(dcs.MemberKey("pg2"), n2.member().Encode())
+	put(dcs.MemberKey("pg1"), n1.Member().Encode())
+	put(dcs.MemberKey("pg2"), n2.Member().Encode())
 	put(dcs.KeyLeader, []byte("pg1"))
 	testutil.Eventually(t, 20*time.Second, routesTo(rw, 5, "pg1"), "read-write port on the leader pg1")
 
@@ -295,8 +181,8 @@ haproxy:
 		}
 	}
 
-	n1.role.Store("replica")
-	n2.role.Store("primary")
+	n1.SetRole("replica")
+	n2.SetRole("primary")
 	moved := time.Now()
 	put(dcs.KeyLeader, []byte("pg2"))
 	testutil.EventuallyEvery(t, 10*time.Second, 10*time.Millisecond, routesTo(rw, 3, "pg2"), "read-write port on the new leader pg2")

@@ -105,7 +105,7 @@ haproxy:
 	for _, kv := range []struct {
 		k string
 		v []byte
-	}{{dcs.MemberKey("pg1"), n1.member().Encode()}, {dcs.KeyLeader, []byte("pg1")}} {
+	}{{dcs.MemberKey("pg1"), n1.Member().Encode()}, {dcs.KeyLeader, []byte("pg1")}} {
 		if _, err := writer.Put(context.Background(), kv.k, kv.v, 0, dcs.Cond{}); err != nil {
 			t.Fatal(err)
 		}

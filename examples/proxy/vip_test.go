@@ -407,7 +407,7 @@ func TestKeepalivedVIPFailover(t *testing.T) {
 	acked, maxGap, errs := append([]string(nil), w.acked...), w.maxGap, w.errs
 	w.mu.Unlock()
 	for _, l := range acked {
-		if !db.has(l) {
+		if !db.Received(l) {
 			t.Fatalf("acknowledged write %s missing at the database", l)
 		}
 	}
