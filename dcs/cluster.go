@@ -72,7 +72,10 @@ type KeyError struct {
 	Err error
 }
 
+// Error says which key was ignored and why.
 func (e *KeyError) Error() string { return fmt.Sprintf("key %q ignored: %v", e.Key, e.Err) }
+
+// Unwrap returns the decoding error, for errors.Is and errors.As.
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // Parse decodes a snapshot into a Cluster. It never fails: a value that

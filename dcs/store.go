@@ -90,6 +90,7 @@ const (
 	EventDelete
 )
 
+// String returns "put" or "delete" (EventType(n) when unknown), for logs.
 func (t EventType) String() string {
 	switch t {
 	case EventPut:

@@ -61,6 +61,8 @@ var actionNames = [...]string{
 	ActionClearFailover: "clear-failover",
 }
 
+// String returns the action's name as logs and events show it, such as
+// "acquire" or "rewind".
 func (a Action) String() string {
 	if a >= 0 && int(a) < len(actionNames) {
 		return actionNames[a]
@@ -113,6 +115,8 @@ type Decision struct {
 	Candidates *CandidateResult
 }
 
+// String renders the decision for logs: the action with its mode and
+// target, the code and the reason.
 func (d Decision) String() string {
 	s := d.Action.String()
 	switch {

@@ -20,6 +20,7 @@ const (
 	SourceLocal
 )
 
+// String names where a WAL position came from, for logs.
 func (s Source) String() string {
 	switch s {
 	case SourceMemberKey:

@@ -100,6 +100,7 @@ const (
 	SyncSetGUC
 )
 
+// String names the step, for logs.
 func (s SyncStep) String() string {
 	switch s {
 	case SyncNothing:

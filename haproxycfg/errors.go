@@ -19,6 +19,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error names the member and field and says what is wrong.
 func (e *FieldError) Error() string {
 	if e.Member != "" {
 		return fmt.Sprintf("haproxycfg: member %s: field %s: %s", quoteShort(e.Member), e.Field, e.Reason)
