@@ -62,13 +62,11 @@ type Process struct {
 
 // NewProcess checks cfg and returns a Process that is not started yet.
 func NewProcess(cfg ProcessConfig) (*Process, error) {
-	if cfg.Bin == "" {
-		bin, err := exec.LookPath("haproxy")
-		if err != nil {
-			return nil, fmt.Errorf("haproxycfg: haproxy binary not found (Debian package haproxy): %w", err)
-		}
-		cfg.Bin = bin
+	bin, err := lookBin(cfg.Bin, "haproxy")
+	if err != nil {
+		return nil, err
 	}
+	cfg.Bin = bin
 	if err := validatePath("ConfigPath", cfg.ConfigPath); err != nil {
 		return nil, err
 	}
@@ -93,6 +91,20 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 		log = slog.Default()
 	}
 	return &Process{cfg: cfg, log: log.With("component", "haproxy")}, nil
+}
+
+// lookBin returns bin when it is set, else the program name (haproxy,
+// keepalived) found on PATH. The error names the Debian package, which has
+// the program's name.
+func lookBin(bin, name string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	found, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("haproxycfg: %s binary not found (Debian package %s): %w", name, name, err)
+	}
+	return found, nil
 }
 
 // Config returns the configuration the Process was created with (Bin
