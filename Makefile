@@ -40,10 +40,14 @@ staticcheck:
 
 # Library packages must not pull in test-only servers or an OTel SDK
 # (DESIGN.md §1): the embedded etcd server is for internal/testutil only.
+# An embedder of failover brings its own pg.Instance: pgx comes only with
+# pg/pglocal, Prometheus only with healthapi/metrics.
 LIBRARY_PKGS = $(shell $(GO) list ./... | grep -v -e /internal/ -e /examples/ -e /dcstest)
 importcheck:
 	@bad=$$($(GO) list -deps $(LIBRARY_PKGS) | grep -E '^(go.etcd.io/etcd/server/v3|go.opentelemetry.io/otel/sdk|github.com/hashicorp/consul)(/|$$)' | grep -v '^github.com/hashicorp/consul/api'); \
 	if [ -n "$$bad" ]; then echo "library packages import test-only or SDK modules:"; echo "$$bad"; exit 1; fi
+	@bad=$$($(GO) list -deps ./failover ./failover/failovertest ./pg ./pg/pgtest | grep -E '^github.com/(jackc/pgx|prometheus)/'); \
+	if [ -n "$$bad" ]; then echo "failover must not link a PostgreSQL driver or Prometheus (README, Embedding):"; echo "$$bad" | head; exit 1; fi
 
 # The dcs/consul tests use the Consul that install-deps pinned and built.
 unit:

@@ -246,7 +246,7 @@ type Postgresql struct {
 	// recovery_end_command, recovery_min_apply_delay. primary_conninfo and
 	// primary_slot_name are refused (the HA loop sets them);
 	// recovery_target* keys are warned about and not used (they belong to
-	// a custom bootstrap). See pg.LocalConfig.RecoveryConf.
+	// a custom bootstrap). See pglocal.Config.RecoveryConf.
 	RecoveryConf map[string]any `yaml:"recovery_conf"`
 	// CreateReplicaMethods names the replica creation methods in order;
 	// each name other than basebackup is a key of this section holding a

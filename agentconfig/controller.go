@@ -21,7 +21,7 @@ import (
 // authentication sent to peers (restapi.authentication, which the members
 // share, as in Patroni). store and inst are this node's DCS client
 // ([Config.NewStore], scoped by namespace and scope) and PostgreSQL (for
-// example pg.NewLocal of [Config.PGLocalConfig]).
+// example pglocal.New of [Config.PGLocalConfig]).
 //
 // dynamic is the cluster's config key when it exists (dcs.Parse of a
 // snapshot), else nil. As in Patroni, bootstrap.dcs only seeds a new

@@ -18,6 +18,7 @@ import (
 	"github.com/pgha/pgha/dcs/etcd"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 // slogLevel maps Patroni's (Python's) level names to slog levels.
@@ -335,21 +336,21 @@ func (c *Config) RecoveryParameters() map[string]string {
 	return out
 }
 
-// PGLocalConfig returns the pg.Local configuration. A relative
+// PGLocalConfig returns the pglocal.Local configuration. A relative
 // unix_socket_directories (Patroni's samples use "..") is taken relative
 // to the data directory, as PostgreSQL does.
-func (c *Config) PGLocalConfig(logger *slog.Logger) (pg.LocalConfig, error) {
+func (c *Config) PGLocalConfig(logger *slog.Logger) (pglocal.Config, error) {
 	p := c.Postgres
 	hosts, port, err := splitListen(p.Listen)
 	if err != nil {
-		return pg.LocalConfig{}, &FieldError{Path: "postgresql.listen", Where: c.where["postgresql.listen"], Msg: err.Error()}
+		return pglocal.Config{}, &FieldError{Path: "postgresql.listen", Where: c.where["postgresql.listen"], Msg: err.Error()}
 	}
 	for i, h := range hosts {
 		if h == "0.0.0.0" {
 			hosts[i] = "*"
 		}
 	}
-	lc := pg.LocalConfig{
+	lc := pglocal.Config{
 		Name:            c.Name,
 		Scope:           c.Scope,
 		BinDir:          p.BinDir,
@@ -357,9 +358,9 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pg.LocalConfig, error) {
 		ListenAddresses: strings.Join(hosts, ","),
 		Port:            port,
 		RunAsUser:       p.RunAsUser,
-		Superuser:       pg.Credentials(p.Authentication.Superuser),
-		Replication:     pg.Credentials(p.Authentication.Replication),
-		Rewind:          pg.Credentials(p.Authentication.Rewind),
+		Superuser:       pglocal.Credentials(p.Authentication.Superuser),
+		Replication:     pglocal.Credentials(p.Authentication.Replication),
+		Rewind:          pglocal.Credentials(p.Authentication.Rewind),
 		Parameters:      c.ServerParameters(),
 		RecoveryConf:    c.RecoveryParameters(),
 		HBA:             p.PgHBA,
@@ -379,15 +380,15 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pg.LocalConfig, error) {
 		}
 	}
 	for _, name := range p.CreateReplicaMethods {
-		if name == pg.BaseBackup {
-			lc.ReplicaMethods = append(lc.ReplicaMethods, pg.ReplicaMethod{Name: pg.BaseBackup})
+		if name == pglocal.BaseBackup {
+			lc.ReplicaMethods = append(lc.ReplicaMethods, pglocal.ReplicaMethod{Name: pglocal.BaseBackup})
 			continue
 		}
 		m, ok := p.Methods[name]
 		if !ok {
-			return pg.LocalConfig{}, &FieldError{Path: "postgresql.create_replica_methods", Msg: "method " + quoteShort(name) + " has no section"}
+			return pglocal.Config{}, &FieldError{Path: "postgresql.create_replica_methods", Msg: "method " + quoteShort(name) + " has no section"}
 		}
-		lc.ReplicaMethods = append(lc.ReplicaMethods, pg.ReplicaMethod{
+		lc.ReplicaMethods = append(lc.ReplicaMethods, pglocal.ReplicaMethod{
 			Name: name, Command: strings.Fields(m.Command), KeepData: m.KeepData, NoLeader: m.NoLeader,
 		})
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
-	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
-// The conversions produce option structs the libraries accept: pg.NewLocal
+// The conversions produce option structs the libraries accept: pglocal.New
 // (which validates and checks the real binaries) and healthapi.New.
 func TestConversionsAcceptedByLibraries(t *testing.T) {
 	env := []string{
@@ -32,8 +32,8 @@ func TestConversionsAcceptedByLibraries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.NewLocal(lc); err != nil {
-		t.Fatalf("pg.NewLocal: %v", err)
+	if _, err := pglocal.New(lc); err != nil {
+		t.Fatalf("pglocal.New: %v", err)
 	}
 	auth, err := cfg.HealthAuth()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // environment, report the settings pgha does not use, validate, and turn
 // the file into the options of a failover.Controller. The DCS client and
 // PostgreSQL are in-memory here; an agent uses cfg.NewStore and
-// pg.NewLocal of cfg.PGLocalConfig.
+// pglocal.New of cfg.PGLocalConfig.
 func Example() {
 	dir, err := os.MkdirTemp("", "agentconfig")
 	if err != nil {
@@ -73,7 +73,7 @@ postgresql:
 
 	// nil: no config key read from the DCS yet (a new cluster).
 	opts := cfg.ControllerOptions(store, inst, nil)
-	opts.DataDir = inst // a pgtest.Server reports its own; pg.Local needs nothing
+	opts.DataDir = inst // a pgtest.Server reports its own; pglocal.Local needs nothing
 	fmt.Println("member:", opts.Name, opts.ConnURL, opts.APIURL)
 	fmt.Println("lease ttl:", opts.Settings.TTL, "loop_wait:", opts.Settings.LoopWait)
 	fmt.Println("config key if this node bootstraps:", string(opts.BootstrapConfig.Encode()))

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// postgresql.recovery_conf reaches pg.LocalConfig.RecoveryConf; the keys
+// postgresql.recovery_conf reaches pglocal.Config.RecoveryConf; the keys
 // the HA loop owns are refused, recovery targets are warned about and
 // dropped, and a recovery setting under postgresql.parameters is refused
 // with a pointer to recovery_conf.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 	"github.com/pgha/pgha/watchdog"
 )
 
@@ -412,7 +413,7 @@ func managedParameter(name string) (string, bool) {
 	case "primary_conninfo", "primary_slot_name", "synchronous_standby_names", "recovery_target_timeline":
 		return "the HA loop (it sets them)", true
 	}
-	if slices.Contains(pg.RecoveryParameters, name) {
+	if slices.Contains(pglocal.RecoveryParameters, name) {
 		return "postgresql.recovery_conf (a recovery setting, written only while the member is a replica)", true
 	}
 	return "", false
@@ -428,7 +429,7 @@ func checkRecoveryConf(k *checker, path string, rc map[string]any) {
 		if strings.HasPrefix(lname, "recovery_target") {
 			continue
 		}
-		if err := pg.CheckRecoveryParameter(lname); err != nil {
+		if err := pglocal.CheckRecoveryParameter(lname); err != nil {
 			k.bad(p, "%v", err)
 			continue
 		}

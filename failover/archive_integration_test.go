@@ -14,6 +14,7 @@ import (
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 // newArchiveCluster is newITCluster (one etcd member, to spare the CPU)
@@ -41,9 +42,9 @@ func newArchiveCluster(t *testing.T, n int, tags map[string]dcs.Tags) (*itCluste
 		name := fmt.Sprintf("n%d", i+1)
 		dir := testutil.TempDirFor(t, "postgres")
 		ports := testutil.FreePorts(t, 2)
-		inst, err := pg.NewLocal(pg.LocalConfig{
+		inst, err := pglocal.New(pglocal.Config{
 			Name: name, Scope: itScope, BinDir: bin, DataDir: filepath.Join(dir, "data"), Port: ports[0], SocketDir: dir,
-			Superuser: pg.Credentials{Password: suPassword}, Replication: pg.Credentials{Password: "repl-secret"},
+			Superuser: pglocal.Credentials{Password: suPassword}, Replication: pglocal.Credentials{Password: "repl-secret"},
 			Parameters:   params,
 			RecoveryConf: map[string]string{"restore_command": fmt.Sprintf("cp %s/%%f %%p", archive)},
 			Logger:       itLogger(t, c.logs).With("pg", name),

@@ -93,7 +93,7 @@ func enforceHotStandbyFeedback(cfg *dcs.ClusterConfig, out *pg.ClusterConfig) []
 
 // applyPGConfigTimeout bounds applying the cluster's postgresql section,
 // which runs in the loop: the postgres binary's check of each parameter and
-// the reload with its wait (at most 5 s in pg.Local).
+// the reload with its wait (at most 5 s in pglocal.Local).
 const applyPGConfigTimeout = 15 * time.Second
 
 // applyPGConfig gives the instance the cluster's postgresql section when

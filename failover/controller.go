@@ -42,7 +42,7 @@ const (
 	// ExitAbandon stops the loop and the lease keepalives and touches
 	// nothing else: no resign, no stop, no revoke. The lease and the keys
 	// bound to it expire within the TTL. This is what a crash of the agent
-	// looks like. An Instance that is a pg.DeadlineFencer (pg.Local) stays
+	// looks like. An Instance that is a pg.DeadlineFencer (pglocal.Local) stays
 	// armed, so its primary is stopped at the term's deadline by the fence
 	// keeper; any other Instance's primary keeps running without an agent,
 	// so use it then only with a watchdog or in tests.
@@ -102,7 +102,7 @@ type ControllerOptions struct {
 	// takes part in the initialize race). Nil: the node only clones.
 	Bootstrap *pg.BootstrapOptions
 	// DataDir reports the state of the data directory. Default: for an
-	// Instance with a DataDir() string method (pg.Local), the files in
+	// Instance with a DataDir() string method (pglocal.Local), the files in
 	// that directory; otherwise the data directory is assumed to exist
 	// (logged at warn level), so the node neither bootstraps nor clones:
 	// set it for any other Instance (pgtest.Server is its own).

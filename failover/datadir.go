@@ -55,7 +55,7 @@ func (d DirInspector) Inspect() (empty, wasPrimary bool, err error) {
 }
 
 // defaultInspector returns a DirInspector for instances that name their
-// data directory (pg.Local), else one that reports a non-empty replica
+// data directory (pglocal.Local), else one that reports a non-empty replica
 // data directory.
 func defaultInspector(inst pg.Instance) DataDirInspector {
 	if d, ok := inst.(interface{ DataDir() string }); ok {

@@ -278,7 +278,7 @@
 // loop is blocked in a slow call. [Controller.State] also checks the
 // term's deadline when it is read, so /primary answers 503 from that
 // moment whatever the loop is doing. When the Instance is a
-// pg.DeadlineFencer (pg.Local, through package fence's keeper process) the
+// pg.DeadlineFencer (pglocal.Local, through package fence's keeper process) the
 // same goroutine keeps it armed with the term's deadline, so a primary
 // whose agent is frozen, wedged or killed is stopped at the deadline too;
 // it is disarmed only once the server is confirmed demoted or stopped.

@@ -11,6 +11,7 @@ import (
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 // ExampleNewController assembles a node agent: an etcd store, a local
@@ -22,9 +23,9 @@ func ExampleNewController() {
 		log.Fatal(err)
 	}
 	defer store.Close()
-	inst, err := pg.NewLocal(pg.LocalConfig{
+	inst, err := pglocal.New(pglocal.Config{
 		Name: "node1", Scope: "demo", BinDir: "/usr/lib/postgresql/15/bin", DataDir: "/var/lib/pgha/node1",
-		Port: 5432, Superuser: pg.Credentials{Password: "secret"}, Replication: pg.Credentials{Password: "secret"},
+		Port: 5432, Superuser: pglocal.Credentials{Password: "secret"}, Replication: pglocal.Credentials{Password: "secret"},
 	})
 	if err != nil {
 		log.Fatal(err)

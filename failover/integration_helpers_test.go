@@ -25,6 +25,7 @@ import (
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 const (
@@ -115,7 +116,7 @@ func (r *recorder) first(member string, kind failover.EventKind, since time.Time
 // fault proxy in front of its etcd endpoint.
 type node struct {
 	name    string
-	inst    *pg.Local
+	inst    *pglocal.Local
 	apiPort int
 	proxy   *testutil.Proxy
 	store   *etcd.Store
@@ -165,9 +166,9 @@ func newITClusterWith(t testing.TB, n int, edit func(*failover.Settings)) *itClu
 		name := fmt.Sprintf("n%d", i+1)
 		dir := testutil.TempDirFor(t, "postgres")
 		ports := testutil.FreePorts(t, 2)
-		inst, err := pg.NewLocal(pg.LocalConfig{
+		inst, err := pglocal.New(pglocal.Config{
 			Name: name, Scope: itScope, BinDir: bin, DataDir: filepath.Join(dir, "data"), Port: ports[0], SocketDir: dir,
-			Superuser: pg.Credentials{Password: suPassword}, Replication: pg.Credentials{Password: "repl-secret"},
+			Superuser: pglocal.Credentials{Password: suPassword}, Replication: pglocal.Credentials{Password: "repl-secret"},
 			Parameters: itParams, Logger: itLogger(t, c.logs).With("pg", name),
 		})
 		if err != nil {

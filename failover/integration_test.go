@@ -159,7 +159,7 @@ func TestControllerIntegration(t *testing.T) {
 		leader := c.waitHealthy(t, 60*time.Second)
 		// The agent goes away without resign, revoke or stop, as a crash
 		// or a freeze would; PostgreSQL is left running under write load.
-		// The fence keeper (pg.Local's out-of-agent fence) stops it at the
+		// The fence keeper (pglocal.Local's out-of-agent fence) stops it at the
 		// term's deadline, before the lease can expire: the replicas stop
 		// receiving WAL, and one is promoted only after that.
 		execSQL(t, leader, "CREATE TABLE IF NOT EXISTS load (v timestamptz)")

@@ -134,7 +134,7 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 			switch k {
 			case "pg_hba", "pg_ident":
 			case "recovery_conf":
-				w("postgresql.recovery_conf: not supported by pgha in the cluster's configuration: ignored (set postgresql.recovery_conf in each member's own configuration, pg.LocalConfig.RecoveryConf)")
+				w("postgresql.recovery_conf: not supported by pgha in the cluster's configuration: ignored (set postgresql.recovery_conf in each member's own configuration, pglocal.Config.RecoveryConf)")
 			default:
 				w("postgresql.%s: not supported by pgha: ignored", k)
 			}

@@ -28,7 +28,7 @@ type postgres struct {
 }
 
 // startPostgres initializes a data directory and starts a postmaster on
-// it, as the postgres OS user when the test runs as root (as pg.Local
+// it, as the postgres OS user when the test runs as root (as pglocal.Local
 // does). The server is stopped when the test ends.
 func startPostgres(t *testing.T) *postgres {
 	t.Helper()

@@ -20,6 +20,7 @@ import (
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 const (
@@ -56,7 +57,7 @@ func e2eLogger(t testing.TB) *slog.Logger {
 // answering from a StateCache that a producer goroutine keeps current.
 type e2eNode struct {
 	name    string
-	pg      *pg.Local
+	pg      *pglocal.Local
 	apiPort int
 	cache   healthapi.StateCache
 }
@@ -74,16 +75,16 @@ func newE2ENode(t *testing.T, name string) *e2eNode {
 	dir := testutil.TempDirFor(t, "postgres")
 	ports := testutil.FreePorts(t, 2)
 	log := e2eLogger(t)
-	l, err := pg.NewLocal(pg.LocalConfig{
+	l, err := pglocal.New(pglocal.Config{
 		Name:        name,
 		Scope:       e2eScope,
 		BinDir:      testutil.PGBinDir(t),
 		DataDir:     filepath.Join(dir, "data"),
 		Port:        ports[0],
 		SocketDir:   dir,
-		Superuser:   pg.Credentials{Password: e2eSuperPassword},
-		Replication: pg.Credentials{Password: "repl-secret"},
-		Rewind:      pg.Credentials{Password: "rewind-secret"},
+		Superuser:   pglocal.Credentials{Password: e2eSuperPassword},
+		Replication: pglocal.Credentials{Password: "repl-secret"},
+		Rewind:      pglocal.Credentials{Password: "rewind-secret"},
 		Parameters:  e2eParams,
 		Logger:      log,
 	})

@@ -1,4 +1,4 @@
-// Package pg controls one PostgreSQL instance for pgha's HA loop.
+// Package pg is the contract between pgha's HA loop and one PostgreSQL server.
 //
 // [Instance] is the contract the failover package drives: bootstrap a new
 // cluster, clone a replica, start and stop the server, promote it, make it
@@ -14,23 +14,13 @@
 // while a CHECKPOINT, a reload or a smart shutdown is in progress.
 // [ControlDataReader] reads a cleanly stopped primary's shutdown checkpoint
 // location, which a switchover candidate must have received before the
-// lease moves. Local implements both.
+// lease moves. pglocal.Local implements both.
 //
-// [Local] is the provided implementation: it manages a data directory on
-// this machine with the PostgreSQL binaries and pgx v5. When the calling
-// process is root it runs the server and every tool as an unprivileged OS
-// user (default "postgres"), because PostgreSQL refuses to run as root.
-//
-// # Files Local owns
-//
-// Local never rewrites postgresql.conf, pg_hba.conf or postgresql.auto.conf.
-// It writes its settings to pgha.conf (included once, at the end of
-// postgresql.conf, so it wins over that file; ALTER SYSTEM still wins over
-// it) and its authentication rules to pgha_hba.conf (selected with
-// hba_file). Both are rewritten before every start, so a data directory
-// copied from another member by pg_basebackup or pg_rewind gets this
-// member's settings back. The server's log goes to LocalConfig.LogFile,
-// outside the data directory so it is not copied to replicas.
+// Package pglocal provides the implementation for a data directory on this
+// machine (pglocal.Local, with the PostgreSQL binaries and pgx); package
+// pgtest a simulated one for tests. Package pg itself holds only the
+// contract and its types, so a program that imports failover does not
+// link a PostgreSQL driver.
 //
 // # Errors
 //

@@ -54,6 +54,6 @@ var (
 	ErrNotCleanlyStopped = errors.New("pg: not a cleanly stopped primary")
 )
 
-// ErrFenceKeeperDisabled is returned by Local.ArmFence when
-// LocalConfig.DisableFenceKeeper is set.
+// ErrFenceKeeperDisabled is returned by pglocal.Local.ArmFence when
+// pglocal.Config.DisableFenceKeeper is set.
 var ErrFenceKeeperDisabled = errors.New("pg: fence keeper disabled")

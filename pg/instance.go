@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Instance is one PostgreSQL server as the HA loop sees it. [Local] manages
+// Instance is one PostgreSQL server as the HA loop sees it. pglocal.Local manages
 // a data directory on this machine; an embedder may implement Instance for a
 // container or a remote host (package pgtest is a simulated one). Every
 // method that talks to the server or runs a program takes a context that
@@ -302,7 +302,7 @@ type Slot struct {
 }
 
 // LogicalSlotCreator is implemented by instances that can create logical
-// replication slots ([Local] does); the Controller needs it for the
+// replication slots (pglocal.Local does); the Controller needs it for the
 // permanent logical slots of the cluster's configuration.
 type LogicalSlotCreator interface {
 	// CreateLogicalSlot creates a logical slot with the output plugin in
@@ -312,7 +312,7 @@ type LogicalSlotCreator interface {
 }
 
 // SlotAdvancer is implemented by instances that can move a physical slot
-// forward ([Local] does). The primary keeps a slot for a cascading replica
+// forward (pglocal.Local does). The primary keeps a slot for a cascading replica
 // that streams from another member; nothing consumes it, so the Controller
 // advances it to the replica's published position lest it hold WAL
 // forever.
@@ -380,7 +380,7 @@ type ControlDataReader interface {
 // with its term's deadline while it leads and re-arms it on every renewal;
 // if the agent is frozen, wedged or dead and the deadline passes without a
 // re-arm, something outside the agent stops the server in immediate mode
-// before the lease can expire and another node be promoted. [Local]
+// before the lease can expire and another node be promoted. pglocal.Local
 // implements it with a fence keeper process (package fence).
 type DeadlineFencer interface {
 	// ArmFence makes the server stop at deadline (a time on this

@@ -35,11 +35,3 @@ func (l LSN) String() string {
 // Int64 returns the LSN as a byte position, the integer form Patroni
 // publishes in member keys (xlog_location, receive_lsn, replay_lsn).
 func (l LSN) Int64() int64 { return int64(l) }
-
-// parseNullLSN parses an optional LSN column scanned as text.
-func parseNullLSN(s *string) (LSN, error) {
-	if s == nil || *s == "" {
-		return 0, nil
-	}
-	return ParseLSN(*s)
-}

@@ -19,7 +19,7 @@ import (
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/internal/testutil"
-	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 )
 
 // sample loads agentconfig/testdata/pgha.yml with a usable data and bin dir.
@@ -45,7 +45,7 @@ func TestAssembly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst, err := pg.NewLocal(lc)
+	inst, err := pglocal.New(lc)
 	if err != nil {
 		t.Fatal(err)
 	}

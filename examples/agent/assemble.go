@@ -15,6 +15,7 @@ import (
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/healthapi/metrics"
 	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pglocal"
 	"github.com/pgha/pgha/watchdog"
 )
 
@@ -79,7 +80,7 @@ func readDynamicConfig(ctx context.Context, store dcs.Store, logger *slog.Logger
 // components are the assembled parts of a running agent.
 type components struct {
 	store dcs.Store
-	inst  *pg.Local
+	inst  *pglocal.Local
 	// wd is the watchdog a primary arms; nil with watchdog.mode off.
 	wd failover.Watchdog
 }
@@ -98,7 +99,7 @@ func newComponents(cfg *agentconfig.Config, logger *slog.Logger, logOut io.Write
 	if f, ok := logOut.(*os.File); ok {
 		lc.FenceKeeperLog = f
 	}
-	inst, err := pg.NewLocal(lc)
+	inst, err := pglocal.New(lc)
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: %w", err)
 	}

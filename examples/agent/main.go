@@ -1,7 +1,7 @@
 // Command pgha-agent is the reference node agent: one process per
 // PostgreSQL node, assembled from pgha's public packages. It reads a
 // Patroni-style YAML configuration (see agentconfig/testdata/pgha.yml), runs the
-// HA loop (failover.Controller) over a local PostgreSQL (pg.Local) and the
+// HA loop (failover.Controller) over a local PostgreSQL (pglocal.Local) and the
 // configured DCS (etcd v3 or Consul), and serves the Patroni-compatible
 // REST API (healthapi) that HAProxy, pgha-ctl and peers use.
 //

@@ -140,7 +140,7 @@ func (a *agent) reload(ctx context.Context) {
 }
 
 // applyParameters hands the member's parameters, as the file now gives
-// them, to PostgreSQL (pg.Local.ApplyLocalParameters: pgha.conf and a
+// them, to PostgreSQL (pglocal.Local.ApplyLocalParameters: pgha.conf and a
 // reload) and reports the settings that wait for a restart.
 func (a *agent) applyParameters(ctx context.Context, cfg *agentconfig.Config, p reloadPlan) error {
 	res, err := a.comp.inst.ApplyLocalParameters(ctx, cfg.ServerParameters())

@@ -18,7 +18,7 @@
 // and so on. Behind every segment is a hidden branch identity drawn from
 // the Network, so that two servers that both promoted themselves to
 // timeline 2 hold different WAL even though PostgreSQL (and
-// CheckDivergence, which mirrors pg.Local) cannot tell them apart. The
+// CheckDivergence, which mirrors pglocal.Local) cannot tell them apart. The
 // branch identity is what streaming and [Server.Has] use: a replica
 // streams only when its WAL is a prefix of its upstream's, which is the
 // truth that a real walreceiver would find out the hard way.

@@ -6,7 +6,7 @@ import (
 	"github.com/pgha/pgha/pg"
 )
 
-// ArmFence arms the server's out-of-agent fence, as pg.Local's fence
+// ArmFence arms the server's out-of-agent fence, as pglocal.Local's fence
 // keeper does: once the Network's clock reaches deadline the server stops
 // immediately, as if the keeper had sent SIGQUIT, unless ArmFence is
 // called again with a later deadline or DisarmFence first. The keeper is
@@ -14,7 +14,7 @@ import (
 // meanwhile (a frozen or dead agent included). The stop happens at the
 // first look at the server at or after deadline (any method, Commit or
 // Network.Step), so no commit is accepted after deadline. The fence is
-// armed for the data directory, as pg.Local's: it survives a restart, and
+// armed for the data directory, as pglocal.Local's: it survives a restart, and
 // arming a server that is not running stops one started before the
 // deadline. With keepers switched off
 // (Network.SetFenceKeepers) it fails with pg.ErrFenceKeeperDisabled.
@@ -47,7 +47,7 @@ func (s *Server) KeeperFences() int {
 }
 
 // SetFenceKeepers switches the servers' out-of-agent fences on (the
-// default) or off, as pg.LocalConfig.DisableFenceKeeper does: off,
+// default) or off, as pglocal.Config.DisableFenceKeeper does: off,
 // ArmFence fails with pg.ErrFenceKeeperDisabled and armed fences never
 // fire.
 func (n *Network) SetFenceKeepers(on bool) {

@@ -194,7 +194,7 @@ func (s *Server) Role() pg.Role {
 	}
 }
 
-// Status returns a snapshot as pg.Local would; only State when not running.
+// Status returns a snapshot as pglocal.Local would; only State when not running.
 func (s *Server) Status(ctx context.Context) (pg.Status, error) {
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
@@ -390,7 +390,7 @@ func (s *Server) Demote(ctx context.Context, mode pg.StopMode, cfg pg.FollowConf
 	return s.becomeReplica(mode, cfg, true)
 }
 
-// CheckDivergence decides, as pg.Local does, from timeline numbers and
+// CheckDivergence decides, as pglocal.Local does, from timeline numbers and
 // positions only, whether the local WAL left the upstream's history: a
 // replica diverged when it replayed past the upstream's switch point off
 // its timeline, a former primary when its last checkpoint does not end
@@ -665,7 +665,7 @@ func (s *Server) wipe() {
 // run marks the server running.
 func (s *Server) run() {
 	s.state, s.started, s.streaming = pg.StateRunning, s.net.clk.Now(), false
-	// The fence stays armed: pg.Local's keeper stops, at a deadline whose
+	// The fence stays armed: pglocal.Local's keeper stops, at a deadline whose
 	// postmaster has exited, the one running in the data directory then.
 }
 

@@ -1,0 +1,139 @@
+package pglocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgha/pgha/pg"
+)
+
+// Bootstrap initializes a new cluster in the (missing or empty) data
+// directory, writes pgha.conf and pgha_hba.conf, starts the server and
+// creates the replication and rewind roles with scram-sha-256 passwords.
+// It leaves the server running as a primary. An existing non-empty data
+// directory is refused with ErrDataDirNotEmpty and left untouched; if a
+// later step fails, what Bootstrap created is removed again.
+func (l *Local) Bootstrap(ctx context.Context, opts pg.BootstrapOptions) error {
+	l.lockOp()
+	defer l.op.Unlock()
+	if l.runningPID() != 0 {
+		return fmt.Errorf("pg: bootstrap: %w", pg.ErrAlreadyRunning)
+	}
+	empty, err := l.dataDirEmpty()
+	if err != nil {
+		return err
+	}
+	if !empty {
+		return fmt.Errorf("pg: bootstrap %s: %w", l.cfg.DataDir, pg.ErrDataDirNotEmpty)
+	}
+	for i, a := range opts.InitdbArgs {
+		if err := printable(a); err != nil {
+			return fmt.Errorf("%w: InitdbArgs[%d]: %v", pg.ErrInvalidConfig, i, err)
+		}
+	}
+	_, statErr := os.Stat(l.cfg.DataDir)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	if err := l.ensureDir(l.cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	if err := l.bootstrap(ctx, opts); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*l.cfg.StatusTimeout)
+		_ = l.stop(stopCtx, pg.StopImmediate)
+		cancel()
+		if rmErr := l.removeContents(); rmErr != nil {
+			l.log.Error("pg: cleaning up after failed bootstrap", "err", rmErr)
+		} else if created {
+			os.Remove(l.cfg.DataDir)
+		}
+		return err
+	}
+	return nil
+}
+
+func (l *Local) bootstrap(ctx context.Context, opts pg.BootstrapOptions) error {
+	if opts.Encoding == "" {
+		opts.Encoding = "UTF8"
+	}
+	if opts.Locale == "" {
+		opts.Locale = "C"
+	}
+	pwDir, err := os.MkdirTemp("", "pgha-initdb-")
+	if err != nil {
+		return fmt.Errorf("pg: bootstrap: %w", err)
+	}
+	defer os.RemoveAll(pwDir)
+	pwFile := filepath.Join(pwDir, "pw")
+	if err := os.WriteFile(pwFile, []byte(l.cfg.Superuser.Password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("pg: bootstrap: %w", err)
+	}
+	if err := l.chown(pwDir); err != nil {
+		return fmt.Errorf("pg: bootstrap: %w", err)
+	}
+	if err := l.chown(pwFile); err != nil {
+		return fmt.Errorf("pg: bootstrap: %w", err)
+	}
+	args := []string{"-D", l.cfg.DataDir, "-U", l.cfg.Superuser.Username, "--pwfile=" + pwFile,
+		"--auth=scram-sha-256", "-E", opts.Encoding, "--locale=" + opts.Locale}
+	if opts.DataChecksums {
+		args = append(args, "--data-checksums")
+	}
+	if opts.NoSync {
+		args = append(args, "--no-sync")
+	}
+	args = append(args, opts.InitdbArgs...)
+	l.log.Info("pg: initdb", "datadir", l.cfg.DataDir)
+	if _, err := l.run(ctx, nil, "initdb", args...); err != nil {
+		return fmt.Errorf("pg: initdb: %w", err)
+	}
+	l.mu.Lock()
+	l.conf = confState{}
+	l.mu.Unlock()
+	if err := l.setStandbySignal(false); err != nil {
+		return err
+	}
+	if err := l.start(ctx); err != nil {
+		return err
+	}
+	return l.withConn(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		return createRoles(ctx, c, l.cfg)
+	})
+}
+
+// createRoles creates the replication and rewind roles. Passwords are sent
+// as literals because CREATE ROLE takes no parameters; they are quoted.
+func createRoles(ctx context.Context, c *pgx.Conn, cfg Config) error {
+	stmts := []string{"SET password_encryption = 'scram-sha-256'"}
+	if cfg.Replication.Username != cfg.Superuser.Username {
+		stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s WITH LOGIN REPLICATION PASSWORD %s",
+			quoteIdent(cfg.Replication.Username), quoteLiteral(cfg.Replication.Password)))
+	}
+	if cfg.Rewind.Password != "" && cfg.Rewind.Username != cfg.Superuser.Username {
+		r := quoteIdent(cfg.Rewind.Username)
+		stmts = append(stmts,
+			fmt.Sprintf("CREATE ROLE %s WITH LOGIN PASSWORD %s", r, quoteLiteral(cfg.Rewind.Password)),
+			"GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO "+r,
+			"GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO "+r,
+			"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO "+r,
+			"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO "+r,
+		)
+		var version int
+		if err := c.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+			return err
+		}
+		if version >= 150000 {
+			// Rewind runs CHECKPOINT on the source first; pg_checkpoint allows it.
+			stmts = append(stmts, "GRANT pg_checkpoint TO "+r)
+		}
+	}
+	for _, s := range stmts {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return fmt.Errorf("pg: create roles: %w", err)
+		}
+	}
+	return nil
+}
