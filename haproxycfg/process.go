@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,17 +192,7 @@ func (p *Process) waitWorker(ctx context.Context, old int) (int, error) {
 
 // WorkerPID asks the runtime API for the pid of the worker answering it.
 func (p *Process) WorkerPID(ctx context.Context) (int, error) {
-	short, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := RuntimeCommand(short, p.cfg.StatsSocket, "show info")
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(infoField(info, "Pid"))
-	if err != nil {
-		return 0, fmt.Errorf("haproxycfg: show info without Pid: %s", quoteShort(info))
-	}
-	return pid, nil
+	return workerPID(ctx, p.cfg.StatsSocket)
 }
 
 // Runtime sends one command to the runtime API (see [RuntimeCommand]).
