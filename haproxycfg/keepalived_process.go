@@ -39,13 +39,11 @@ type Keepalived struct {
 
 // NewKeepalived checks cfg and returns a Keepalived that is not started.
 func NewKeepalived(cfg KeepalivedConfig) (*Keepalived, error) {
-	if cfg.Bin == "" {
-		bin, err := exec.LookPath("keepalived")
-		if err != nil {
-			return nil, fmt.Errorf("haproxycfg: keepalived binary not found (Debian package keepalived): %w", err)
-		}
-		cfg.Bin = bin
+	bin, err := lookBin(cfg.Bin, "keepalived")
+	if err != nil {
+		return nil, err
 	}
+	cfg.Bin = bin
 	if err := validatePath("ConfigPath", cfg.ConfigPath); err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,13 +61,11 @@ type Process struct {
 
 // NewProcess checks cfg and returns a Process that is not started yet.
 func NewProcess(cfg ProcessConfig) (*Process, error) {
-	if cfg.Bin == "" {
-		bin, err := exec.LookPath("haproxy")
-		if err != nil {
-			return nil, fmt.Errorf("haproxycfg: haproxy binary not found (Debian package haproxy): %w", err)
-		}
-		cfg.Bin = bin
+	bin, err := lookBin(cfg.Bin, "haproxy")
+	if err != nil {
+		return nil, err
 	}
+	cfg.Bin = bin
 	if err := validatePath("ConfigPath", cfg.ConfigPath); err != nil {
 		return nil, err
 	}
@@ -93,6 +90,20 @@ func NewProcess(cfg ProcessConfig) (*Process, error) {
 		log = slog.Default()
 	}
 	return &Process{cfg: cfg, log: log.With("component", "haproxy")}, nil
+}
+
+// lookBin returns bin when it is set, else the program name (haproxy,
+// keepalived) found on PATH. The error names the Debian package, which has
+// the program's name.
+func lookBin(bin, name string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	found, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("haproxycfg: %s binary not found (Debian package %s): %w", name, name, err)
+	}
+	return found, nil
 }
 
 // Config returns the configuration the Process was created with (Bin
@@ -181,17 +192,7 @@ func (p *Process) waitWorker(ctx context.Context, old int) (int, error) {
 
 // WorkerPID asks the runtime API for the pid of the worker answering it.
 func (p *Process) WorkerPID(ctx context.Context) (int, error) {
-	short, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	info, err := RuntimeCommand(short, p.cfg.StatsSocket, "show info")
-	if err != nil {
-		return 0, err
-	}
-	pid, err := strconv.Atoi(infoField(info, "Pid"))
-	if err != nil {
-		return 0, fmt.Errorf("haproxycfg: show info without Pid: %s", quoteShort(info))
-	}
-	return pid, nil
+	return workerPID(ctx, p.cfg.StatsSocket)
 }
 
 // Runtime sends one command to the runtime API (see [RuntimeCommand]).

@@ -33,12 +33,9 @@ type CommandReloader struct {
 
 // Validate runs "haproxy -c -f path".
 func (c *CommandReloader) Validate(ctx context.Context, path string) error {
-	bin := c.Bin
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("haproxy"); err != nil {
-			return fmt.Errorf("haproxycfg: haproxy binary not found (Debian package haproxy): %w", err)
-		}
+	bin, err := lookBin(c.Bin, "haproxy")
+	if err != nil {
+		return err
 	}
 	return Validate(ctx, bin, path)
 }

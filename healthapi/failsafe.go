@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
 )
 
 // FailsafeRequest is the body of POST /failsafe: a primary that cannot reach
@@ -83,11 +84,10 @@ const (
 )
 
 // Limits on a failsafe request and answer. A member's URLs are short; the
-// bound keeps a hostile request from filling logs or memory. 63 bytes is
-// PostgreSQL's limit on a slot name (NAMEDATALEN - 1).
+// bound keeps a hostile request from filling logs or memory. Slot names are
+// checked by pg.ValidSlotName.
 const (
 	maxFailsafeURLBytes      = 2048
-	maxSlotNameBytes         = 63
 	maxFailsafeResponseBytes = 64 << 10
 	// maxFailsafeTTLSeconds (a day) only rejects absurd values; the
 	// Manager applies its own limits.
@@ -199,7 +199,7 @@ func (req FailsafeRequest) validate() error {
 		return fmt.Errorf("field \"ttl\" must be between 0 and %d seconds", maxFailsafeTTLSeconds)
 	}
 	for name, lsn := range req.Slots {
-		if !validSlotName(name) {
+		if pg.ValidSlotName(name) != nil {
 			return fmt.Errorf("invalid slot name %s", quote(name))
 		}
 		if lsn < 0 {
@@ -217,21 +217,6 @@ func printable(s string) bool {
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validSlotName applies PostgreSQL's rule for replication slot names: lower
-// case letters, digits and underscores, at most 63 bytes.
-func validSlotName(s string) bool {
-	if s == "" || len(s) > maxSlotNameBytes {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
 			return false
 		}
 	}

@@ -103,6 +103,9 @@ func TestPostFailsafe(t *testing.T) {
 		{name: "string slot", body: `{"name":"n1","slots":{"n2":"0/3000000"}}`, code: 400, msg: "non-negative integer"},
 		{name: "slot out of range", body: `{"name":"n1","slots":{"n2":99999999999999999999}}`, code: 400, msg: "non-negative integer"},
 		{name: "bad slot name", body: `{"name":"n1","slots":{"Bad-Slot":1}}`, code: 400, msg: "invalid slot name"},
+		{name: "empty slot name", body: `{"name":"n1","slots":{"":1}}`, code: 400, msg: "invalid slot name"},
+		{name: "slot name over 63 bytes", body: `{"name":"n1","slots":{"` + strings.Repeat("a", 64) + `":1}}`, code: 400, msg: "invalid slot name"},
+		{name: "slot name of 63 bytes", body: `{"name":"n1","slots":{"` + strings.Repeat("a", 63) + `":-1}}`, code: 400, msg: "non-negative integer"},
 		{name: "huge body", body: `{"name":"n1","api_url":"` + strings.Repeat("x", 70<<10) + `"}`, code: 413, msg: "larger than"},
 		{name: "empty body", body: ``, code: 411, msg: "Content-Length"},
 	} {

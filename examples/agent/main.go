@@ -22,22 +22,20 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/pgha/pgha/examples/internal/buildinfo"
+	"github.com/pgha/pgha/examples/internal/cmdline"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = cmdline.ExitOK
+	exitFailure = cmdline.ExitFailure
+	exitUsage   = cmdline.ExitUsage
 )
 
 // usage is the synopsis printed with a usage error.
@@ -103,44 +101,24 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// versionText is the --version line (see buildinfo.Version).
-func versionText() string { return "pgha-agent " + buildinfo.Version() }
+// command is pgha-agent's command line (shared with pgha-proxy).
+var command = cmdline.Command{Name: "pgha-agent", Usage: usage, Manual: manual}
 
 // run is main without the process globals: it parses args, loads the
 // configuration and runs the agent until SIGTERM or SIGINT. --help and
 // --version write to stdout; everything else, the log included, goes to
 // stderr.
 func run(args, env []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("pgha-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {} // run prints the synopsis or the manual itself
-	path := fs.String("c", "", "configuration file")
-	check := fs.Bool("check", false, "validate the configuration and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, manual)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "%s\nTry 'pgha-agent --help' for more information.\n", usage)
-		return exitUsage
+	cl, code, done := command.Parse(args, stdout, stderr)
+	if done {
+		return code
 	}
-	if *showVersion {
-		fmt.Fprintln(stdout, versionText())
-		return exitOK
-	}
-	if fs.NArg() == 1 && *path == "" {
-		*path = fs.Arg(0) // Patroni takes the file as an argument
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgha-agent: unexpected arguments %q\n", fs.Args())
-		return exitUsage
-	}
-	if *path == "" && !hasConfigEnv(env) {
+	if cl.Path == "" && !hasConfigEnv(env) {
 		fmt.Fprintln(stderr, "pgha-agent: no configuration: pass -c config.yml (or set PGHA_* variables)")
 		return exitUsage
 	}
 
-	ld, err := loadConfig(*path, env)
+	ld, err := loadConfig(cl.Path, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgha-agent: %v\n", err)
 		return exitUsage
@@ -149,8 +127,8 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 	for _, w := range ld.warnings {
 		logs.logger.Warn("config: setting not used", "warning", w.String())
 	}
-	if *check {
-		logs.logger.Info("config: valid", "file", *path)
+	if cl.Check {
+		logs.logger.Info("config: valid", "file", cl.Path)
 		return exitOK
 	}
 
@@ -160,7 +138,7 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	a, err := newAgent(ld.cfg, *path, env, logs)
+	a, err := newAgent(ld.cfg, cl.Path, env, logs)
 	if err != nil {
 		logs.logger.Error("agent: cannot start", "err", err)
 		return exitUsage

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/internal/listing"
 	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/healthapi/client"
 )
@@ -57,11 +58,11 @@ func (a *App) call(ctx context.Context, m *dcs.Member, do func(context.Context, 
 	var refused *client.HTTPError
 	switch {
 	case errors.As(err, &refused):
-		return apiReply{Status: refused.StatusCode, Text: cleanCell(refused.Message)}, nil
+		return apiReply{Status: refused.StatusCode, Text: listing.CleanCell(refused.Message)}, nil
 	case err != nil:
 		return apiReply{}, &unreachableError{err}
 	}
-	return apiReply{Status: r.StatusCode, Text: cleanCell(r.Message)}, nil
+	return apiReply{Status: r.StatusCode, Text: listing.CleanCell(r.Message)}, nil
 }
 
 // actionResult is the JSON form of one member action.

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/internal/listing"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 )
@@ -85,37 +86,10 @@ func toYAML(m map[string]any) string {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(plain(m)); err != nil {
+	if err := enc.Encode(listing.Plain(m)); err != nil {
 		return fmt.Sprintf("# cannot render: %v\n", err)
 	}
 	return buf.String()
-}
-
-// plain replaces json.Number with int64 or float64, recursively.
-func plain(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return x.String()
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = plain(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
-	}
-	return v
 }
 
 func (a *App) cmdShowConfig(ctx context.Context) error {

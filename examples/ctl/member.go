@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/internal/listing"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi/client"
 )
@@ -505,7 +506,7 @@ func (a *App) cmdVersion(ctx context.Context, cluster string, names []string) er
 		if st.ServerVersion > 0 {
 			pg = " PostgreSQL " + formatPGVersion(st.ServerVersion)
 		}
-		fmt.Fprintf(a.Out, "%s: Patroni %s%s\n", m.Name, cleanCell(st.Patroni.Version), pg)
+		fmt.Fprintf(a.Out, "%s: Patroni %s%s\n", m.Name, listing.CleanCell(st.Patroni.Version), pg)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d members did not tell their version", failed)

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/internal/listing"
 )
 
 // pickMember is patronictl's get_any_member: the member named, else the
@@ -64,7 +65,7 @@ func (a *App) cmdDSN(ctx context.Context, role, name string) error {
 	if host == "" {
 		return fmt.Errorf("member %s has no usable conn_url", m.Name)
 	}
-	_, err = fmt.Fprintf(a.Out, "host=%s port=%d\n", cleanCell(host), port)
+	_, err = fmt.Fprintf(a.Out, "host=%s port=%d\n", listing.CleanCell(host), port)
 	return err
 }
 
@@ -177,11 +178,11 @@ func (a *App) cmdQuery(ctx context.Context, o queryOptions) error {
 			}
 			err = nil
 		}
-		out := &output{columns: cols, rows: rows}
+		out := &listing.Table{Columns: cols, Rows: rows}
 		if cols == nil && (format == fmtPretty) {
-			out.columns = []string{"Timestamp", "Error"}
+			out.Columns = []string{"Timestamp", "Error"}
 		}
-		return out.write(a.Out, format, o.delimiter)
+		return out.Write(a.Out, format, o.delimiter)
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/examples/internal/listing"
 	"github.com/pgha/pgha/healthapi/client"
 )
 
@@ -38,7 +39,7 @@ func candidateList(c *dcs.Cluster) string {
 	var names []string
 	for _, m := range c.Members {
 		if (c.Leader == nil || m.Name != c.Leader.Name) && !m.Tags.NoFailover() {
-			names = append(names, "'"+cleanCell(m.Name)+"'")
+			names = append(names, "'"+listing.CleanCell(m.Name)+"'")
 		}
 	}
 	sort.Strings(names)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgha/pgha/examples/internal/listing"
 	"github.com/pgha/pgha/examples/internal/localcluster"
 )
 
@@ -144,15 +145,15 @@ func waitHealthy(ctx context.Context, c *localcluster.Cluster) (string, error) {
 	return leader, nil
 }
 
-// showMembers prints the member table.
+// showMembers prints the member table as `pgha-ctl list` does.
 func showMembers(ctx context.Context, p *printer, c *localcluster.Cluster) error {
-	rows, err := c.Members(ctx)
+	cl, err := c.Snapshot(ctx)
 	if err != nil {
 		return errorf("members", err)
 	}
 	var b strings.Builder
 	b.WriteString("\n")
-	if err := localcluster.WriteTable(&b, rows); err != nil {
+	if err := listing.WriteMembers(&b, c.Scope(), cl, false, listing.FormatPretty); err != nil {
 		return err
 	}
 	b.WriteString("\n")

@@ -25,15 +25,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pgha/pgha/examples/internal/buildinfo"
+	"github.com/pgha/pgha/examples/internal/cmdline"
 	"github.com/pgha/pgha/haproxycfg"
 )
 
 // Exit codes.
 const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
+	exitOK      = cmdline.ExitOK
+	exitFailure = cmdline.ExitFailure
+	exitUsage   = cmdline.ExitUsage
 )
 
 const usage = `usage: pgha-proxy [-c FILE] [-check] [FILE]
@@ -96,44 +96,24 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-// versionText is the --version line (see buildinfo.Version).
-func versionText() string { return "pgha-proxy " + buildinfo.Version() }
+// command is pgha-proxy's command line (shared with pgha-agent).
+var command = cmdline.Command{Name: "pgha-proxy", Usage: usage, Manual: manual}
 
 // run is main without the process globals.
 func run(args, env []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check-haproxy" {
 		return runCheck(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("pgha-proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {}
-	path := fs.String("c", "", "configuration file")
-	check := fs.Bool("check", false, "validate the configuration and exit")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, manual)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "%s\nTry 'pgha-proxy --help' for more information.\n", usage)
-		return exitUsage
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, versionText())
-		return exitOK
-	}
-	if fs.NArg() == 1 && *path == "" {
-		*path = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pgha-proxy: unexpected arguments %q\n", fs.Args())
-		return exitUsage
+	cl, code, done := command.Parse(args, stdout, stderr)
+	if done {
+		return code
 	}
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "pgha-proxy: %v\n", err)
 		return exitFailure
 	}
-	cfg, err := loadConfig(*path, env, self)
+	cfg, err := loadConfig(cl.Path, env, self)
 	if err != nil {
 		fmt.Fprintf(stderr, "pgha-proxy: %v\n", err)
 		return exitUsage
@@ -142,8 +122,8 @@ func run(args, env []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.warnings {
 		logger.Warn("config: setting not used", "warning", w.String())
 	}
-	if *check {
-		logger.Info("config: valid", "file", *path)
+	if cl.Check {
+		logger.Info("config: valid", "file", cl.Path)
 		return exitOK
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -83,7 +83,7 @@ func TestOneNodeCluster(t *testing.T) {
 		t.Fatalf("verify: %+v", res)
 	}
 	rows, err := c.Members(ctx)
-	if err != nil || len(rows) != 1 || rows[0].Role != "Leader" {
+	if err != nil || len(rows) != 1 || rows[0].Role != "leader" {
 		t.Fatalf("members %+v, %v", rows, err)
 	}
 	pm, err := n.PostmasterPID()
