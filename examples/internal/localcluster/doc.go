@@ -8,8 +8,7 @@
 // it, switch over, kill an etcd member), a view of the DCS, and a
 // [Writer] that inserts increasing ids through HAProxy's read-write port
 // and records every acknowledged one, so that [Cluster.Verify] can count
-// acknowledged writes that were lost and [Writer.OutageAround] can measure
-// write unavailability around a fault. What the end-to-end tests and the
+// acknowledged writes that were lost. What the end-to-end tests and the
 // benchmark both observe lives here too: [WatchLeader] records every
 // change of the leader key, [LongestGap] measures the write gap over the
 // acknowledgements, [Cluster.PatchConfig] changes the dynamic

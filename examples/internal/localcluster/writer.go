@@ -43,14 +43,6 @@ type Ack struct {
 	Node string
 }
 
-// Outage is the write unavailability around a fault: the last
-// acknowledged write at or before it and the first one after it.
-type Outage struct {
-	LastAck  time.Time
-	FirstAck time.Time
-	Duration time.Duration
-}
-
 // Writer inserts rows with unique increasing ids, one at a time, and
 // records every acknowledged one with the node that acknowledged it. An
 // insert whose outcome is unknown (error, timeout) is not acknowledged;
@@ -255,20 +247,6 @@ func (w *Writer) Errors() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.errors
-}
-
-// OutageAround returns the last ack at or before t and the first after
-// it; false while there is no ack after t yet (or none before it).
-func (w *Writer) OutageAround(t time.Time) (Outage, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	i := sort.Search(len(w.acks), func(i int) bool { return w.acks[i].At.After(t) })
-	if i == 0 || i == len(w.acks) {
-		return Outage{}, false
-	}
-	o := Outage{LastAck: w.acks[i-1].At, FirstAck: w.acks[i].At}
-	o.Duration = o.FirstAck.Sub(o.LastAck)
-	return o, true
 }
 
 // WaitAckAfter waits until a write is acknowledged after t and returns
