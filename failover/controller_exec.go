@@ -89,6 +89,9 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			c.lead.armFence(t)
 		}
 		c.emitStarted(RoleReplica, upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
+		if isRemoteTarget(dec.Target) && c.lead.held() != nil {
+			c.emit(EventStandbyLeader, "following the remote "+dec.Target)
+		}
 		return nil
 	case ActionFollow:
 		sctx, cancel := slow(1)
@@ -97,6 +100,9 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			return err
 		}
 		c.emit(EventFollowing, "replica"+upstreamNote(dec.Target))
+		if isRemoteTarget(dec.Target) && c.lead.held() != nil && !isRemoteTarget(obs.Local.Following) {
+			c.emit(EventStandbyLeader, "following the remote "+dec.Target)
+		}
 		return nil
 	case ActionCheckDivergence:
 		up, err := upstreamOf(cl, dec.Target)
@@ -183,6 +189,15 @@ func upstreamOf(cl *dcs.Cluster, name string) (pg.Upstream, error) {
 // unless nofailover (its position is its replay LSN; it has no receive
 // LSN).
 func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfig {
+	if isRemoteTarget(target) {
+		// The standby leader streams from the remote (nostream does not
+		// apply: it is the standby cluster's only way in besides the
+		// archive).
+		if sc := c.standbyOf(cl); sc.Active() {
+			return sc.followConfig()
+		}
+		return pg.FollowConfig{}
+	}
 	if c.noStream() {
 		return pg.FollowConfig{}
 	}
@@ -197,9 +212,19 @@ func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfi
 	return cfg
 }
 
+// standbyOf is the standby_cluster section in force for cl: the config
+// key's, or the bootstrap configuration's while there is no config key.
+func (c *Controller) standbyOf(cl *dcs.Cluster) *StandbyCluster {
+	if cl == nil || cl.Config == nil {
+		return c.o.Settings.StandbyCluster
+	}
+	sc, _ := StandbyClusterOf(cl.Config)
+	return sc
+}
+
 func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string) error {
 	cfg := c.followConfig(cl, target)
-	if target != "" && cfg.Upstream.IsZero() && !c.noStream() {
+	if target != "" && cfg.Upstream.IsZero() && !c.noStream() && !isRemoteTarget(target) {
 		return fmt.Errorf("failover: follow %s: no usable conn_url", target)
 	}
 	if err := c.inst.Follow(ctx, cfg); err != nil {
@@ -225,7 +250,11 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("failover: initialize race: %w", err)
 	}
 	bctx, bcancel := context.WithTimeout(ctx, 10*c.o.StartTimeout)
-	err = c.inst.Bootstrap(bctx, *c.o.Bootstrap)
+	if sc := c.o.Settings.StandbyCluster; sc.Active() {
+		err = c.bootstrapStandby(bctx, sc)
+	} else {
+		err = c.inst.Bootstrap(bctx, *c.o.Bootstrap)
+	}
 	bcancel()
 	if err != nil {
 		// Let another member (or a later attempt) bootstrap.
@@ -367,6 +396,8 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 		mode = pg.StopImmediate
 	case DemoteOffline:
 		target = ""
+	case DemoteCluster:
+		return c.demoteCluster(ctx, obs, dec)
 	}
 	var dropped *election.Term
 	if !dec.ReleaseTerm {
