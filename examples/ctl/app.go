@@ -26,7 +26,6 @@ var ErrUsage = errors.New("usage")
 // ErrAborted is returned when the operator declines a confirmation.
 var ErrAborted = errors.New("aborted")
 
-
 // App runs the commands. Everything it touches is a field, so tests drive
 // it with an in-memory store, an httptest server and buffers.
 type App struct {
