@@ -89,9 +89,6 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			c.lead.armFence(t)
 		}
 		c.emitStarted(RoleReplica, upstreamNote(dec.Target)+" ("+string(dec.Code)+")")
-		if isRemoteTarget(dec.Target) && c.lead.held() != nil {
-			c.emit(EventStandbyLeader, "following the remote "+dec.Target)
-		}
 		return nil
 	case ActionFollow:
 		sctx, cancel := slow(1)
@@ -100,9 +97,6 @@ func (c *Controller) do(ctx context.Context, obs Observation, dec Decision) erro
 			return err
 		}
 		c.emit(EventFollowing, "replica"+upstreamNote(dec.Target))
-		if isRemoteTarget(dec.Target) && c.lead.held() != nil && !isRemoteTarget(obs.Local.Following) {
-			c.emit(EventStandbyLeader, "following the remote "+dec.Target)
-		}
 		return nil
 	case ActionCheckDivergence:
 		up, err := upstreamOf(cl, dec.Target)
@@ -309,6 +303,11 @@ func (c *Controller) acquire(ctx context.Context, obs Observation, dec Decision)
 	won, err := c.lead.acquire(ctx, cand, dec)
 	if won && dec.ClearFailover {
 		c.clearFailover(ctx, obs.Cluster)
+	}
+	if won && obs.Local.Running() && obs.Local.Role == RoleReplica && c.standbyOf(obs.Cluster).Active() {
+		// A replica winning the term of a standby cluster is its standby
+		// leader from now on: it follows the remote next, never promotes.
+		c.emit(EventStandbyLeader, "won the leader key of a standby cluster ("+string(dec.Code)+")")
 	}
 	return err
 }

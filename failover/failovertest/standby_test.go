@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 // standbyPair starts a primary cluster (a1..a3, scope "a") and a standby
 // cluster of it (b1..b3, scope "b", standby_cluster in the bootstrap
 // configuration pointing at a1) on one simulated network.
-func standbyPair(t *testing.T) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
+func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
 	t.Helper()
 	net := pgtest.NewNetwork(nil)
 	a = failovertest.NewCluster(t, failovertest.Options{Scope: "a", NamePrefix: "a", Network: net})
@@ -30,6 +32,9 @@ func standbyPair(t *testing.T) (a, b *failovertest.Cluster, aLeader *failovertes
 	b = failovertest.NewCluster(t, failovertest.Options{Scope: "b", NamePrefix: "b", Network: net,
 		Configure: func(i int, o *failover.ControllerOptions) {
 			o.BootstrapConfig = &dcs.ClusterConfig{Extra: map[string]json.RawMessage{failover.StandbyClusterKey: json.RawMessage(sc)}}
+			if onRoleChange != nil {
+				o.Hooks.OnRoleChange = func(_ context.Context, h failover.HookInfo) { onRoleChange(h) }
+			}
 		}})
 	return a, b, aLeader
 }
@@ -55,14 +60,25 @@ func memberRole(c *failovertest.Cluster, name string) (string, error) {
 // takes over as standby leader and follows the remote; removing
 // standby_cluster from the config key promotes it.
 func TestStandbyClusterFollowsAndFailsOver(t *testing.T) {
-	_, b, aLeader := standbyPair(t)
+	var mu sync.Mutex
+	roles := map[string][]string{}
+	_, b, aLeader := standbyPair(t, func(h failover.HookInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		roles[h.Member] = append(roles[h.Member], h.Role)
+	})
 	bl, err := b.WaitLeader(settleTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := bl.Controller.State(); st.Role != dcs.RoleStandbyLeader || !st.StandbyCluster {
-		t.Fatalf("standby cluster leader %s: role %q, StandbyCluster %v; want standby_leader in a standby cluster", bl.Name, st.Role, st.StandbyCluster)
-	}
+	eventually(t, 5*time.Second, "on_role_change standby_leader on the standby leader", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(roles[bl.Name], dcs.RoleStandbyLeader) {
+			return fmt.Errorf("on_role_change roles %v", roles)
+		}
+		return nil
+	})
 	eventually(t, 5*time.Second, "the member key says standby_leader", func() error {
 		r, err := memberRole(b, bl.Name)
 		if err == nil && r != dcs.RoleStandbyLeader {
@@ -120,6 +136,14 @@ func TestStandbyClusterFollowsAndFailsOver(t *testing.T) {
 		}
 		return nil
 	})
+	eventually(t, 5*time.Second, "on_role_change standby_leader on the new standby leader", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(roles[nl.Name], dcs.RoleStandbyLeader) {
+			return fmt.Errorf("on_role_change roles %v", roles)
+		}
+		return nil
+	})
 	cm, err = aLeader.Commit(100, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -150,4 +174,92 @@ func TestStandbyClusterFollowsAndFailsOver(t *testing.T) {
 	if lost := b.Network().LostCommits(nl.Server); len(lost) > 0 {
 		t.Errorf("acknowledged commits missing on the promoted standby leader: %v", lost)
 	}
+}
+
+// setStandbyCluster writes section (nil removes it) into c's config key.
+func setStandbyCluster(t *testing.T, c *failovertest.Cluster, section json.RawMessage) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := c.Store().Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dcs.Parse(snap).Config
+	if cfg == nil {
+		t.Fatalf("%s has no config key", c.Nodes()[0].Name)
+	}
+	if cfg.Extra == nil {
+		cfg.Extra = map[string]json.RawMessage{}
+	}
+	if section == nil {
+		delete(cfg.Extra, failover.StandbyClusterKey)
+	} else {
+		cfg.Extra[failover.StandbyClusterKey] = section
+	}
+	if _, err := c.Store().Put(ctx, dcs.KeyConfig, cfg.Encode(), 0, dcs.Cond{ModRevision: cfg.ModRevision}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStandbyClusterSiteSwitch: a planned site switch on the simulation.
+// Adding standby_cluster to the primary cluster's config demotes its
+// primary (fast stop, the term kept) to a standby leader following the
+// standby cluster's leader; once that one has all of the old primary's
+// WAL, removing standby_cluster promotes it. No acknowledged commit is
+// lost, and the old site follows the new primary's timeline.
+func TestStandbyClusterSiteSwitch(t *testing.T) {
+	a, b, aLeader := standbyPair(t, nil)
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := aLeader.Commit(100, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remote := bl.Server.Addr()
+	setStandbyCluster(t, a, json.RawMessage(fmt.Sprintf(`{"host": %q, "port": %d}`, remote.Host, remote.Port)))
+	eventually(t, settleTimeout, "site A's primary is demoted to standby leader, keeping the term", func() error {
+		st := aLeader.Controller.State()
+		if st.Role != dcs.RoleStandbyLeader || !st.IsLeader || aLeader.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, leader %v, server %s", aLeader.Name, st.Role, st.IsLeader, aLeader.Server.Role())
+		}
+		if up := aLeader.Server.FollowConfig().Upstream; up.Host != remote.Host {
+			return fmt.Errorf("%s follows %v", aLeader.Name, up)
+		}
+		return nil
+	})
+	if l := a.Leader(); l != aLeader {
+		t.Errorf("site A's leader is %v, want %s to have kept the term", l, aLeader.Name)
+	}
+	final := aLeader.Server.WALEnd()
+	eventually(t, settleTimeout, "site B's standby leader has site A's final WAL", func() error {
+		if got := bl.Server.WALEnd(); got < final {
+			return fmt.Errorf("%s at %v, want %v", bl.Name, got, final)
+		}
+		return nil
+	})
+	setStandbyCluster(t, b, nil)
+	eventually(t, settleTimeout, "site B's standby leader is promoted", func() error {
+		if st := bl.Controller.State(); st.Role != dcs.RolePrimary || bl.Server.Role() != pg.RolePrimary {
+			return fmt.Errorf("%s: role %s, server %s", bl.Name, st.Role, bl.Server.Role())
+		}
+		return nil
+	})
+	if lost := b.Network().LostCommits(bl.Server); len(lost) > 0 {
+		t.Errorf("acknowledged commits lost in the site switch: %v", lost)
+	}
+	cm, err := bl.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, settleTimeout, "site A follows the new primary", func() error {
+		for _, n := range a.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+		}
+		return nil
+	})
 }
