@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,11 +189,12 @@ func TestStandbyClusterFailover(t *testing.T) {
 }
 
 // TestStandbyClusterSiteSwitch: a planned switch of the primary site with
-// a writer running. Site A is demoted to a standby cluster of B's standby
-// leader (standby_cluster added through PATCH /config); once B's standby
-// leader has replayed A's final position (the end of its shutdown
-// checkpoint, as A's leader reports after restarting as a standby), B is
-// promoted (standby_cluster removed). Every write acknowledged on A, and
+// a writer running, with pgha-ctl. Site A is demoted to a standby cluster
+// of B's standby leader (`demote-cluster`: standby_cluster added through
+// PATCH /config); once B's standby leader has replayed A's final position
+// (the end of its shutdown checkpoint, as A's leader reports after
+// restarting as a standby), B is promoted (`promote-cluster --wait-lsn`:
+// standby_cluster removed). Every write acknowledged on A, and
 // every one acknowledged on B afterwards, is on B's new primary, and A
 // follows B.
 func TestStandbyClusterSiteSwitch(t *testing.T) {
@@ -201,9 +203,27 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 	w := p.a.startWriter(t)
 	bLeader := p.waitStandbyLeader(t, "")
 
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctlBin, err := localcluster.BuildCtl(bctx, t.TempDir())
+	bcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl := func(c *localcluster.Cluster, args ...string) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, waitTimeout)
+		defer cancel()
+		cmd := osexec.CommandContext(cctx, ctlBin, append([]string{"-c", c.Nodes()[0].ConfigPath()}, args...)...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("pgha-ctl %s (%s):\n%s", strings.Join(args, " "), c.Scope(), out)
+		if err != nil {
+			t.Fatalf("pgha-ctl %s: %v", args[0], err)
+		}
+	}
+
 	demoteAt := time.Now()
-	p.a.patchConfig(t, map[string]any{"standby_cluster": map[string]any{"host": "127.0.0.1", "port": p.b.Node(bLeader).PGPort(),
-		"restore_command": fmt.Sprintf("cp %s/%%f %%p", p.archive)}})
+	ctl(p.a.c, "demote-cluster", "--host", "127.0.0.1", "--port", strconv.Itoa(p.b.Node(bLeader).PGPort()),
+		"--restore-command", fmt.Sprintf("cp %s/%%f %%p", p.archive), "--force")
 	var aLeader string
 	testutil.Eventually(t, waitTimeout, func() error {
 		cl, err := p.a.c.Snapshot(ctx)
@@ -223,20 +243,14 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 	if err := query(ctx, p.a.c, aLeader, "SELECT pg_last_wal_replay_lsn()::text", &final); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, waitTimeout, func() error {
-		var behind bool
-		if err := query(ctx, p.b, bLeader, "SELECT pg_last_wal_replay_lsn() < '"+final+"'::pg_lsn", &behind); err != nil {
-			return err
-		}
-		if behind {
-			return fmt.Errorf("%s has not replayed %s", bLeader, final)
-		}
-		return nil
-	}, "site B's standby leader replays site A's final position %s", final)
-
+	// promote-cluster --wait-lsn waits until B's standby leader has
+	// replayed A's final position, then removes standby_cluster and waits
+	// for the primary role.
 	promoteAt := time.Now()
-	if err := p.b.PatchConfig(ctx, map[string]any{"standby_cluster": nil}); err != nil {
-		t.Fatal(err)
+	ctl(p.b, "promote-cluster", "--wait-lsn", final, "--force")
+	var replayed bool
+	if err := query(ctx, p.b, bLeader, "SELECT pg_last_wal_replay_lsn() >= '"+final+"'::pg_lsn", &replayed); err != nil || !replayed {
+		t.Errorf("site B's new primary %s did not replay site A's final position %s before its promotion (%v)", bLeader, final, err)
 	}
 	testutil.Eventually(t, waitTimeout, func() error {
 		cl, err := p.b.Snapshot(ctx)
