@@ -54,10 +54,10 @@ type StandbyCluster struct {
 	// of a standby cluster is always cloned from the remote with the
 	// member's own replica-creation methods (a warning says so).
 	CreateReplicaMethods []string
-	// Invalid is set when the section is present but could not be parsed.
-	// The cluster is then still treated as a standby cluster (a typo must
-	// never promote a second primary), with no upstream until it is
-	// fixed.
+	// Invalid is set when host, port or restore_command is set but its
+	// value is unusable (dropped, with an error). As in Patroni the
+	// cluster is still a standby cluster, whose leader then follows no
+	// upstream until the section is fixed.
 	Invalid bool
 }
 
@@ -71,8 +71,12 @@ func (sc *StandbyCluster) Active() bool {
 // ParseStandbyCluster decodes a standby_cluster value. JSON null (or an
 // empty value) yields nil, nil: no standby cluster. Port may be a number
 // or a numeric string, recovery_min_apply_delay a string (with a unit) or
-// a number of milliseconds, as in Patroni. Unknown keys are errors so that
-// a typo does not go unnoticed.
+// a number of milliseconds, as in Patroni. A value that is not an object
+// yields nil and an error. Otherwise the section is returned even with an
+// error: each unusable value is dropped and named in the error, and so is
+// each unknown key (a typo must not go unnoticed), while whether the
+// cluster is a standby cluster follows Patroni's rule on the keys set
+// (see StandbyCluster.Invalid). The error wraps ErrInvalidStandbyCluster.
 func ParseStandbyCluster(raw json.RawMessage) (*StandbyCluster, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -86,6 +90,9 @@ func ParseStandbyCluster(raw json.RawMessage) (*StandbyCluster, error) {
 	var errs []error
 	bad := func(k, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: "+format, append([]any{StandbyClusterKey, k}, args...)...))
+		if k == "host" || k == "port" || k == "restore_command" {
+			sc.Invalid = true
+		}
 	}
 	str := func(k string, v json.RawMessage) string {
 		var s *string
@@ -152,7 +159,7 @@ func ParseStandbyCluster(raw json.RawMessage) (*StandbyCluster, error) {
 		sc.Port = 5432
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidStandbyCluster, errors.Join(errs...))
+		return sc, fmt.Errorf("%w: %w", ErrInvalidStandbyCluster, errors.Join(errs...))
 	}
 	return sc, nil
 }
@@ -181,10 +188,11 @@ func parsePort(v json.RawMessage, bad func(format string, args ...any)) int {
 }
 
 // StandbyClusterOf returns the standby_cluster section of the dynamic
-// configuration c (nil when absent or null) and the warnings it calls for:
-// a section that cannot be parsed (the cluster then stays a standby
-// cluster with no upstream: see StandbyCluster.Invalid), a section that
-// sets none of host, port and restore_command (not a standby cluster), and
+// configuration c (nil when absent, null or not an object) and the
+// warnings it calls for: what [ParseStandbyCluster] refused (an unusable
+// host, port or restore_command leaves a standby cluster without upstream:
+// see StandbyCluster.Invalid), a section that sets none of host, port and
+// restore_command (not a standby cluster, as in Patroni), and
 // create_replica_methods, which pgha does not implement.
 func StandbyClusterOf(c *dcs.ClusterConfig) (*StandbyCluster, []string) {
 	if c == nil {
@@ -195,13 +203,16 @@ func StandbyClusterOf(c *dcs.ClusterConfig) (*StandbyCluster, []string) {
 		return nil, nil
 	}
 	sc, err := ParseStandbyCluster(raw)
-	if err != nil {
-		return &StandbyCluster{Invalid: true}, []string{fmt.Sprintf("%v: the cluster stays a standby cluster without upstream until it is fixed", err)}
+	var warn []string
+	switch {
+	case err != nil && sc != nil && sc.Invalid:
+		warn = append(warn, fmt.Sprintf("%v: still a standby cluster, whose leader follows no upstream until this is fixed", err))
+	case err != nil:
+		warn = append(warn, fmt.Sprintf("%v: ignored", err))
 	}
 	if sc == nil {
-		return nil, nil
+		return nil, warn
 	}
-	var warn []string
 	if !sc.Active() {
 		warn = append(warn, "standby_cluster: none of host, port and restore_command is set: not a standby cluster")
 	}

@@ -31,12 +31,16 @@ func TestParseStandbyCluster(t *testing.T) {
 		{"methods", `{"host":"h","create_replica_methods":["basebackup"]}`,
 			&StandbyCluster{Host: "h", Port: 5432, CreateReplicaMethods: []string{"basebackup"}}, true, ""},
 		{"not an object", `"h"`, nil, false, "must be an object"},
-		{"unknown key", `{"hots":"h"}`, nil, false, "standby_cluster.hots: unknown key"},
-		{"bad port", `{"host":"h","port":70000}`, nil, false, "standby_cluster.port"},
-		{"bad slot", `{"host":"h","primary_slot_name":"Bad-Slot"}`, nil, false, "standby_cluster.primary_slot_name"},
-		{"space in host", `{"host":"h x"}`, nil, false, "standby_cluster.host"},
-		{"line break in command", `{"restore_command":"cp\nrm -rf /"}`, nil, false, "standby_cluster.restore_command"},
-		{"fractional delay", `{"host":"h","recovery_min_apply_delay":1.5}`, nil, false, "recovery_min_apply_delay"},
+		// Patroni's rule: a typo of every key is not a standby cluster; an
+		// unusable host, port or restore_command still is.
+		{"unknown key", `{"hots":"h"}`, &StandbyCluster{}, false, "standby_cluster.hots: unknown key"},
+		{"unknown key beside a host", `{"host":"h","hots":"h"}`, &StandbyCluster{Host: "h", Port: 5432}, true, "standby_cluster.hots: unknown key"},
+		{"bad port", `{"host":"h","port":70000}`, &StandbyCluster{Host: "h", Port: 5432}, true, "standby_cluster.port"},
+		{"bad host type", `{"host":1}`, &StandbyCluster{}, true, "standby_cluster.host: must be a string"},
+		{"bad slot", `{"host":"h","primary_slot_name":"Bad-Slot"}`, &StandbyCluster{Host: "h", Port: 5432}, true, "standby_cluster.primary_slot_name"},
+		{"space in host", `{"host":"h x"}`, &StandbyCluster{}, true, "standby_cluster.host"},
+		{"line break in command", `{"restore_command":"cp\nrm -rf /"}`, &StandbyCluster{}, true, "standby_cluster.restore_command"},
+		{"fractional delay", `{"host":"h","recovery_min_apply_delay":1.5}`, &StandbyCluster{Host: "h", Port: 5432}, true, "recovery_min_apply_delay"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,9 +49,7 @@ func TestParseStandbyCluster(t *testing.T) {
 				if err == nil || !errors.Is(err, ErrInvalidStandbyCluster) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want ErrInvalidStandbyCluster with %q", err, tt.wantErr)
 				}
-				return
-			}
-			if err != nil {
+			} else if err != nil {
 				t.Fatal(err)
 			}
 			if (got == nil) != (tt.want == nil) || got != nil && (got.Host != tt.want.Host || got.Port != tt.want.Port ||
@@ -63,11 +65,21 @@ func TestParseStandbyCluster(t *testing.T) {
 	}
 }
 
-// TestStandbyClusterOfInvalid: a section that cannot be parsed keeps the
-// cluster a standby cluster (no promotion on a typo), with a warning.
+// TestStandbyClusterOfInvalid: an unusable host keeps the cluster a
+// standby cluster, without upstream, with a warning; a section of typos
+// alone is not one (Patroni's rule), with warnings naming them.
 func TestStandbyClusterOfInvalid(t *testing.T) {
-	sc, warn := StandbyClusterOf(&dcs.ClusterConfig{Extra: map[string]json.RawMessage{StandbyClusterKey: json.RawMessage(`{"host":1}`)}})
-	if !sc.Active() || !sc.Invalid || len(warn) != 1 {
+	of := func(v string) (*StandbyCluster, []string) {
+		return StandbyClusterOf(&dcs.ClusterConfig{Extra: map[string]json.RawMessage{StandbyClusterKey: json.RawMessage(v)}})
+	}
+	if sc, warn := of(`{"hots":"h"}`); sc.Active() || len(warn) != 2 {
+		t.Errorf("typo: got %+v, %q; want no standby cluster and two warnings", sc, warn)
+	}
+	if sc, warn := of(`[1]`); sc != nil || len(warn) != 1 {
+		t.Errorf("not an object: got %+v, %q; want nil and one warning", sc, warn)
+	}
+	sc, warn := of(`{"host":1}`)
+	if !sc.Active() || !sc.Invalid || len(warn) != 1 || !strings.Contains(warn[0], "follows no upstream") {
 		t.Fatalf("got %+v, %q; want an active invalid section and one warning", sc, warn)
 	}
 	if cfg := sc.followConfig(); !cfg.Upstream.IsZero() {
