@@ -101,7 +101,9 @@
 //  5. Holding the term with a running server in a standby cluster
 //     ([StandbyCluster], standby_cluster in the config key, or in the
 //     bootstrap configuration until the key exists): the standby leader
-//     never promotes; it follows the remote (again when the section
+//     never promotes (the one term holder that runs no primary, as in
+//     Patroni; it stops at its deadline like a primary, and a replica
+//     takes over as standby leader); it follows the remote (again when the section
 //     changed), a primary is demoted (DemoteCluster: fast stop, the term
 //     kept, then it follows the remote; not while paused), and a failover
 //     key is cleared. A crashed standby leader restarts following the
