@@ -223,10 +223,10 @@ func StandbyClusterOf(c *dcs.ClusterConfig) (*StandbyCluster, []string) {
 }
 
 // remoteTargetPrefix starts the Decision.Target (and LocalStatus.Following)
-// that names the remote of a standby cluster rather than a member. A
-// parenthesis cannot start a member name pgha accepts as an upstream in
-// any useful way, and the rest fingerprints the settings, so that a
-// changed host, slot or restore_command re-points the standby leader.
+// that names the remote of a standby cluster rather than a member. Member
+// names cannot hold a parenthesis or a space (dcs.ValidateName), and the
+// rest fingerprints the settings, so that a changed host, slot or
+// restore_command re-points the standby leader.
 const remoteTargetPrefix = "(standby_cluster"
 
 // target names the remote as a Decision target: host:port and a
