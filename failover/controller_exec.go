@@ -214,10 +214,11 @@ func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string)
 // bootstrap wins the initialize race (create-if-absent of the "" value)
 // and initializes a new cluster; losing the race is not an error. A
 // failed bootstrap gives the race up (deletes the key) and, unless the
-// Instance refused before changing anything or the loop is stopping, sets
-// the data directory aside and stops the loop with ErrBootstrapFailed, as
-// Patroni exits: what failed once (a restore command, post_bootstrap)
-// needs an operator, and another member may try meanwhile.
+// Instance refused before changing anything, sets the data directory
+// aside; unless the loop is stopping, it then stops the loop with
+// ErrBootstrapFailed, as Patroni exits: what failed once (a restore
+// command, post_bootstrap) needs an operator, and another member may try
+// meanwhile.
 func (c *Controller) bootstrap(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	rev, err := c.store.Put(rctx, dcs.KeyInitialize, []byte(""), 0, dcs.Cond{Absent: true})
@@ -251,9 +252,12 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 	}
 	dcancel()
 	err = fmt.Errorf("failover: bootstrap: %w", err)
-	if ctx.Err() != nil || errors.Is(err, pg.ErrDataDirNotEmpty) || errors.Is(err, pg.ErrAlreadyRunning) || errors.Is(err, pg.ErrFenced) {
+	if errors.Is(err, pg.ErrDataDirNotEmpty) || errors.Is(err, pg.ErrAlreadyRunning) {
+		// Refused before anything was changed: the directory is not ours.
 		return err
 	}
+	// Also when the loop is stopping: a restore cut short must not be
+	// found at the next start and taken for a cluster.
 	if mv, ok := c.inst.(pg.DataDirMover); ok {
 		mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StartTimeout)
 		to, merr := mv.MoveDataDirAside(mctx)
@@ -266,6 +270,9 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 			c.log.Warn("failover: moved the failed bootstrap's data directory aside", "to", to)
 			err = fmt.Errorf("%w (its data directory was moved to %s)", err, to)
 		}
+	}
+	if ctx.Err() != nil {
+		return err
 	}
 	c.log.Error("failover: bootstrap failed; the initialize key is released for another member and the loop stops", "err", err)
 	c.mu.Lock()
