@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -213,5 +214,74 @@ func runAsPostgres(t *testing.T, prog string, args ...string) {
 	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v: %s", filepath.Base(prog), err, out)
+	}
+}
+
+// TestBootstrapMethodFailureExits: an agent whose bootstrap.method fails
+// after restoring something does not leave the cluster stuck: it deletes
+// the initialize key (another member or a restart may try again), moves
+// the data directory aside instead of deleting it, and exits with the
+// error.
+func TestBootstrapMethodFailureExits(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin, err := localcluster.BuildAgent(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("build agent: %v", err)
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{
+		AgentBin: bin, Nodes: 1, NoHAProxy: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Customize: func(_ int, cfg map[string]any) {
+			b := cfg["bootstrap"].(map[string]any)
+			b["method"] = "broken_restore"
+			b["broken_restore"] = map[string]any{
+				"command": `/bin/sh -c 'for a; do case "$a" in --datadir=*) d="${a#--datadir=}";; esac; done; echo partial > "$d/restored"; echo "backup repository unreachable" >&2; exit 3' restore`,
+			}
+		},
+	})
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpLogs(t, c)
+		}
+		if err := c.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+	node := c.Nodes()[0]
+	testutil.Eventually(t, waitTimeout, func() error {
+		if node.Running() {
+			return fmt.Errorf("agent still running")
+		}
+		return nil
+	}, "the agent exits after the failed bootstrap")
+	log, err := os.ReadFile(node.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"bootstrap failed", "backup repository unreachable"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("agent log lacks %q", want)
+		}
+	}
+	snap, err := c.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Initialize != nil {
+		t.Errorf("initialize key %q left after the failed bootstrap", *snap.Initialize)
+	}
+	aside, _ := filepath.Glob(node.DataDir() + "_*")
+	if len(aside) != 1 {
+		t.Fatalf("data directories set aside: %v, want one", aside)
+	}
+	if data, err := os.ReadFile(filepath.Join(aside[0], "restored")); err != nil || strings.TrimSpace(string(data)) != "partial" {
+		t.Errorf("the restore's file in %s: %q, %v", aside[0], data, err)
+	}
+	if entries, err := os.ReadDir(node.DataDir()); err == nil && len(entries) > 0 {
+		t.Errorf("data directory %s not empty after being set aside", node.DataDir())
 	}
 }
