@@ -61,9 +61,10 @@ func TestBootstrapMethod(t *testing.T) {
 		},
 		{
 			name:    "keep and no_params",
-			section: "bootstrap:\n  method: r\n  r:\n    command: /bin/r\n    keep_existing_recovery_conf: true\n    no_params: true\n",
+			section: "bootstrap:\n  method: r\n  initdb: [data-checksums]\n  r:\n    command: /bin/r\n    keep_existing_recovery_conf: true\n    no_params: true\n    recovery_conf: {restore_command: x}\n",
 			want: pg.BootstrapOptions{Method: &pg.BootstrapMethod{Name: "r", Command: []string{"/bin/r"},
-				KeepExistingRecoveryConf: true, NoParams: true}},
+				KeepExistingRecoveryConf: true, NoParams: true, RecoveryConf: map[string]string{"restore_command": "x"}}},
+			warnings: []string{"bootstrap.initdb", "bootstrap.r.recovery_conf"},
 		},
 		{
 			name:    "pg_hba still warned",
