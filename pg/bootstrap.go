@@ -44,8 +44,12 @@ type BootstrapMethod struct {
 	Options map[string]string
 	// NoParams leaves out --scope and --datadir.
 	NoParams bool
-	// KeepExistingRecoveryConf keeps the recovery.signal or standby.signal
-	// and recovery settings the command left, and writes no RecoveryConf.
+	// KeepExistingRecoveryConf keeps the recovery.signal and the recovery
+	// settings the command left (in postgresql.auto.conf, for example)
+	// for the first start, and writes no RecoveryConf. Without it they
+	// are removed before the start. Either way the recovery settings in
+	// postgresql.auto.conf are removed once the server is a primary: its
+	// replicas copy that file.
 	KeepExistingRecoveryConf bool
 	// RecoveryConf are recovery settings (restore_command,
 	// recovery_target_name, recovery_target_time, recovery_target_action,

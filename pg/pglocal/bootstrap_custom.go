@@ -126,6 +126,11 @@ func (l *Local) customBootstrap(ctx context.Context, m *pg.BootstrapMethod) erro
 				return fmt.Errorf("pg: bootstrap: remove %s: %w", f, err)
 			}
 		}
+		// A restore tool's own recovery settings (pgBackRest and
+		// pg_basebackup -R write them there) would override ours.
+		if err := l.sanitizeAutoConf(); err != nil {
+			return err
+		}
 		if len(m.RecoveryConf) > 0 {
 			st.bootstrapRecovery = maps.Clone(m.RecoveryConf)
 			if _, ok := st.bootstrapRecovery["recovery_target_action"]; !ok && hasRecoveryTarget(m.RecoveryConf) {
@@ -242,7 +247,50 @@ func (l *Local) finishCustomBootstrap(ctx context.Context) error {
 	if err := l.writeConfigAs(false); err != nil {
 		return err
 	}
+	// Kept ones too (keep_existing_recovery_conf): the replicas copy the
+	// file, and a recovery target there would stop them at it.
+	if err := l.sanitizeAutoConf(); err != nil {
+		return err
+	}
 	return l.reload()
+}
+
+// autoConfRecoveryParams are the recovery settings removed from
+// postgresql.auto.conf after a restore: the HA loop sets its own.
+var autoConfRecoveryParams = map[string]bool{
+	"restore_command": true, "archive_cleanup_command": true, "recovery_end_command": true,
+	"recovery_min_apply_delay": true, "primary_conninfo": true, "primary_slot_name": true,
+	"promote_trigger_file": true, "standby_mode": true, "trigger_file": true,
+	"recovery_target": true, "recovery_target_name": true, "recovery_target_time": true,
+	"recovery_target_xid": true, "recovery_target_lsn": true, "recovery_target_inclusive": true,
+	"recovery_target_timeline": true, "recovery_target_action": true,
+}
+
+// sanitizeAutoConf removes recovery settings from postgresql.auto.conf,
+// which PostgreSQL reads after pgha.conf, so they would win over ours.
+func (l *Local) sanitizeAutoConf() error {
+	path := filepath.Join(l.cfg.DataDir, "postgresql.auto.conf")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pg: read postgresql.auto.conf: %w", err)
+	}
+	var keep, removed []string
+	for _, line := range strings.Split(string(data), "\n") {
+		name, _, ok := strings.Cut(line, "=")
+		if name = strings.ToLower(strings.TrimSpace(name)); ok && autoConfRecoveryParams[name] {
+			removed = append(removed, name)
+			continue
+		}
+		keep = append(keep, line)
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	l.log.Info("pg: removing recovery settings from postgresql.auto.conf", "settings", removed)
+	return l.writeFile("postgresql.auto.conf", []byte(strings.Join(keep, "\n")))
 }
 
 // postBootstrap runs the post-bootstrap command with the superuser's

@@ -134,6 +134,25 @@ func TestCustomBootstrap(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitCount(t, l, "SELECT count(*) FROM t", 3)
+		// Once recovered, the kept settings go: replicas copy the file.
+		auto, _ := os.ReadFile(filepath.Join(cfg.DataDir, "postgresql.auto.conf"))
+		if strings.Contains(string(auto), "recovery_target") || strings.Contains(string(auto), "restore_command") {
+			t.Errorf("postgresql.auto.conf keeps recovery settings:\n%s", auto)
+		}
+	})
+
+	t.Run("restore tool's own recovery settings", func(t *testing.T) {
+		// Without keep_existing_recovery_conf, settings a restore tool
+		// wrote into postgresql.auto.conf do not override recovery_conf.
+		ctx := ctxT(t, 120*time.Second)
+		l := newLocal(t, testConfig(t, "toolconf"))
+		cmd := src.copyCommand(` && printf '%s\n' "restore_command = 'false'" "recovery_target_name = 'no-such-point'" >> "$d/postgresql.auto.conf" && touch "$d/standby.signal"`)
+		err := l.Bootstrap(ctx, pg.BootstrapOptions{Method: &pg.BootstrapMethod{Name: "restore", Command: cmd,
+			RecoveryConf: map[string]string{"restore_command": restoreCommand, "recovery_target_name": "rp"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitCount(t, l, "SELECT count(*) FROM t", 3)
 	})
 
 	t.Run("no recovery conf", func(t *testing.T) {
