@@ -114,11 +114,6 @@ func (l *Local) customBootstrap(ctx context.Context, m *pg.BootstrapMethod) erro
 	// A copy of a running server carries its pid file; PostgreSQL would
 	// refuse to start only if that pid were alive, but it is not ours.
 	os.Remove(filepath.Join(l.cfg.DataDir, "postmaster.pid"))
-	// Restored settings files may belong to root when the command ran so;
-	// the server must read them.
-	if err := l.chownTree(l.cfg.DataDir); err != nil {
-		return err
-	}
 	st := confState{}
 	if !m.KeepExistingRecoveryConf {
 		for _, f := range []string{"standby.signal", "recovery.signal"} {
@@ -172,22 +167,6 @@ func hasRecoveryTarget(rc map[string]string) bool {
 		}
 	}
 	return false
-}
-
-// chownTree gives everything under dir to the server's OS user.
-func (l *Local) chownTree(dir string) error {
-	if !l.runAs {
-		return nil
-	}
-	return filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := os.Lchown(p, int(l.uid), int(l.gid)); err != nil {
-			return fmt.Errorf("pg: chown %s: %w", p, err)
-		}
-		return nil
-	})
 }
 
 // waitPrimary waits until the server has left recovery. A recovery that
