@@ -107,7 +107,10 @@ type ControllerOptions struct {
 	Election election.Options
 
 	// Bootstrap, when set, lets this node initialize a new cluster (it
-	// takes part in the initialize race). Nil: the node only clones.
+	// takes part in the initialize race). Nil: the node only clones. An
+	// initdb bootstrap is bounded by 10 StartTimeouts; a custom method
+	// (a restore) only by Run's context. If it fails, Run ends with
+	// ErrBootstrapFailed.
 	Bootstrap *pg.BootstrapOptions
 	// DataDir reports the state of the data directory. Default: for an
 	// Instance with a DataDir() string method (pglocal.Local), the files in
