@@ -146,6 +146,37 @@ type Bootstrap struct {
 	// Users are roles to create after initdb (Patroni before 4.0). The
 	// agent creates them; pgha's pg package does not.
 	Users map[string]User `yaml:"users"`
+	// Method is how the cluster is created: initdb (the default) or the
+	// name of another key of this section holding a [BootstrapMethod],
+	// for example a restore from a backup to a point in time.
+	Method string `yaml:"method"`
+	// PostBootstrap is a command run once the new cluster runs as a
+	// primary, with the superuser's connection string appended (its
+	// password in PGPASSWORD); a non-zero exit fails the bootstrap.
+	// Patroni's older spelling is post_init.
+	PostBootstrap string `yaml:"post_bootstrap" alias:"post_init"`
+	// Methods holds the section named by Method, when it is not initdb.
+	Methods map[string]BootstrapMethod `yaml:"-"`
+}
+
+// BootstrapMethod is a custom bootstrap method, the section of bootstrap
+// that bootstrap.method names (see pg.BootstrapMethod).
+type BootstrapMethod struct {
+	// Command is the program and its arguments, split as a shell would
+	// (Patroni's shlex). It must create the data directory.
+	Command string `yaml:"command"`
+	// KeepExistingRecoveryConf keeps the recovery.signal and recovery
+	// settings the command left; RecoveryConf is then not written.
+	KeepExistingRecoveryConf bool `yaml:"keep_existing_recovery_conf"`
+	// NoParams leaves out the --scope and --datadir arguments.
+	NoParams bool `yaml:"no_params"`
+	// RecoveryConf are the recovery settings of the first start
+	// (restore_command, recovery_target_name, recovery_target_time,
+	// recovery_target_action, ...), written with recovery.signal.
+	RecoveryConf map[string]any `yaml:"recovery_conf"`
+	// Options are the section's other keys, passed to the command as
+	// --name=value.
+	Options map[string]string `yaml:"-"`
 }
 
 // User is one bootstrap.users entry.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/pgha/pgha/dcs/consul"
 	"github.com/pgha/pgha/dcs/etcd"
 	"github.com/pgha/pgha/healthapi"
+	"github.com/pgha/pgha/hookscript"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/pg/pglocal"
 )
@@ -395,11 +397,33 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pglocal.Config, error) {
 	return lc, nil
 }
 
-// BootstrapOptions returns the initdb options of bootstrap.initdb.
-// encoding, locale and data-checksums map to their fields; other options
-// are passed to initdb as --name or --name=value.
+// BootstrapOptions returns how this node bootstraps a new cluster: the
+// initdb options of bootstrap.initdb (encoding, locale and data-checksums
+// map to their fields; other options are passed to initdb as --name or
+// --name=value), or the custom method bootstrap.method names, and
+// bootstrap.post_bootstrap. Validate has refused commands that do not
+// split.
 func (c *Config) BootstrapOptions() pg.BootstrapOptions {
 	var o pg.BootstrapOptions
+	if pb := c.Bootstrap.PostBootstrap; pb != "" {
+		o.PostBootstrap, _ = hookscript.Split(pb)
+	}
+	if name := c.Bootstrap.Method; name != "" && name != "initdb" {
+		m := c.Bootstrap.Methods[name]
+		cmd, _ := hookscript.Split(m.Command)
+		bm := &pg.BootstrapMethod{Name: name, Command: cmd, NoParams: m.NoParams,
+			KeepExistingRecoveryConf: m.KeepExistingRecoveryConf, Options: maps.Clone(m.Options)}
+		for k, v := range m.RecoveryConf {
+			if s, ok := pg.SettingValue(v); ok {
+				if bm.RecoveryConf == nil {
+					bm.RecoveryConf = map[string]string{}
+				}
+				bm.RecoveryConf[strings.ToLower(k)] = s
+			}
+		}
+		o.Method = bm
+		return o
+	}
 	for _, opt := range c.Bootstrap.Initdb {
 		switch {
 		case opt.Name == "encoding" || opt.Name == "E":

@@ -117,6 +117,14 @@ func (c *Config) semanticWarnings() []Warning {
 			add("bootstrap.dcs.standby_cluster", "none of host, port and restore_command is set: not a standby cluster")
 		}
 	}
+	if m := c.Bootstrap.Method; m != "" && m != "initdb" {
+		if len(c.Bootstrap.Initdb) > 0 {
+			add("bootstrap.initdb", "not used: bootstrap.method "+quoteShort(m)+" creates the cluster instead of initdb")
+		}
+		if bm, ok := c.Bootstrap.Methods[m]; ok && bm.KeepExistingRecoveryConf && len(bm.RecoveryConf) > 0 {
+			add(joinPath("bootstrap", m)+".recovery_conf", "not used: keep_existing_recovery_conf keeps the restore's own recovery settings")
+		}
+	}
 	if c.Etcd != nil {
 		add("etcd", "read as etcd3: pgha speaks the etcd v3 API only, so keys live in the v3 key space, not where Patroni's etcd v2 client keeps them")
 	}

@@ -175,6 +175,60 @@ func (p *Postgresql) otherKey(d *decoder, parent *yaml.Node, key string, val *ya
 	return true
 }
 
+// otherKey accepts the custom bootstrap method that bootstrap.method
+// names as a key of the bootstrap section, and names in a warning a
+// method section that is not the one in use.
+func (b *Bootstrap) otherKey(d *decoder, parent *yaml.Node, key string, val *yaml.Node, path string) bool {
+	if key == "initdb" {
+		return false
+	}
+	if scalarValue(parent, "method") != key {
+		if rv := d.resolve(val, path); rv != nil && rv.Kind == yaml.MappingNode && scalarValue(rv, "command") != "" {
+			d.warn(path, val, "a bootstrap method that bootstrap.method does not name, ignored")
+			return true
+		}
+		return false
+	}
+	var m BootstrapMethod
+	before := len(d.errs)
+	d.value(val, path, reflect.ValueOf(&m).Elem())
+	if len(d.errs) == before {
+		if b.Methods == nil {
+			b.Methods = map[string]BootstrapMethod{}
+		}
+		b.Methods[key] = m
+	}
+	return true
+}
+
+// otherKey takes the method section's other keys as options of its
+// command (Patroni passes them as --name=value).
+func (m *BootstrapMethod) otherKey(d *decoder, _ *yaml.Node, key string, val *yaml.Node, path string) bool {
+	rv := d.resolve(val, path)
+	if rv == nil {
+		return true
+	}
+	if rv.Kind != yaml.ScalarNode || isNull(rv) {
+		d.fail(path, rv, "want a scalar, passed to the command as --%s=value; got %s", key, describe(rv))
+		return true
+	}
+	if m.Options == nil {
+		m.Options = map[string]string{}
+	}
+	m.Options[key] = rv.Value
+	return true
+}
+
+// scalarValue returns the scalar value of key in mapping n, or "".
+func scalarValue(n *yaml.Node, key string) string {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
 // namesMethod reports whether the mapping's create_replica_methods list
 // contains name.
 func namesMethod(parent *yaml.Node, name string) bool {

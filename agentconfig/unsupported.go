@@ -48,8 +48,8 @@ func unsupported(section, key string) (string, bool) {
 		}
 	case "bootstrap":
 		switch key {
-		case "method", "post_init", "post_bootstrap", "pg_hba", "pg_ident":
-			return "custom bootstrap and post-bootstrap scripts are not supported by pgha, ignored", true
+		case "pg_hba", "pg_ident":
+			return "bootstrap-time authentication rules are not supported by pgha (use postgresql.pg_hba and bootstrap.dcs.postgresql.pg_ident), ignored", true
 		}
 	case "postgresql":
 		switch key {

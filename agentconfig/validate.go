@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/hookscript"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/pg/pglocal"
 	"github.com/pgha/pgha/watchdog"
@@ -319,6 +320,12 @@ func (c *Config) checkBootstrap(k *checker) {
 			k.bad(p, "value of %s contains control characters", o.Name)
 		}
 	}
+	c.checkBootstrapMethod(k)
+	if pb := c.Bootstrap.PostBootstrap; pb != "" {
+		if words, err := hookscript.Split(pb); err != nil || len(words) == 0 || printable(pb) != nil {
+			k.bad("bootstrap.post_bootstrap", "want one line, the program and its arguments, got %s", quoteShort(pb))
+		}
+	}
 	for name, u := range c.Bootstrap.Users {
 		p := joinPath("bootstrap.users", name)
 		if err := roleName(name); err != nil {
@@ -331,6 +338,47 @@ func (c *Config) checkBootstrap(k *checker) {
 			if !optionName(strings.ReplaceAll(o, " ", "-")) {
 				k.bad(indexPath(p+".options", i), "want a role option such as createdb, got %s", quoteShort(o))
 			}
+		}
+	}
+}
+
+// checkBootstrapMethod checks bootstrap.method and the section it names.
+func (c *Config) checkBootstrapMethod(k *checker) {
+	name := c.Bootstrap.Method
+	if name == "" || name == "initdb" {
+		return
+	}
+	m, ok := c.Bootstrap.Methods[name]
+	if !ok {
+		k.bad("bootstrap.method", "names %s, but there is no bootstrap.%s section with a command", quoteShort(name), name)
+		return
+	}
+	p := joinPath("bootstrap", name)
+	if words, err := hookscript.Split(m.Command); err != nil || len(words) == 0 || printable(m.Command) != nil {
+		k.bad(p+".command", "required: one line, the program and its arguments")
+	}
+	for opt, v := range m.Options {
+		switch {
+		case opt == "scope" || opt == "datadir":
+			k.bad(joinPath(p, opt), "passed by pgha itself (--%s), unless no_params", opt)
+		case !optionName(strings.ReplaceAll(opt, "_", "-")):
+			k.bad(joinPath(p, opt), "not usable as a --name=value option: want letters, digits, '-' and '_'")
+		case printable(v) != nil:
+			k.bad(joinPath(p, opt), "contains control characters")
+		}
+	}
+	for rk, v := range m.RecoveryConf {
+		rp := joinPath(p+".recovery_conf", rk)
+		if err := pglocal.CheckBootstrapRecoveryParameter(strings.ToLower(rk)); err != nil {
+			k.bad(rp, "%v", err)
+			continue
+		}
+		s, ok := pg.SettingValue(v)
+		switch {
+		case !ok:
+			k.bad(rp, "want a string, number or boolean")
+		case printable(s) != nil:
+			k.bad(rp, "contains control characters")
 		}
 	}
 }

@@ -30,6 +30,14 @@ var ErrInvalidOptions = errors.New("failover: invalid controller options")
 // runs (or ran: a Controller runs once).
 var ErrRunning = errors.New("failover: controller already ran")
 
+// ErrBootstrapFailed is wrapped by the error [Controller.Run] returns when
+// this node won the initialize race and its bootstrap (initdb or a custom
+// method, then post_bootstrap) failed. As Patroni does, the Controller has
+// then deleted the initialize key, so another member or a restarted agent
+// can bootstrap, and set the failed data directory aside when the
+// Instance is a [pg.DataDirMover]; the agent should exit with the error.
+var ErrBootstrapFailed = errors.New("failover: bootstrap failed")
+
 // ExitMode is what [Controller.Run] does when its context ends.
 type ExitMode int
 
@@ -99,7 +107,10 @@ type ControllerOptions struct {
 	Election election.Options
 
 	// Bootstrap, when set, lets this node initialize a new cluster (it
-	// takes part in the initialize race). Nil: the node only clones.
+	// takes part in the initialize race). Nil: the node only clones. An
+	// initdb bootstrap is bounded by 10 StartTimeouts; a custom method
+	// (a restore) only by Run's context. If it fails, Run ends with
+	// ErrBootstrapFailed.
 	Bootstrap *pg.BootstrapOptions
 	// DataDir reports the state of the data directory. Default: for an
 	// Instance with a DataDir() string method (pglocal.Local), the files in
@@ -205,6 +216,9 @@ type Controller struct {
 	// key has been looked at for one left by an earlier agent. Guarded by mu.
 	sched        *scheduledRestart
 	schedAdopted bool
+	// fatal, once set (a failed bootstrap), ends the loop and is what Run
+	// returns. Guarded by mu.
+	fatal error
 }
 
 var (
@@ -453,8 +467,10 @@ func (c *Controller) poke() {
 }
 
 // Run runs the HA loop until ctx ends, then exits as ExitMode says. It
-// returns nil after a clean exit, or the error that prevented the loop
-// from starting. A Controller runs once.
+// returns nil after a clean exit, the error that prevented the loop from
+// starting, or one wrapping [ErrBootstrapFailed] when this node's
+// bootstrap of a new cluster failed (the loop then stops at once). A
+// Controller runs once.
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started {
@@ -488,7 +504,16 @@ func (c *Controller) Run(ctx context.Context) error {
 	_ = cand.Close()
 	c.waitHooks()
 	c.log.Info("failover: controller stopped", "exit_mode", c.o.ExitMode)
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fatal
+}
+
+// fatalErr returns the error that ends the loop, if any.
+func (c *Controller) fatalErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fatal
 }
 
 // A burst of back-to-back cycles is cut short: after maxBurst cycles each
@@ -511,7 +536,7 @@ func (c *Controller) loop(ctx context.Context) {
 	defer timer.Stop()
 	var last time.Time
 	busy := 0
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && c.fatalErr() == nil {
 		if now := c.clk.Now(); !last.IsZero() && now.Sub(last) < burstGap {
 			busy++
 		} else {

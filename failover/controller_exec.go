@@ -231,7 +231,13 @@ func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string)
 }
 
 // bootstrap wins the initialize race (create-if-absent of the "" value)
-// and initializes a new cluster; losing the race is not an error.
+// and initializes a new cluster; losing the race is not an error. A
+// failed bootstrap gives the race up (deletes the key) and, unless the
+// Instance refused before changing anything, sets the data directory
+// aside; unless the loop is stopping, it then stops the loop with
+// ErrBootstrapFailed, as Patroni exits: what failed once (a restore
+// command, post_bootstrap) needs an operator, and another member may try
+// meanwhile.
 func (c *Controller) bootstrap(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, c.eopts().RequestTimeout)
 	rev, err := c.store.Put(rctx, dcs.KeyInitialize, []byte(""), 0, dcs.Cond{Absent: true})
@@ -243,27 +249,61 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failover: initialize race: %w", err)
 	}
-	bctx, bcancel := context.WithTimeout(ctx, 10*c.o.StartTimeout)
-	if sc := c.o.Settings.StandbyCluster; sc.Active() {
+	opts := *c.o.Bootstrap
+	sc := c.o.Settings.StandbyCluster
+	bctx, bcancel := ctx, context.CancelFunc(func() {})
+	if opts.Method == nil || sc.Active() {
+		// initdb is quick, and a standby cluster's clone is bounded as
+		// any clone is; a restore from a backup may take hours.
+		bctx, bcancel = context.WithTimeout(ctx, 10*c.o.StartTimeout)
+	}
+	if sc.Active() {
 		err = c.bootstrapStandby(bctx, sc)
 	} else {
-		err = c.inst.Bootstrap(bctx, *c.o.Bootstrap)
+		err = c.inst.Bootstrap(bctx, opts)
 	}
 	bcancel()
-	if err != nil {
-		// Let another member (or a later attempt) bootstrap.
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.eopts().RequestTimeout)
-		if derr := c.store.Delete(dctx, dcs.KeyInitialize, dcs.Cond{ModRevision: rev}); derr != nil {
-			c.log.Warn("failover: removing the initialize key after a failed bootstrap", "err", derr)
-		}
-		dcancel()
-		return fmt.Errorf("failover: bootstrap: %w", err)
+	if err == nil {
+		c.mu.Lock()
+		c.b.bootstrapOwner = true
+		c.mu.Unlock()
+		c.emit(EventBootstrapped, "initialized a new cluster")
+		return nil
 	}
+	// Let another member (or a later attempt) bootstrap.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), c.eopts().RequestTimeout)
+	if derr := c.store.Delete(dctx, dcs.KeyInitialize, dcs.Cond{ModRevision: rev}); derr != nil {
+		c.log.Warn("failover: removing the initialize key after a failed bootstrap", "err", derr)
+	}
+	dcancel()
+	err = fmt.Errorf("failover: bootstrap: %w", err)
+	if errors.Is(err, pg.ErrDataDirNotEmpty) || errors.Is(err, pg.ErrAlreadyRunning) {
+		// Refused before anything was changed: the directory is not ours.
+		return err
+	}
+	// Also when the loop is stopping: a restore cut short must not be
+	// found at the next start and taken for a cluster.
+	if mv, ok := c.inst.(pg.DataDirMover); ok {
+		mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.StartTimeout)
+		to, merr := mv.MoveDataDirAside(mctx)
+		mcancel()
+		switch {
+		case merr != nil:
+			c.log.Error("failover: setting the failed bootstrap's data directory aside", "err", merr)
+			err = fmt.Errorf("%w (and setting its data directory aside failed: %w)", err, merr)
+		case to != "":
+			c.log.Warn("failover: moved the failed bootstrap's data directory aside", "to", to)
+			err = fmt.Errorf("%w (its data directory was moved to %s)", err, to)
+		}
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	c.log.Error("failover: bootstrap failed; the initialize key is released for another member and the loop stops", "err", err)
 	c.mu.Lock()
-	c.b.bootstrapOwner = true
+	c.fatal = fmt.Errorf("%w: %w", ErrBootstrapFailed, err)
 	c.mu.Unlock()
-	c.emit(EventBootstrapped, "initialized a new cluster")
-	return nil
+	return err
 }
 
 // setInitialize publishes the system identifier, then the initial config

@@ -240,7 +240,9 @@
 // action: acquire (election.Candidate.TryAcquire), promote (then history
 // and status, guarded by the term), demote, follow, rewind, clone, start,
 // bootstrap (win initialize with create-if-absent, pg Bootstrap, publish
-// the system identifier and the config key), clear the failover key
+// the system identifier and the config key; a failed bootstrap deletes
+// initialize, sets the data directory aside through pg.DataDirMover and
+// ends Run with [ErrBootstrapFailed]), clear the failover key
 // (compare-and-swap). Cycles run on DCS watch events (leader, failover,
 // config, initialize, sync, history), on changes of the postmaster's state
 // (polled every 200 ms), at a decision's WaitUntil, at once after an action,

@@ -37,7 +37,8 @@ import (
 //     [DeadlineFencer] (fencing), [ControlDataReader] (divergence and
 //     hand-over checks), [ClusterConfigurer] (the cluster's parameters),
 //     [LogicalSlotCreator] and [SlotAdvancer] (slots), [LogicalSlotCopier]
-//     (permanent logical slots on replicas, kept for after a failover).
+//     (permanent logical slots on replicas, kept for after a failover),
+//     [DataDirMover] (a failed bootstrap's data set aside, not deleted).
 type Instance interface {
 	// State is the process state as last observed, without I/O beyond
 	// checking that the postmaster still exists.
@@ -47,7 +48,10 @@ type Instance interface {
 	Status(ctx context.Context) (Status, error)
 
 	// Bootstrap creates a new cluster in an empty data directory (initdb,
-	// roles, pg_hba) and leaves it running as a primary.
+	// or opts.Method such as a restore from a backup; then roles, pg_hba
+	// and opts.PostBootstrap) and leaves it running as a primary. After a
+	// failure the server is stopped; what a custom method restored may be
+	// left in the data directory (see [DataDirMover]).
 	Bootstrap(ctx context.Context, opts BootstrapOptions) error
 	// Clone creates a replica's data directory from an upstream with the
 	// configured replica-creation methods, tried in order. The server is left

@@ -86,6 +86,7 @@ func planReload(running, applied, next *agentconfig.Config) reloadPlan {
 	p.bootstrap = !reflect.DeepEqual(r.Bootstrap.DCS.TTL, n.Bootstrap.DCS.TTL) ||
 		!reflect.DeepEqual(r.Bootstrap.Initdb, n.Bootstrap.Initdb) ||
 		!reflect.DeepEqual(r.Bootstrap.Users, n.Bootstrap.Users) ||
+		!reflect.DeepEqual(r.BootstrapOptions(), n.BootstrapOptions()) ||
 		!reflect.DeepEqual(r.ClusterConfig(), n.ClusterConfig())
 	return p
 }

@@ -96,6 +96,16 @@ type confState struct {
 	// standby adds Config.RecoveryConf: the server runs, or is about
 	// to run, as a replica.
 	standby bool
+	// bootstrapRecovery are a custom bootstrap's recovery settings
+	// (BootstrapMethod.RecoveryConf), written while its point-in-time
+	// recovery runs, and only then: a recovery target left in place would
+	// stop a later replica at the same point.
+	bootstrapRecovery map[string]string
+	// bootstrapPeer is the OS user this process runs as while a custom
+	// bootstrap runs: the restored roles' passwords are not ours yet, so
+	// Local connects as the superuser through peer authentication mapped
+	// from that OS user only.
+	bootstrapPeer string
 }
 
 // renderConf returns the content of pgha.conf.
@@ -113,6 +123,7 @@ func renderConf(c Config, local map[string]string, cc pg.ClusterConfig, st confS
 		maps.Copy(params, c.RecoveryConf)
 		maps.Copy(params, st.recovery)
 	}
+	maps.Copy(params, st.bootstrapRecovery)
 	var b strings.Builder
 	b.WriteString("# Written by pgha for member " + strconv.Quote(c.Name) + ". Do not edit: rewritten before every start.\n")
 	for _, k := range slices.Sorted(maps.Keys(params)) {
@@ -141,6 +152,26 @@ func renderIdent(cc pg.ClusterConfig) []byte {
 		b += strings.Join(cc.Ident, "\n") + "\n"
 	}
 	return []byte(b)
+}
+
+// bootstrapIdentMap is the pg_ident map of the peer rule used while a
+// custom bootstrap runs.
+const bootstrapIdentMap = "pgha_bootstrap"
+
+// withBootstrapPeer adds to rendered pg_hba and pg_ident contents a first
+// rule letting osUser (and only it) connect as the superuser through the
+// unix socket by peer authentication.
+func withBootstrapPeer(hba, ident []byte, osUser, superuser string) ([]byte, []byte) {
+	rule := fmt.Sprintf("local   all  %s  peer map=%s\n", hbaQuote(superuser), bootstrapIdentMap)
+	_, rest, _ := strings.Cut(string(hba), "\n")
+	hba = []byte("# Written by pgha during a custom bootstrap: the superuser by peer authentication, then the usual rules.\n" + rule + rest)
+	ident = append(ident, []byte(fmt.Sprintf("%s  %s  %s\n", bootstrapIdentMap, hbaQuote(osUser), hbaQuote(superuser)))...)
+	return hba, ident
+}
+
+// hbaQuote double-quotes a pg_hba.conf or pg_ident.conf token.
+func hbaQuote(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
 // conninfoValue quotes a libpq connection-string value.

@@ -331,10 +331,14 @@ func (l *Local) writeConfigAs(standby bool) error {
 	if err := l.writeFile(pghaConfFile, renderConf(l.cfg, local, cc, st)); err != nil {
 		return err
 	}
-	if err := l.writeFile(pghaHBAFile, renderHBA(l.cfg, cc)); err != nil {
+	hba, ident := renderHBA(l.cfg, cc), renderIdent(cc)
+	if st.bootstrapPeer != "" {
+		hba, ident = withBootstrapPeer(hba, ident, st.bootstrapPeer, l.cfg.Superuser.Username)
+	}
+	if err := l.writeFile(pghaHBAFile, hba); err != nil {
 		return err
 	}
-	if err := l.writeFile(pghaIdentFile, renderIdent(cc)); err != nil {
+	if err := l.writeFile(pghaIdentFile, ident); err != nil {
 		return err
 	}
 	return l.ensureInclude()

@@ -69,6 +69,10 @@ type Server struct {
 	statusErr error
 	isolated  bool
 	noRewind  bool
+	// failBootstrap makes the next Bootstrap leave data and fail with it;
+	// movedAside are the names MoveDataDirAside gave.
+	failBootstrap error
+	movedAside    []string
 }
 
 var (
@@ -76,6 +80,7 @@ var (
 	_ pg.Fencer            = (*Server)(nil)
 	_ pg.ControlDataReader = (*Server)(nil)
 	_ pg.DeadlineFencer    = (*Server)(nil)
+	_ pg.DataDirMover      = (*Server)(nil)
 )
 
 // Name returns the server's name, also its host name.
@@ -246,8 +251,54 @@ func (s *Server) Bootstrap(ctx context.Context, _ pg.BootstrapOptions) error {
 	s.hasData, s.sysID = true, s.net.nextSysID
 	s.net.nextSysID++
 	s.segs = []segment{{tli: 1, branch: s.net.newBranch(), end: initialLSN}}
+	if err := s.failBootstrap; err != nil {
+		s.failBootstrap = nil
+		s.state = pg.StateStopped
+		return fmt.Errorf("pgtest: bootstrap %s: injected after creating the data directory: %w", s.name, err)
+	}
 	s.run()
 	return nil
+}
+
+// FailBootstrap makes the next Bootstrap fail with err after it created a
+// data directory, as a custom bootstrap method (a restore) or a
+// post_bootstrap command failing late would: the server is left stopped
+// with the data in place, for MoveDataDirAside.
+func (s *Server) FailBootstrap(err error) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	s.failBootstrap = err
+}
+
+// MoveDataDirAside sets the stopped server's data directory aside: the
+// server has no data afterwards, and the name given (<name>_aside<n>) is
+// added to MovedAside. Without data it does nothing and returns "". It
+// implements pg.DataDirMover.
+func (s *Server) MoveDataDirAside(ctx context.Context) (string, error) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	if err := s.begin(ctx, "MoveDataDirAside"); err != nil {
+		return "", err
+	}
+	if s.state == pg.StateRunning {
+		return "", fmt.Errorf("pgtest: move data of %s aside: %w", s.name, pg.ErrAlreadyRunning)
+	}
+	if !s.hasData {
+		return "", nil
+	}
+	s.wipe()
+	s.state = pg.StateStopped
+	to := fmt.Sprintf("%s_aside%d", s.name, len(s.movedAside)+1)
+	s.movedAside = append(s.movedAside, to)
+	return to, nil
+}
+
+// MovedAside returns the names of the data directories MoveDataDirAside
+// set aside, oldest first.
+func (s *Server) MovedAside() []string {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	return slices.Clone(s.movedAside)
 }
 
 // Clone copies the upstream's WAL, timeline history and system identifier
