@@ -165,7 +165,7 @@ func TestStandbyClusterFailover(t *testing.T) {
 		}
 	}
 
-	exec(t, ctx, p.a.c, aLeader, "CREATE TABLE sb1 AS SELECT g AS id FROM generate_series(1, 100) g")
+	execSQL(t, ctx, p.a.c, aLeader, "CREATE TABLE sb1 AS SELECT g AS id FROM generate_series(1, 100) g")
 	waitRows(t, ctx, p.b, "sb1", 100)
 
 	killedAt, err := p.b.KillNode(ctx, bLeader)
@@ -184,7 +184,7 @@ func TestStandbyClusterFailover(t *testing.T) {
 	if err := query(ctx, p.b, next, "SELECT pg_is_in_recovery()", &inRecovery); err != nil || !inRecovery {
 		t.Errorf("new standby leader %s: in recovery %v (%v), want a replica", next, inRecovery, err)
 	}
-	exec(t, ctx, p.a.c, aLeader, "CREATE TABLE sb2 AS SELECT g AS id FROM generate_series(1, 100) g")
+	execSQL(t, ctx, p.a.c, aLeader, "CREATE TABLE sb2 AS SELECT g AS id FROM generate_series(1, 100) g")
 	waitRows(t, ctx, p.b, "sb2", 100)
 }
 
@@ -295,8 +295,8 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 	waitRows(t, ctx, p.a.c, "pgha_writes", bRows)
 }
 
-// exec runs one statement on a node of c.
-func exec(t *testing.T, ctx context.Context, c *localcluster.Cluster, node, sql string) {
+// execSQL runs one statement on a node of c.
+func execSQL(t *testing.T, ctx context.Context, c *localcluster.Cluster, node, sql string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
