@@ -289,14 +289,14 @@ bootstrap:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`bogus`, `bootstrap.dcs.postgresql.recovery_conf`, `bootstrap.dcs.standby_cluster`, `postgresql."we\nird"`,
+	want := []string{`bogus`, `bootstrap.dcs.postgresql.recovery_conf`, `postgresql."we\nird"`,
 		`postgresql.pg_ctl_timeout`, `restapi.extra_thing`}
 	if got := warningPaths(ws); !slices.Equal(got, want) {
 		t.Fatalf("warnings %q, want %q", got, want)
 	}
 	// Each names the line of its key.
 	lines := map[string]string{`bogus`: "line 2", `restapi.extra_thing`: "line 5", `postgresql.pg_ctl_timeout`: "line 10",
-		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.standby_cluster`: "line 14", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
+		`postgresql."we\nird"`: "line 11", `bootstrap.dcs.postgresql.recovery_conf`: "line 16"}
 	for _, w := range ws {
 		if w.Where != lines[w.Path] {
 			t.Errorf("warning %s at %q, want %q", w.Path, w.Where, lines[w.Path])

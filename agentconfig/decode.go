@@ -19,6 +19,8 @@ var readFromDCS = map[string]bool{
 	"bootstrap.dcs.ignore_slots":        true,
 	"bootstrap.dcs.member_slots_ttl":    true,
 	"bootstrap.dcs.postgresql.pg_ident": true,
+	// Checked by checkStandbyCluster, acted on by the Controller.
+	"bootstrap.dcs.standby_cluster": true,
 }
 
 // maxAliases bounds the alias dereferences the walker makes in one

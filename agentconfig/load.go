@@ -109,6 +109,14 @@ func (c *Config) semanticWarnings() []Warning {
 			add(joinPath("postgresql.recovery_conf", name), "not used: a recovery target belongs to a custom bootstrap (point-in-time restore), not to a replica, which always follows the latest timeline")
 		}
 	}
+	if sc, err := c.standbyCluster(); err == nil && sc != nil {
+		if len(sc.CreateReplicaMethods) > 0 {
+			add("bootstrap.dcs.standby_cluster", "create_replica_methods: not implemented: the standby leader is cloned from the remote with postgresql.create_replica_methods (default basebackup)")
+		}
+		if !sc.Active() {
+			add("bootstrap.dcs.standby_cluster", "none of host, port and restore_command is set: not a standby cluster")
+		}
+	}
 	if m := c.Bootstrap.Method; m != "" && m != "initdb" {
 		if len(c.Bootstrap.Initdb) > 0 {
 			add("bootstrap.initdb", "not used: bootstrap.method "+quoteShort(m)+" creates the cluster instead of initdb")

@@ -14,7 +14,7 @@ func unsupported(section, key string) (string, bool) {
 		case "citus":
 			return "Citus (MPP) clusters are not supported by pgha, ignored", true
 		case "standby_cluster":
-			return "standby clusters belong in bootstrap.dcs; not supported by pgha, ignored", true
+			return "ignored here: standby_cluster is dynamic configuration; set it under bootstrap.dcs (seeds the config key), or on a running cluster with pgha-ctl demote-cluster or edit-config", true
 		case "postgresql_version", "global", "thread_pool_size", "ctl_url":
 			return ignored, true
 		}

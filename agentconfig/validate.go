@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/hookscript"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/pg/pglocal"
@@ -281,6 +282,19 @@ func (c *Config) checkDynamic(k *checker) {
 	}
 	checkParameters(k, "bootstrap.dcs.postgresql.parameters", d.Postgresql.Parameters)
 	checkHBA(k, "bootstrap.dcs.postgresql.pg_hba", d.Postgresql.PgHBA)
+	if _, err := c.standbyCluster(); err != nil {
+		k.bad("bootstrap.dcs."+failover.StandbyClusterKey, "%v", err)
+	}
+}
+
+// standbyCluster parses bootstrap.dcs.standby_cluster (nil when absent),
+// as the Controller will parse the config key it seeds.
+func (c *Config) standbyCluster() (*failover.StandbyCluster, error) {
+	raw, ok := c.ClusterConfig().Extra[failover.StandbyClusterKey]
+	if !ok {
+		return nil, nil
+	}
+	return failover.ParseStandbyCluster(raw)
 }
 
 // initdbReserved are initdb options pgha sets itself.

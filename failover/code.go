@@ -135,3 +135,23 @@ const CodeWatchdogFailed Code = "watchdog_failed"
 // than a ttl ago: this node does not race, so another member can take
 // over.
 const CodePromoteVetoed Code = "promote_vetoed"
+
+// Standby cluster (standby_cluster in the dynamic configuration).
+const (
+	// CodeStandbyLeader: this node holds the term in a standby cluster and
+	// follows the remote.
+	CodeStandbyLeader Code = "standby_leader"
+	// CodeStandbyLeaderFollow: the standby leader is (re-)pointed at the
+	// remote.
+	CodeStandbyLeaderFollow Code = "standby_leader_follow"
+	// CodeDemoteCluster: standby_cluster was added to a primary cluster's
+	// configuration: the primary stops (fast) and follows the remote,
+	// keeping the term.
+	CodeDemoteCluster Code = "demote_cluster"
+	// CodeStandbySwitchover: a failover key in a standby cluster is
+	// cleared (switchover inside a standby cluster is not implemented).
+	CodeStandbySwitchover Code = "standby_switchover_unsupported"
+	// CodeStandbyBootstrap: this node cloned the remote to start a
+	// standby cluster and takes the leader key as its standby leader.
+	CodeStandbyBootstrap Code = "standby_bootstrap"
+)

@@ -16,8 +16,13 @@ func TestConfigWarnings(t *testing.T) {
 		want []string // substrings, one warning each
 	}{
 		{"supported keys only", `{"ttl":30,"loop_wait":10,"postgresql":{"parameters":{"work_mem":"8MB","max_connections":200,"jit":false},"pg_hba":["local all all trust"],"pg_ident":["m a b"]}}`, nil},
-		{"unknown top-level keys", `{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"x"},"slots":{"s":{"type":"physical"}}}`,
-			[]string{"standby_cluster: not supported"}},
+		{"unknown top-level keys", `{"ttl":30,"loop_wait":10,"bogus":{"host":"x"},"slots":{"s":{"type":"physical"}}}`,
+			[]string{"bogus: not supported"}},
+		{"standby cluster", `{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"x","port":5433}}`, nil},
+		{"standby cluster without sync mode", `{"ttl":30,"loop_wait":10,"synchronous_mode":"on","standby_cluster":{"host":"x","create_replica_methods":["basebackup"]}}`,
+			[]string{"synchronous_mode", "create_replica_methods: not implemented"}},
+		{"standby cluster invalid", `{"ttl":30,"loop_wait":10,"standby_cluster":{"hots":"x"}}`,
+			[]string{"standby_cluster.hots: unknown key", "not a standby cluster"}},
 		{"unknown postgresql keys", `{"ttl":30,"loop_wait":10,"postgresql":{"recovery_conf":{"restore_command":"x"},"use_slots":false}}`,
 			[]string{"postgresql.recovery_conf: not supported"}},
 		{"slot keys", `{"ttl":30,"loop_wait":10,"slots":{"ok":{"type":"physical"},"Bad-Name":{},"l":{"type":"logical"},"x":{"type":"other"}},` +

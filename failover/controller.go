@@ -274,6 +274,12 @@ func NewController(opts ControllerOptions) (*Controller, error) {
 		if err := opts.Settings.WithConfig(bc).Validate(); err != nil {
 			return nil, bad("BootstrapConfig", "%v", err)
 		}
+		// Until the config key is written, a standby cluster's first
+		// leader knows it is one only from here (see
+		// Settings.StandbyCluster).
+		if sc, _ := StandbyClusterOf(bc); sc.Active() && opts.Settings.StandbyCluster == nil {
+			opts.Settings.StandbyCluster = sc
+		}
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
@@ -439,7 +445,10 @@ func (c *Controller) LiveState(ctx context.Context) *healthapi.NodeState {
 	}
 	cp := *ns
 	if replica {
-		cp.PGState, cp.Role = dcs.StateRunning, dcs.RoleReplica
+		cp.PGState = dcs.StateRunning
+		if cp.Role != dcs.RoleStandbyLeader {
+			cp.Role = dcs.RoleReplica
+		}
 	}
 	cp.Timeline = int64(st.Timeline)
 	cp.XLogLocation = st.FlushLSN.Int64()

@@ -183,6 +183,15 @@ func upstreamOf(cl *dcs.Cluster, name string) (pg.Upstream, error) {
 // unless nofailover (its position is its replay LSN; it has no receive
 // LSN).
 func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfig {
+	if isRemoteTarget(target) {
+		// The standby leader streams from the remote (nostream does not
+		// apply: it is the standby cluster's only way in besides the
+		// archive).
+		if sc := c.standbyOf(cl); sc.Active() {
+			return sc.followConfig()
+		}
+		return pg.FollowConfig{}
+	}
 	if c.noStream() {
 		return pg.FollowConfig{}
 	}
@@ -197,9 +206,19 @@ func (c *Controller) followConfig(cl *dcs.Cluster, target string) pg.FollowConfi
 	return cfg
 }
 
+// standbyOf is the standby_cluster section in force for cl: the config
+// key's, or the bootstrap configuration's while there is no config key.
+func (c *Controller) standbyOf(cl *dcs.Cluster) *StandbyCluster {
+	if cl == nil || cl.Config == nil {
+		return c.o.Settings.StandbyCluster
+	}
+	sc, _ := StandbyClusterOf(cl.Config)
+	return sc
+}
+
 func (c *Controller) follow(ctx context.Context, cl *dcs.Cluster, target string) error {
 	cfg := c.followConfig(cl, target)
-	if target != "" && cfg.Upstream.IsZero() && !c.noStream() {
+	if target != "" && cfg.Upstream.IsZero() && !c.noStream() && !isRemoteTarget(target) {
 		return fmt.Errorf("failover: follow %s: no usable conn_url", target)
 	}
 	if err := c.inst.Follow(ctx, cfg); err != nil {
@@ -231,12 +250,18 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 		return fmt.Errorf("failover: initialize race: %w", err)
 	}
 	opts := *c.o.Bootstrap
+	sc := c.o.Settings.StandbyCluster
 	bctx, bcancel := ctx, context.CancelFunc(func() {})
-	if opts.Method == nil {
-		// initdb is quick; a restore from a backup may take hours.
+	if opts.Method == nil || sc.Active() {
+		// initdb is quick, and a standby cluster's clone is bounded as
+		// any clone is; a restore from a backup may take hours.
 		bctx, bcancel = context.WithTimeout(ctx, 10*c.o.StartTimeout)
 	}
-	err = c.inst.Bootstrap(bctx, opts)
+	if sc.Active() {
+		err = c.bootstrapStandby(bctx, sc)
+	} else {
+		err = c.inst.Bootstrap(bctx, opts)
+	}
 	bcancel()
 	if err == nil {
 		c.mu.Lock()
@@ -318,6 +343,11 @@ func (c *Controller) acquire(ctx context.Context, obs Observation, dec Decision)
 	won, err := c.lead.acquire(ctx, cand, dec)
 	if won && dec.ClearFailover {
 		c.clearFailover(ctx, obs.Cluster)
+	}
+	if won && obs.Local.Running() && obs.Local.Role == RoleReplica && c.standbyOf(obs.Cluster).Active() {
+		// A replica winning the term of a standby cluster is its standby
+		// leader from now on: it follows the remote next, never promotes.
+		c.emit(EventStandbyLeader, "won the leader key of a standby cluster ("+string(dec.Code)+")")
 	}
 	return err
 }
@@ -405,6 +435,8 @@ func (c *Controller) demote(ctx context.Context, obs Observation, dec Decision) 
 		mode = pg.StopImmediate
 	case DemoteOffline:
 		target = ""
+	case DemoteCluster:
+		return c.demoteCluster(ctx, obs, dec)
 	}
 	var dropped *election.Term
 	if !dec.ReleaseTerm {

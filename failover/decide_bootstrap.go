@@ -38,6 +38,10 @@ func (d *decider) dataDir() (Decision, bool) {
 		switch {
 		case d.obs.BootstrapOwner && d.holding:
 			return decision(ActionSetInitialize, CodeFinishBootstrap, "bootstrap done and term held: publishing system identifier %s", d.l.SystemID), true
+		case d.obs.BootstrapOwner && d.l.Running() && d.l.Role == RoleReplica && d.standby() != nil:
+			return decision(ActionAcquire, CodeStandbyBootstrap, "cloned the remote of a new standby cluster: taking the leader key as its standby leader"), true
+		case d.obs.BootstrapOwner && !d.l.Running() && d.standby() != nil:
+			return d.start(RoleReplica, d.standby().target(), CodeStandbyBootstrap, "cloned the remote of a new standby cluster: starting to follow it"), true
 		case d.obs.BootstrapOwner && !d.l.Running():
 			dec := decision(ActionStart, CodeFinishBootstrap, "bootstrap owner with a stopped server: starting it as primary")
 			dec.StartAs = RolePrimary

@@ -9,6 +9,9 @@ import (
 // leader: this node holds the term and its server runs.
 func (d *decider) leader() Decision {
 	f := d.c.Failover
+	if sc := d.standby(); sc != nil {
+		return d.standbyLeader(sc)
+	}
 	if d.l.Role != RolePrimary {
 		if d.c.IsPaused() && (f == nil || f.Member != d.me) {
 			return decision(ActionRelease, CodePausedRelease, "paused and holding the term without running a primary: releasing it")

@@ -94,8 +94,12 @@ func (d *decider) leaderNotRunning() Decision {
 	}
 	since := d.leaderDownSince()
 	bound := since.Add(d.s.PrimaryStartTimeout)
-	startAs := RoleReplica
-	if d.l.WasPrimary {
+	startAs, target := RoleReplica, ""
+	if sc := d.standby(); sc != nil {
+		// A standby leader restarts following the remote, a former
+		// primary too (demote-cluster interrupted by a crash).
+		target = sc.target()
+	} else if d.l.WasPrimary {
 		startAs = RolePrimary
 	}
 	if !d.now.Before(bound) {
@@ -106,12 +110,12 @@ func (d *decider) leaderNotRunning() Decision {
 			dec.Candidates = &res
 			return dec
 		}
-		dec := d.start(startAs, "", CodeRestartNoFailover, "PostgreSQL down since %s beyond primary_start_timeout %v but no replica is eligible: restarting in place",
+		dec := d.start(startAs, target, CodeRestartNoFailover, "PostgreSQL down since %s beyond primary_start_timeout %v but no replica is eligible: restarting in place",
 			since.Format(time.RFC3339Nano), d.s.PrimaryStartTimeout)
 		dec.Candidates = &res
 		return dec
 	}
-	dec := d.start(startAs, "", CodeRestartPrimary, "PostgreSQL down since %s: restarting in place (failover after %s)",
+	dec := d.start(startAs, target, CodeRestartPrimary, "PostgreSQL down since %s: restarting in place (failover after %s)",
 		since.Format(time.RFC3339Nano), bound.Format(time.RFC3339Nano))
 	if dec.WaitUntil.IsZero() || bound.Before(dec.WaitUntil) {
 		dec.WaitUntil = bound

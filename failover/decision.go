@@ -86,6 +86,11 @@ const (
 	// DemoteOffline: fast stop without touching the DCS (it is unreachable
 	// or the term is about to end); restart as a replica with no upstream.
 	DemoteOffline DemoteMode = "offline"
+	// DemoteCluster: fast stop of the primary of a cluster that becomes a
+	// standby cluster (standby_cluster added to its configuration); the
+	// node keeps the term and restarts as the standby leader following
+	// Target, the remote.
+	DemoteCluster DemoteMode = "demote-cluster"
 )
 
 // Decision is the outcome of [Decide]: one action and why.
@@ -97,7 +102,8 @@ type Decision struct {
 	// StartAs (start): RolePrimary or RoleReplica.
 	StartAs Role
 	// Target is the member to follow, rewind from, clone from, or hand
-	// over to.
+	// over to. A standby leader's target names the remote of the standby
+	// cluster instead: "(standby_cluster host:port #fingerprint)".
 	Target string
 	// WipeData (clone): remove the data directory first (re-clone).
 	WipeData bool

@@ -98,7 +98,18 @@
 //     timeline), rewind or re-clone if diverged, then start as its replica;
 //     no leader → start as a replica to take part in the race. A failed
 //     start is retried after loop_wait.
-//  5. Holding the term with a running server: a replica promotes (paused:
+//  5. Holding the term with a running server in a standby cluster
+//     ([StandbyCluster], standby_cluster in the config key, or in the
+//     bootstrap configuration until the key exists): the standby leader
+//     never promotes (the one term holder that runs no primary, as in
+//     Patroni; it stops at its deadline like a primary, and a replica
+//     takes over as standby leader); it follows the remote (again when the section
+//     changed), a primary is demoted (DemoteCluster: fast stop, the term
+//     kept, then it follows the remote; not while paused), and a failover
+//     key is cleared. A crashed standby leader restarts following the
+//     remote. Its first member clones the remote instead of running
+//     initdb, then takes the key. Synchronous mode is off there.
+//     Otherwise a replica promotes (paused:
 //     releases unless it is the named candidate; within DemoteLead of the
 //     deadline it waits for a renewal instead); a primary handles the
 //     failover key (see below), else nothing to do.

@@ -2,6 +2,8 @@ package failover
 
 import (
 	"time"
+
+	"github.com/pgha/pgha/dcs"
 )
 
 // EventKind names a role change of the local node.
@@ -50,6 +52,11 @@ const (
 	EventRestarted EventKind = "restarted"
 	// EventReloaded: the local server re-read its configuration.
 	EventReloaded EventKind = "reloaded"
+	// EventStandbyLeader: this node became the standby leader of a
+	// standby cluster (it holds the term and follows the remote): after
+	// winning a race, after bootstrapping the standby cluster, or after
+	// its primary was demoted (demote-cluster).
+	EventStandbyLeader EventKind = "standby_leader"
 )
 
 // Event is one role change, reported to ControllerOptions.OnEvent.
@@ -85,6 +92,8 @@ func (c *Controller) emitRole(kind EventKind, role, detail string) {
 		c.afterHook(h.OnRoleChange, HookOnRoleChange, "primary")
 	case EventDemoted:
 		c.afterHook(h.OnRoleChange, HookOnRoleChange, "demoted")
+	case EventStandbyLeader:
+		c.afterHook(h.OnRoleChange, HookOnRoleChange, dcs.RoleStandbyLeader)
 	case EventStarted:
 		c.afterHook(h.OnStart, HookOnStart, role)
 	case EventStopped:
@@ -102,6 +111,9 @@ func (c *Controller) hookRole() string {
 	defer c.mu.Unlock()
 	if c.b.mem.lastRole == RolePrimary {
 		return "primary"
+	}
+	if c.isStandbyLeader() {
+		return dcs.RoleStandbyLeader
 	}
 	return "replica"
 }

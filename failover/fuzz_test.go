@@ -1,16 +1,19 @@
 package failover
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/pg"
 )
 
 // FuzzDecide builds observations from fuzzed DCS values (through dcs.Parse)
 // and fuzzed local state: Decide must never panic, must return a known
 // action with a code and a reason, and a primary without a valid term must
-// never be told to keep running.
+// never be told to keep running, nor a standby cluster to promote.
 func FuzzDecide(f *testing.F) {
 	f.Add([]byte(`{"state":"running","role":"replica","receive_lsn":100,"replay_lsn":90,"timeline":1,"tags":{"nofailover":false}}`),
 		[]byte(`{"state":"running","role":"primary","xlog_location":200,"timeline":2}`),
@@ -20,6 +23,9 @@ func FuzzDecide(f *testing.F) {
 		"a", uint64(0x1234), int64(150), int64(5))
 	f.Add([]byte(`null`), []byte(`{"tags":{"failover_priority":"x"}}`), []byte(`{}`), []byte(`a:b`), []byte(`{`), []byte(`[]`),
 		"", uint64(0xffffffffffffffff), int64(-1), int64(-100))
+	f.Add([]byte(`{"state":"running","role":"replica","receive_lsn":100,"replay_lsn":90,"timeline":1}`), []byte(`{}`),
+		[]byte(`{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"h","port":5432,"restore_command":"cp a b"}}`), []byte(`{}`),
+		[]byte(`{}`), []byte(`[]`), "b", uint64(0x1301|256|4096), int64(150), int64(5))
 	f.Fuzz(func(t *testing.T, memberB, memberC, config, failover, status, history []byte, leader string, flags uint64, lsn, offset int64) {
 		kvs := []dcs.KV{
 			{Key: dcs.MemberKey("b"), Value: memberB},
@@ -73,6 +79,9 @@ func FuzzDecide(f *testing.F) {
 		if o.Local.IsPrimary() && !valid && d.Action != ActionDemote && d.Action != ActionAcquire {
 			t.Fatalf("primary without a valid term told to %v", d)
 		}
+		if s.StandbyCluster.Active() && d.Action == ActionPromote {
+			t.Fatalf("standby cluster told to promote: %v", d)
+		}
 		_ = d.String()
 	})
 }
@@ -82,4 +91,40 @@ func nilIfNoCluster(c *dcs.Cluster) *dcs.ClusterConfig {
 		return nil
 	}
 	return c.Config
+}
+
+// FuzzParseStandbyCluster: any standby_cluster value is parsed, its
+// problems reported with ErrInvalidStandbyCluster, never a panic, and what
+// is kept yields a follow configuration pglocal accepts.
+func FuzzParseStandbyCluster(f *testing.F) {
+	for _, seed := range []string{`{"host":"h","port":5432}`, `{"host":"a,b","port":"6000","primary_slot_name":"s"}`,
+		`{"restore_command":"cp /a/%f %p","recovery_min_apply_delay":100}`, `null`, `"x"`, `{"port":0}`, `{"host":"h\u0000"}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		sc, err := ParseStandbyCluster(raw)
+		if err != nil && !errors.Is(err, ErrInvalidStandbyCluster) {
+			t.Fatalf("error %v does not wrap ErrInvalidStandbyCluster", err)
+		}
+		if !sc.Active() {
+			return
+		}
+		cfg := sc.followConfig()
+		if !cfg.Upstream.IsZero() && (cfg.Upstream.Port < 1 || cfg.Upstream.Port > 65535) {
+			t.Fatalf("port %d accepted", cfg.Upstream.Port)
+		}
+		if cfg.SlotName != "" {
+			if err := pg.ValidSlotName(cfg.SlotName); err != nil {
+				t.Fatalf("slot %q accepted: %v", cfg.SlotName, err)
+			}
+		}
+		for k, v := range cfg.Recovery {
+			if strings.ContainsAny(v, "\x00\n\r") {
+				t.Fatalf("%s %q accepted", k, v)
+			}
+		}
+		if !isRemoteTarget(sc.target()) {
+			t.Fatalf("target %q", sc.target())
+		}
+	})
 }

@@ -31,7 +31,7 @@ func (c *Controller) publish(ctx context.Context, s Settings) {
 		c.sync.record(s, SyncPlan{}, key, false)
 		// A term holder's status may predate its promotion in this
 		// cycle: its slots are the leader's, not a replica's.
-		if t == nil && ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
+		if (t == nil || c.standbyOf(cl).Active()) && ok && st.State == pg.StateRunning && st.Role == pg.RoleReplica {
 			c.ensureSlots(ctx, cl, false)
 		}
 		return
@@ -74,7 +74,7 @@ func (c *Controller) memberValue() *dcs.Member {
 		APIURL:   c.o.APIURL,
 		ProxyURL: c.o.ProxyURL,
 		State:    string(st.State),
-		Role:     string(b.mem.lastRole),
+		Role:     c.publishedRole(),
 		Version:  c.o.Version,
 		Tags:     c.o.Tags,
 	}
@@ -211,7 +211,7 @@ func (c *Controller) publishState() {
 	ns := &healthapi.NodeState{
 		Name:             c.o.Name,
 		Scope:            c.o.Scope,
-		Role:             string(b.mem.lastRole),
+		Role:             c.publishedRole(),
 		PGState:          string(st.State),
 		SystemIdentifier: b.mem.sysID,
 		Tags:             c.o.Tags,
@@ -234,6 +234,7 @@ func (c *Controller) publishState() {
 	if b.cluster != nil {
 		ns.Paused = b.cluster.IsPaused()
 	}
+	ns.StandbyCluster = c.standbyOf(b.cluster).Active()
 	if t := c.lead.current(); t != nil && t.Valid(now) && now.Before(c.lead.fenceAt(t)) {
 		ns.IsLeader, ns.Term = true, t.Token()
 		ns.FailsafeActive = t.Extended()

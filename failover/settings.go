@@ -102,6 +102,13 @@ type Settings struct {
 	// optime even after the leader is gone, as Patroni does. Off by
 	// default: see the package doc for why.
 	StrictOptimeLag bool
+	// StandbyCluster, when active, makes this a standby cluster: the
+	// leader follows the remote and never promotes (see [StandbyCluster]).
+	// [Settings.ApplyConfig] sets it from the config key's
+	// standby_cluster; the Controller starts from the bootstrap
+	// configuration's, so that a standby cluster's first leader does not
+	// promote before the config key is written.
+	StandbyCluster *StandbyCluster
 }
 
 // DefaultSettings returns the documented defaults.
@@ -124,7 +131,7 @@ func DefaultSettings() Settings {
 // configuration applied and clamped: ttl, loop_wait,
 // primary_start_timeout, maximum_lag_on_failover, synchronous_mode,
 // synchronous_mode_strict, synchronous_node_count, check_timeline,
-// failsafe_mode and postgresql.use_pg_rewind. It is [Settings.ApplyConfig] without the
+// failsafe_mode, standby_cluster and postgresql.use_pg_rewind. It is [Settings.ApplyConfig] without the
 // warnings. A nil config changes nothing.
 func (s Settings) WithConfig(c *dcs.ClusterConfig) Settings {
 	s, _ = s.ApplyConfig(c)

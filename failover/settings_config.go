@@ -91,6 +91,13 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 			w("synchronous_mode: %q is not off, on or quorum: keeping %q", *v, s.SynchronousMode)
 		}
 	}
+	sc, scWarn := StandbyClusterOf(c)
+	s.StandbyCluster = sc
+	warn = append(warn, scWarn...)
+	if sc.Active() && s.SynchronousMode != "" && s.SynchronousMode != SyncOff {
+		w("synchronous_mode: %q is ignored in a standby cluster (standby_cluster is set): using off", s.SynchronousMode)
+		s.SynchronousMode = SyncOff
+	}
 	if v := c.SynchronousModeStrict; v != nil {
 		s.SynchronousModeStrict = *v
 	}
@@ -125,6 +132,8 @@ func (s Settings) ApplyConfig(c *dcs.ClusterConfig) (Settings, []string) {
 		switch k {
 		case "slots", "ignore_slots", "member_slots_ttl":
 			// Read by slotPolicyOf.
+		case StandbyClusterKey:
+			// Read above.
 		default:
 			w("%s: not supported by pgha: ignored", k)
 		}

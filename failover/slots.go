@@ -73,6 +73,11 @@ func (c *Controller) ensureSlots(ctx context.Context, cl *dcs.Cluster, leader bo
 	}
 	p, _ := slotPolicyOf(cl.Config)
 	want := wantedSlots(cl, c.o.Name, leader, p)
+	if !leader && p.useSlots && c.lead.held() != nil && c.standbyOf(cl).Active() {
+		// The standby leader serves the standby cluster's members as a
+		// primary serves its own: each streams through its member slot.
+		maps.Copy(want, wantedSlots(cl, c.o.Name, true, slotPolicy{useSlots: true}))
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*c.eopts().RequestTimeout+time.Second)
 	defer cancel()
 	have, err := c.inst.Slots(sctx)

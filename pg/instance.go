@@ -266,6 +266,16 @@ type FollowConfig struct {
 	// DemoteMode is the stop mode used when the server is a running primary
 	// (default fast).
 	DemoteMode StopMode
+	// Recovery are recovery settings for this follow only
+	// (restore_command, archive_cleanup_command, recovery_min_apply_delay):
+	// the standby leader of a standby cluster takes them from the
+	// cluster's standby_cluster section. They override the instance's own
+	// recovery configuration; nil or empty leaves it as it is.
+	Recovery map[string]string
+	// TargetSessionAttrs is target_session_attrs in primary_conninfo
+	// ("read-write" when Upstream.Host lists several hosts, so that the
+	// replica streams from the one that is a primary); "" for none.
+	TargetSessionAttrs string
 }
 
 // CloneRequest says how to create a replica's data directory.

@@ -26,10 +26,6 @@ var ErrUsage = errors.New("usage")
 // ErrAborted is returned when the operator declines a confirmation.
 var ErrAborted = errors.New("aborted")
 
-// ErrNotSupported is returned by the commands pgha does not implement yet
-// (demote-cluster, promote-cluster: standby clusters).
-var ErrNotSupported = errors.New("not supported yet")
-
 // App runs the commands. Everything it touches is a field, so tests drive
 // it with an in-memory store, an httptest server and buffers.
 type App struct {

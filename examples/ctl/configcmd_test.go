@@ -67,10 +67,10 @@ func TestEditConfig(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 	errOut.Reset()
-	if err := app.Run(ctx, []string{"edit-config", "-s", "standby_cluster.host=x", "--pg", "work_mem=[1]", "--force"}); err != nil {
+	if err := app.Run(ctx, []string{"edit-config", "-s", "standby_cluster.hots=x", "--pg", "work_mem=[1]", "--force"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"warning: standby_cluster: not supported by pgha", "warning: postgresql.parameters.work_mem"} {
+	for _, want := range []string{"warning: failover: invalid standby_cluster: standby_cluster.hots: unknown key", "warning: postgresql.parameters.work_mem"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("edit-config warnings lack %q: %q", want, errOut.String())
 		}

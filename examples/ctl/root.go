@@ -406,23 +406,30 @@ leader's name. There is no --force, as in patronictl: stdin answers.`,
 
 	// demote-cluster, promote-cluster
 	for _, name := range []string{"demote-cluster", "promote-cluster"} {
-		var force bool
-		var host, restore, slot string
-		var port int
+		o := clusterRoleOptions{demote: name == "demote-cluster"}
 		cmd := &cobra.Command{
-			Use:   name + " [CLUSTER]",
-			Short: map[string]string{"demote-cluster": "Turn the cluster into a standby cluster (not supported yet)", "promote-cluster": "Turn a standby cluster into a standalone one (not supported yet)"}[name],
-			Args:  maxArgs(1),
-			RunE: func(*cobra.Command, []string) error {
-				return fmt.Errorf("%s: %w: standby clusters (issue 19)", name, ErrNotSupported)
-			},
+			Use: name + " [CLUSTER]",
+			Short: map[bool]string{true: "Turn the cluster into a standby cluster of a remote primary",
+				false: "Turn a standby cluster into a primary cluster"}[o.demote],
+			Example: map[bool]string{true: "  pgha-ctl demote-cluster --host 10.0.1.5 --port 5432 --force",
+				false: "  pgha-ctl promote-cluster --wait-lsn 0/5000028 --force"}[o.demote],
+			Args: maxArgs(1),
+			RunE: run(func(ctx context.Context, args []string) error {
+				if err := a.checkCluster(first(args)); err != nil {
+					return err
+				}
+				return a.cmdClusterRole(ctx, o)
+			}),
 		}
-		cmd.Flags().BoolVar(&force, "force", false, "do not ask for confirmation")
-		if name == "demote-cluster" {
-			cmd.Flags().StringVar(&host, "host", "", "address of the remote primary")
-			cmd.Flags().IntVar(&port, "port", 0, "port of the remote primary")
-			cmd.Flags().StringVar(&restore, "restore-command", "", "command restoring WAL from the remote primary")
-			cmd.Flags().StringVar(&slot, "primary-slot-name", "", "slot on the remote primary")
+		cmd.Flags().BoolVar(&o.force, "force", false, "do not ask for confirmation")
+		cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the role change (and --wait-lsn)")
+		if o.demote {
+			cmd.Flags().StringVar(&o.host, "host", "", "address of the remote primary (a comma-separated list asks for a read-write session)")
+			cmd.Flags().IntVar(&o.port, "port", 0, "port of the remote primary (default 5432)")
+			cmd.Flags().StringVar(&o.restore, "restore-command", "", "command restoring WAL from the remote's archive")
+			cmd.Flags().StringVar(&o.slot, "primary-slot-name", "", "replication slot on the remote primary")
+		} else {
+			cmd.Flags().StringVar(&o.waitLSN, "wait-lsn", "", "promote only once the standby leader has replayed this LSN (pgha)")
 		}
 		root.AddCommand(cmd)
 	}

@@ -60,6 +60,14 @@
 // request, not a loop old, so no acknowledged write may be lost; never
 // two nodes acknowledging writes at once.
 //
+// TestStandbyClusterFailover and TestStandbyClusterSiteSwitch run two
+// clusters on one etcd, site B a standby cluster of site A with a WAL
+// archive in a local directory: the standby leader dies and another
+// member takes over following A; then a planned site switch with a writer
+// running (A demoted by adding standby_cluster, B promoted once its
+// standby leader replayed A's final position), losing nothing
+// acknowledged.
+//
 // The tests assert conditions with deadlines, never durations; the
 // measured times are logged (go test -v). The failover benchmark
 // (examples/failover-bench, make bench-failover) reports the same

@@ -48,11 +48,20 @@ func Settings() failover.Settings {
 // Options configure a [Cluster]. Zero values take the defaults named on
 // each field.
 type Options struct {
-	// Nodes is the number of members, named n1, n2, ...; default
+	// Nodes is the number of members, named n1, n2, ... (see
+	// NamePrefix); default
 	// DefaultNodes.
 	Nodes int
 	// Scope is the cluster name and DCS prefix; default DefaultScope.
 	Scope string
+	// NamePrefix names the members: NamePrefix1, NamePrefix2, ...;
+	// default "n". Two clusters on one Network need different prefixes.
+	NamePrefix string
+	// Network, when set, is the pgtest network the servers join, so that
+	// two clusters can replicate from each other (a standby cluster); it
+	// is stepped by every cluster on it. Default: a network of this
+	// cluster's own.
+	Network *pgtest.Network
 	// Settings are every Controller's settings; zero value: [Settings].
 	Settings failover.Settings
 	// HandOver makes a stopped Controller (Node.Stop, Cluster.Close) hand
@@ -157,10 +166,16 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.NamePrefix == "" {
+		o.NamePrefix = "n"
+	}
+	if o.Network == nil {
+		o.Network = pgtest.NewNetwork(nil)
+	}
 	mc := memory.NewCluster(memory.ClusterOptions{Logger: o.Logger})
 	c := &Cluster{
 		o:        o,
-		net:      pgtest.NewNetwork(nil),
+		net:      o.Network,
 		dcs:      mc,
 		observer: mc.Store(dcs.Prefix("", o.Scope), memory.StoreOptions{}),
 		router:   &router{handlers: map[string]http.Handler{}},
@@ -185,7 +200,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 // startNode creates node i's server, DCS client, Controller and health
 // API, and runs the Controller.
 func (c *Cluster) startNode(ctx context.Context, i int, client *http.Client) (*Node, error) {
-	name := fmt.Sprintf("n%d", i+1)
+	name := fmt.Sprintf("%s%d", c.o.NamePrefix, i+1)
 	srv := c.net.NewServer(name)
 	n := &Node{
 		Name:   name,
@@ -313,7 +328,8 @@ func (c *Cluster) Leader() *Node {
 }
 
 // WaitLeader waits up to timeout until the cluster is settled: one running
-// node leads a running primary, holds the leader key, and every other
+// node leads a running primary (or, in a standby cluster, runs as its
+// standby leader), holds the leader key, and every other
 // running node is a running replica on the leader's timeline. Stopped
 // nodes are ignored. The error describes the last state seen.
 func (c *Cluster) WaitLeader(timeout time.Duration) (*Node, error) {
@@ -399,7 +415,7 @@ func (c *Cluster) settled() (*Node, error) {
 		return nil, errors.New("no node leads")
 	}
 	ls := l.Controller.State()
-	if ls.Role != dcs.RolePrimary || ls.PGState != dcs.StateRunning {
+	if ls.Role != dcs.RolePrimary && ls.Role != dcs.RoleStandbyLeader || ls.PGState != dcs.StateRunning {
 		return nil, fmt.Errorf("leader %s: role %s, state %s", l.Name, ls.Role, ls.PGState)
 	}
 	// The observer's view: a leader whose key another node's race could

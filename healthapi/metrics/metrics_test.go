@@ -282,3 +282,19 @@ func TestConcurrentPublishAndScrape(t *testing.T) {
 	}
 	<-done
 }
+
+// TestStandbyLeaderMetrics: the leader of a standby cluster is
+// patroni_standby_leader 1, not primary and not replica.
+func TestStandbyLeaderMetrics(t *testing.T) {
+	cache := &healthapi.StateCache{}
+	h := testHandler(t, cache)
+	cache.Store(with(replicaState(), func(s *healthapi.NodeState) {
+		s.Role, s.IsLeader, s.StandbyCluster = dcs.RoleStandbyLeader, true, true
+	}))
+	fams := scrape(t, h)
+	for name, want := range map[string]float64{"patroni_standby_leader": 1, "patroni_primary": 0, "patroni_replica": 0} {
+		if got := value(t, fams, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}

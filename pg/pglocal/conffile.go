@@ -90,6 +90,9 @@ type confState struct {
 	primaryConninfo string
 	primarySlot     string
 	syncNames       string
+	// recovery are FollowConfig.Recovery, written over
+	// Config.RecoveryConf while standby.
+	recovery map[string]string
 	// standby adds Config.RecoveryConf: the server runs, or is about
 	// to run, as a replica.
 	standby bool
@@ -118,6 +121,7 @@ func renderConf(c Config, local map[string]string, cc pg.ClusterConfig, st confS
 	params["synchronous_standby_names"] = st.syncNames
 	if st.standby {
 		maps.Copy(params, c.RecoveryConf)
+		maps.Copy(params, st.recovery)
 	}
 	maps.Copy(params, st.bootstrapRecovery)
 	var b strings.Builder

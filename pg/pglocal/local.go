@@ -106,6 +106,17 @@ func New(cfg Config) (*Local, error) {
 		kv := parseOwnConf(string(data))
 		l.conf = confState{primaryConninfo: kv["primary_conninfo"], primarySlot: kv["primary_slot_name"],
 			syncNames: kv["synchronous_standby_names"]}
+		// A recovery setting other than the configured one was a
+		// FollowConfig.Recovery (a standby leader's): keep it until the
+		// next Follow says otherwise.
+		for _, k := range RecoveryParameters {
+			if v, ok := kv[k]; ok && v != cfg.RecoveryConf[k] {
+				if l.conf.recovery == nil {
+					l.conf.recovery = map[string]string{}
+				}
+				l.conf.recovery[k] = v
+			}
+		}
 	}
 	return l, nil
 }

@@ -3,7 +3,9 @@ package pglocal
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,7 +56,7 @@ func (l *Local) Promote(ctx context.Context) (uint32, error) {
 	}
 	// The primary ignores these, but a later restart must not find them.
 	l.mu.Lock()
-	l.conf.primaryConninfo, l.conf.primarySlot = "", ""
+	l.conf.primaryConninfo, l.conf.primarySlot, l.conf.recovery = "", "", nil
 	l.mu.Unlock()
 	if err := l.writeConfig(); err != nil {
 		return tli, err
@@ -89,14 +91,30 @@ func (l *Local) Demote(ctx context.Context, mode pg.StopMode, cfg pg.FollowConfi
 	return l.follow(ctx, cfg, mode)
 }
 
-// primaryConninfo is the replication connection string for upstream.
-func (l *Local) primaryConninfo(up pg.Upstream, appName string) string {
+// primaryConninfo is the replication connection string for cfg.Upstream.
+func (l *Local) primaryConninfo(cfg pg.FollowConfig) string {
+	up := cfg.Upstream
 	if up.IsZero() {
 		return ""
 	}
 	return conninfo("host", up.Host, "port", strconv.Itoa(up.Port),
 		"user", l.cfg.Replication.Username, "password", l.cfg.Replication.Password,
-		"application_name", appName, "connect_timeout", "5")
+		"application_name", cfg.ApplicationName, "connect_timeout", "5",
+		"target_session_attrs", cfg.TargetSessionAttrs)
+}
+
+// checkRecovery validates FollowConfig.Recovery: only the recovery
+// parameters Config.RecoveryConf accepts, with printable values.
+func checkRecovery(rec map[string]string) error {
+	for name, v := range rec {
+		if !slices.Contains(RecoveryParameters, name) {
+			return fmt.Errorf("%w: FollowConfig.Recovery[%s]: not one of %v", pg.ErrInvalidConfig, name, RecoveryParameters)
+		}
+		if err := validParamValue(v); err != nil {
+			return fmt.Errorf("%w: FollowConfig.Recovery[%s]: %v", pg.ErrInvalidConfig, name, err)
+		}
+	}
+	return nil
 }
 
 func (l *Local) follow(ctx context.Context, cfg pg.FollowConfig, stopMode pg.StopMode) error {
@@ -114,6 +132,14 @@ func (l *Local) follow(ctx context.Context, cfg pg.FollowConfig, stopMode pg.Sto
 	if err := printable(cfg.ApplicationName); err != nil {
 		return fmt.Errorf("%w: FollowConfig.ApplicationName: %v", pg.ErrInvalidConfig, err)
 	}
+	if err := checkRecovery(cfg.Recovery); err != nil {
+		return err
+	}
+	switch cfg.TargetSessionAttrs {
+	case "", "any", "read-write", "read-only", "primary", "standby", "prefer-standby":
+	default:
+		return fmt.Errorf("%w: FollowConfig.TargetSessionAttrs %q", pg.ErrInvalidConfig, cfg.TargetSessionAttrs)
+	}
 	demote := cfg.DemoteMode
 	if demote == "" {
 		demote = pg.StopFast
@@ -124,14 +150,20 @@ func (l *Local) follow(ctx context.Context, cfg pg.FollowConfig, stopMode pg.Sto
 	if !l.initialized() {
 		return fmt.Errorf("pg: follow: %w", pg.ErrNoDataDir)
 	}
-	ci := l.primaryConninfo(cfg.Upstream, cfg.ApplicationName)
+	ci := l.primaryConninfo(cfg)
+	rec := maps.Clone(cfg.Recovery)
+	if len(rec) == 0 {
+		rec = nil
+	}
 	l.mu.Lock()
 	l.conf.primaryConninfo, l.conf.primarySlot = ci, cfg.SlotName
+	recoveryChanged := !maps.Equal(l.conf.recovery, rec)
+	l.conf.recovery = rec
 	l.mu.Unlock()
 	log := l.log.With("upstream", fmt.Sprintf("%s:%d", cfg.Upstream.Host, cfg.Upstream.Port), "slot", cfg.SlotName)
 	if cfg.Upstream.IsZero() {
 		log = l.log.With("upstream", "none (restore_command and pg_wal only)")
-		if strings.TrimSpace(l.cfg.RecoveryConf["restore_command"]) == "" {
+		if strings.TrimSpace(l.cfg.RecoveryConf["restore_command"]) == "" && strings.TrimSpace(rec["restore_command"]) == "" {
 			log.Warn("pg: replica without upstream and without RecoveryConf restore_command: it gets no WAL but what is put into its pg_wal")
 		}
 	}
@@ -154,7 +186,8 @@ func (l *Local) follow(ctx context.Context, cfg pg.FollowConfig, stopMode pg.Sto
 	if !inRecovery && stopMode == "" {
 		stopMode = demote
 	}
-	if stopMode == "" && (cfg.Restart || version < 130000) {
+	// restore_command is re-read on reload only from PostgreSQL 14 on.
+	if stopMode == "" && (cfg.Restart || version < 130000 || (recoveryChanged && version < 140000)) {
 		stopMode = pg.StopFast
 	}
 	if stopMode != "" {
@@ -171,7 +204,9 @@ func (l *Local) follow(ctx context.Context, cfg pg.FollowConfig, stopMode pg.Sto
 	if err := l.reload(); err != nil {
 		return err
 	}
-	return l.waitSettings(ctx, map[string]string{"primary_conninfo": ci, "primary_slot_name": cfg.SlotName})
+	want := map[string]string{"primary_conninfo": ci, "primary_slot_name": cfg.SlotName}
+	maps.Copy(want, rec)
+	return l.waitSettings(ctx, want)
 }
 
 // waitSettings polls until the server reports the wanted setting values

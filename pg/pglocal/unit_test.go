@@ -76,6 +76,33 @@ func TestRenderConfRecoveryConf(t *testing.T) {
 	}
 }
 
+// TestRenderConfFollowRecovery: a follow's own recovery settings (a
+// standby leader's, from standby_cluster) override Config.RecoveryConf,
+// only on a replica; a multi-host upstream asks for a read-write session.
+func TestRenderConfFollowRecovery(t *testing.T) {
+	c := Config{Name: "n", BinDir: "/bin", DataDir: "/d", RecoveryConf: map[string]string{"restore_command": "local", "recovery_min_apply_delay": "5s"},
+		Superuser: Credentials{Password: "x"}, Replication: Credentials{Username: "rep", Password: "y"}}.withDefaults()
+	rec := map[string]string{"restore_command": "remote"}
+	out := parseOwnConf(string(renderConf(c, nil, pg.ClusterConfig{}, confState{standby: true, recovery: rec})))
+	if out["restore_command"] != "remote" || out["recovery_min_apply_delay"] != "5s" {
+		t.Errorf("replica: %v, want restore_command from the follow and the local delay", out)
+	}
+	out = parseOwnConf(string(renderConf(c, nil, pg.ClusterConfig{}, confState{recovery: rec})))
+	if _, ok := out["restore_command"]; ok {
+		t.Errorf("primary: restore_command written: %v", out)
+	}
+	l := &Local{cfg: c}
+	ci := l.primaryConninfo(pg.FollowConfig{Upstream: pg.Upstream{Host: "a,b", Port: 5432}, ApplicationName: "n", TargetSessionAttrs: "read-write"})
+	if !strings.Contains(ci, "host='a,b'") || !strings.Contains(ci, "target_session_attrs='read-write'") {
+		t.Errorf("conninfo %s", ci)
+	}
+	for _, bad := range []map[string]string{{"primary_conninfo": "x"}, {"restore_command": "a\nb"}} {
+		if err := checkRecovery(bad); !errors.Is(err, pg.ErrInvalidConfig) {
+			t.Errorf("checkRecovery(%v) = %v, want ErrInvalidConfig", bad, err)
+		}
+	}
+}
+
 func TestRewindArgs(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

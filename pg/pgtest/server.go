@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -791,6 +792,18 @@ func (s *Server) becomeReplica(mode pg.StopMode, cfg pg.FollowConfig, restart bo
 		return nil
 	}
 	return s.start()
+}
+
+// FollowConfig returns what the server was last told to follow (zero for
+// a primary or a server that never followed), so that a test can check
+// what the HA loop asked for, such as a standby leader's recovery
+// settings.
+func (s *Server) FollowConfig() pg.FollowConfig {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	cfg := s.follow
+	cfg.Recovery = maps.Clone(cfg.Recovery)
+	return cfg
 }
 
 // appName is the name s has in its upstream's synchronous_standby_names.

@@ -12,15 +12,26 @@ import (
 // BuildAgent builds ./examples/agent of the module that contains the
 // working directory into dir/pgha-agent and returns the binary's path.
 func BuildAgent(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "./examples/agent", "pgha-agent")
+}
+
+// BuildCtl builds ./examples/ctl into dir/pgha-ctl and returns the
+// binary's path. It reads a node's configuration ([Node.ConfigPath]) like
+// the agent's patroni.yml.
+func BuildCtl(ctx context.Context, dir string) (string, error) {
+	return build(ctx, dir, "./examples/ctl", "pgha-ctl")
+}
+
+func build(ctx context.Context, dir, pkg, name string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "pgha-agent")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./examples/agent")
+	out := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("localcluster: go build ./examples/agent: %w: %s", err, b)
+		return "", fmt.Errorf("localcluster: go build %s: %w: %s", pkg, err, b)
 	}
 	return out, nil
 }

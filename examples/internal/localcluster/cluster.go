@@ -37,7 +37,9 @@ type Cluster struct {
 	pgUser, pgPassword           string
 	replPassword, rewindPassword string
 
-	etcd       *Etcd
+	etcd *Etcd
+	// sharedEtcd: etcd is Options.SharedFrom's, not closed here.
+	sharedEtcd bool
 	store      *etcd.Store
 	nodes      []*Node
 	haproxy    *haproxycfg.Process
@@ -75,10 +77,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	// Marks the agents, and the fence keepers they start, as this
 	// cluster's (FenceKeepers).
 	c.opts.AgentEnv = append(slices.Clip(c.opts.AgentEnv), clusterEnv+"="+c.dir)
-	c.log.Info("localcluster: starting etcd", "members", o.EtcdMembers, "dir", c.dir)
-	if c.etcd, err = startEtcd(ctx, filepath.Join(c.dir, "etcd"), o.EtcdMembers,
-		etcdTimings{heartbeat: o.EtcdHeartbeat, election: o.EtcdElection}); err != nil {
-		return nil, err
+	if from := o.SharedFrom; from != nil {
+		c.etcd, c.sharedEtcd = from.etcd, true
+		c.pgPassword, c.replPassword, c.rewindPassword = from.pgPassword, from.replPassword, from.rewindPassword
+	} else {
+		c.log.Info("localcluster: starting etcd", "members", o.EtcdMembers, "dir", c.dir)
+		if c.etcd, err = startEtcd(ctx, filepath.Join(c.dir, "etcd"), o.EtcdMembers,
+			etcdTimings{heartbeat: o.EtcdHeartbeat, election: o.EtcdElection}); err != nil {
+			return nil, err
+		}
 	}
 	hb, el := c.etcd.RaftTimings()
 	c.log.Info("localcluster: etcd started", "heartbeat", hb, "election_timeout", el)
@@ -173,6 +180,9 @@ func (c *Cluster) mkdirOwned(dir string) error {
 
 // Dir is the work directory.
 func (c *Cluster) Dir() string { return c.dir }
+
+// AgentBin is the pgha-agent binary the nodes run.
+func (c *Cluster) AgentBin() string { return c.opts.AgentBin }
 
 // Scope is the cluster name.
 func (c *Cluster) Scope() string { return c.opts.Scope }
@@ -300,7 +310,7 @@ func (c *Cluster) close() error {
 	if c.store != nil {
 		_ = c.store.Close()
 	}
-	if c.etcd != nil {
+	if c.etcd != nil && !c.sharedEtcd {
 		c.etcd.Close()
 	}
 	if c.dir != "" && !c.opts.KeepDir {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -359,4 +360,15 @@ func (c *Cluster) RestartPending(ctx context.Context, name string) error {
 	}
 	_, err = c.api(n).Restart(ctx, client.RestartRequest{RestartPending: true})
 	return err
+}
+
+// HealthStatus returns the status code of the health check GET check
+// (such as "/standby-leader" or "primary") on node name, bounded by two
+// seconds.
+func (c *Cluster) HealthStatus(ctx context.Context, name, check string) (int, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return 0, err
+	}
+	return c.apiStatus(ctx, n, strings.TrimPrefix(check, "/"))
 }

@@ -51,6 +51,12 @@ type Options struct {
 	Customize func(i int, cfg map[string]any)
 	// AgentEnv is extra environment for the agents ("KEY=value").
 	AgentEnv []string
+	// SharedFrom, when set, is another running cluster whose etcd this
+	// one uses (under its own Scope, which must differ) and whose
+	// PostgreSQL passwords it takes: a standby cluster of it, cloned from
+	// its primary, has its roles. The shared etcd stays SharedFrom's to
+	// close.
+	SharedFrom *Cluster
 	// Logger receives the orchestration's progress; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -87,6 +93,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Scope == "" {
 		o.Scope = "pgha-local"
+	}
+	if o.SharedFrom != nil && o.SharedFrom.opts.Scope == o.Scope {
+		return o, fmt.Errorf("%w: Scope %q is SharedFrom's: two clusters on one etcd need their own scopes", ErrInvalidOptions, o.Scope)
 	}
 	if o.PGBinDir == "" {
 		o.PGBinDir = DefaultPGBinDir

@@ -1,0 +1,265 @@
+package failovertest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/failover"
+	"github.com/pgha/pgha/failover/failovertest"
+	"github.com/pgha/pgha/pg"
+	"github.com/pgha/pgha/pg/pgtest"
+)
+
+// standbyPair starts a primary cluster (a1..a3, scope "a") and a standby
+// cluster of it (b1..b3, scope "b", standby_cluster in the bootstrap
+// configuration pointing at a1) on one simulated network.
+func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
+	t.Helper()
+	net := pgtest.NewNetwork(nil)
+	a = failovertest.NewCluster(t, failovertest.Options{Scope: "a", NamePrefix: "a", Network: net})
+	aLeader, err := a.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := aLeader.Server.Addr()
+	sc := fmt.Sprintf(`{"host": %q, "port": %d, "restore_command": "cp /archive/%%f %%p", "recovery_min_apply_delay": 0}`, remote.Host, remote.Port)
+	b = failovertest.NewCluster(t, failovertest.Options{Scope: "b", NamePrefix: "b", Network: net,
+		Configure: func(i int, o *failover.ControllerOptions) {
+			o.BootstrapConfig = &dcs.ClusterConfig{Extra: map[string]json.RawMessage{failover.StandbyClusterKey: json.RawMessage(sc)}}
+			if onRoleChange != nil {
+				o.Hooks.OnRoleChange = func(_ context.Context, h failover.HookInfo) { onRoleChange(h) }
+			}
+		}})
+	return a, b, aLeader
+}
+
+// memberRole reads name's published role from c's DCS.
+func memberRole(c *failovertest.Cluster, name string) (string, error) {
+	snap, err := c.Store().Get(context.Background())
+	if err != nil {
+		return "", err
+	}
+	m := dcs.Parse(snap).Member(name)
+	if m == nil {
+		return "", fmt.Errorf("%s has no member key", name)
+	}
+	return m.Role, nil
+}
+
+// TestStandbyClusterFollowsAndFailsOver: the standby cluster's first node
+// clones the remote primary and leads as standby_leader (member key and
+// health API), following the remote with the section's recovery settings,
+// with its replicas cascading from it; WAL written on the primary cluster
+// reaches every member. When the standby leader crashes another member
+// takes over as standby leader and follows the remote; removing
+// standby_cluster from the config key promotes it.
+func TestStandbyClusterFollowsAndFailsOver(t *testing.T) {
+	var mu sync.Mutex
+	roles := map[string][]string{}
+	_, b, aLeader := standbyPair(t, func(h failover.HookInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		roles[h.Member] = append(roles[h.Member], h.Role)
+	})
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "on_role_change standby_leader on the standby leader", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(roles[bl.Name], dcs.RoleStandbyLeader) {
+			return fmt.Errorf("on_role_change roles %v", roles)
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, "the member key says standby_leader", func() error {
+		r, err := memberRole(b, bl.Name)
+		if err == nil && r != dcs.RoleStandbyLeader {
+			err = fmt.Errorf("role %q", r)
+		}
+		return err
+	})
+	fc := bl.Server.FollowConfig()
+	if fc.Upstream.Host != aLeader.Server.Addr().Host || fc.Recovery["restore_command"] != "cp /archive/%f %p" || fc.Recovery["recovery_min_apply_delay"] != "0" {
+		t.Errorf("standby leader follows %+v, want the remote %v with the section's recovery settings", fc, aLeader.Server.Addr())
+	}
+	for _, n := range b.Nodes() {
+		if n == bl {
+			continue
+		}
+		if up := n.Server.FollowConfig().Upstream; up.Host != bl.Name {
+			t.Errorf("%s follows %v, want the standby leader %s", n.Name, up, bl.Name)
+		}
+	}
+	hasEverywhere := func(cm *pgtest.Commit) {
+		t.Helper()
+		eventually(t, 10*time.Second, "the commit reaches every running standby-cluster member", func() error {
+			for _, n := range b.Nodes() {
+				if !n.Stopped() && !n.Server.Has(cm) {
+					return fmt.Errorf("%s lacks %v", n.Name, cm)
+				}
+			}
+			return nil
+		})
+	}
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasEverywhere(cm)
+
+	// Failover inside the standby cluster.
+	if err := bl.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	var nl *failovertest.Node
+	eventually(t, settleTimeout, "another member becomes standby leader", func() error {
+		nl = b.Leader()
+		if nl == nil || nl == bl {
+			return fmt.Errorf("leader %v", nl)
+		}
+		if st := nl.Controller.State(); st.Role != dcs.RoleStandbyLeader || st.PGState != dcs.StateRunning {
+			return fmt.Errorf("%s: role %s, state %s", nl.Name, st.Role, st.PGState)
+		}
+		if up := nl.Server.FollowConfig().Upstream; up.Host != aLeader.Server.Addr().Host {
+			return fmt.Errorf("%s follows %v", nl.Name, up)
+		}
+		if nl.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s runs as %s", nl.Name, nl.Server.Role())
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, "on_role_change standby_leader on the new standby leader", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Contains(roles[nl.Name], dcs.RoleStandbyLeader) {
+			return fmt.Errorf("on_role_change roles %v", roles)
+		}
+		return nil
+	})
+	cm, err = aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasEverywhere(cm)
+
+	// promote-cluster: standby_cluster removed from the config key.
+	ctx := context.Background()
+	snap, err := b.Store().Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := dcs.Parse(snap)
+	if cl.Config == nil || cl.Config.Extra[failover.StandbyClusterKey] == nil {
+		t.Fatalf("the standby cluster's config key lacks standby_cluster: %+v", cl.Config)
+	}
+	delete(cl.Config.Extra, failover.StandbyClusterKey)
+	if _, err := b.Store().Put(ctx, dcs.KeyConfig, cl.Config.Encode(), 0, dcs.Cond{ModRevision: cl.Config.ModRevision}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, settleTimeout, "the standby leader is promoted", func() error {
+		st := nl.Controller.State()
+		if st.Role != dcs.RolePrimary || nl.Server.Role() != pg.RolePrimary || st.StandbyCluster {
+			return fmt.Errorf("%s: role %s (server %s), standby cluster %v", nl.Name, st.Role, nl.Server.Role(), st.StandbyCluster)
+		}
+		return nil
+	})
+	if lost := b.Network().LostCommits(nl.Server); len(lost) > 0 {
+		t.Errorf("acknowledged commits missing on the promoted standby leader: %v", lost)
+	}
+}
+
+// setStandbyCluster writes section (nil removes it) into c's config key.
+func setStandbyCluster(t *testing.T, c *failovertest.Cluster, section json.RawMessage) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := c.Store().Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dcs.Parse(snap).Config
+	if cfg == nil {
+		t.Fatalf("%s has no config key", c.Nodes()[0].Name)
+	}
+	if cfg.Extra == nil {
+		cfg.Extra = map[string]json.RawMessage{}
+	}
+	if section == nil {
+		delete(cfg.Extra, failover.StandbyClusterKey)
+	} else {
+		cfg.Extra[failover.StandbyClusterKey] = section
+	}
+	if _, err := c.Store().Put(ctx, dcs.KeyConfig, cfg.Encode(), 0, dcs.Cond{ModRevision: cfg.ModRevision}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStandbyClusterSiteSwitch: a planned site switch on the simulation.
+// Adding standby_cluster to the primary cluster's config demotes its
+// primary (fast stop, the term kept) to a standby leader following the
+// standby cluster's leader; once that one has all of the old primary's
+// WAL, removing standby_cluster promotes it. No acknowledged commit is
+// lost, and the old site follows the new primary's timeline.
+func TestStandbyClusterSiteSwitch(t *testing.T) {
+	a, b, aLeader := standbyPair(t, nil)
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := aLeader.Commit(100, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remote := bl.Server.Addr()
+	setStandbyCluster(t, a, json.RawMessage(fmt.Sprintf(`{"host": %q, "port": %d}`, remote.Host, remote.Port)))
+	eventually(t, settleTimeout, "site A's primary is demoted to standby leader, keeping the term", func() error {
+		st := aLeader.Controller.State()
+		if st.Role != dcs.RoleStandbyLeader || !st.IsLeader || aLeader.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, leader %v, server %s", aLeader.Name, st.Role, st.IsLeader, aLeader.Server.Role())
+		}
+		if up := aLeader.Server.FollowConfig().Upstream; up.Host != remote.Host {
+			return fmt.Errorf("%s follows %v", aLeader.Name, up)
+		}
+		return nil
+	})
+	if l := a.Leader(); l != aLeader {
+		t.Errorf("site A's leader is %v, want %s to have kept the term", l, aLeader.Name)
+	}
+	final := aLeader.Server.WALEnd()
+	eventually(t, settleTimeout, "site B's standby leader has site A's final WAL", func() error {
+		if got := bl.Server.WALEnd(); got < final {
+			return fmt.Errorf("%s at %v, want %v", bl.Name, got, final)
+		}
+		return nil
+	})
+	setStandbyCluster(t, b, nil)
+	eventually(t, settleTimeout, "site B's standby leader is promoted", func() error {
+		if st := bl.Controller.State(); st.Role != dcs.RolePrimary || bl.Server.Role() != pg.RolePrimary {
+			return fmt.Errorf("%s: role %s, server %s", bl.Name, st.Role, bl.Server.Role())
+		}
+		return nil
+	})
+	if lost := b.Network().LostCommits(bl.Server); len(lost) > 0 {
+		t.Errorf("acknowledged commits lost in the site switch: %v", lost)
+	}
+	cm, err := bl.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, settleTimeout, "site A follows the new primary", func() error {
+		for _, n := range a.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+		}
+		return nil
+	})
+}
