@@ -51,6 +51,26 @@ func (c *Cluster) LeaderMember() *Member {
 	return c.Member(c.Leader.Name)
 }
 
+// ListRole is the role Patroni's member listing (cluster_as_json, hence
+// GET /cluster and patronictl list) gives the member called name: leader
+// (standby_leader when standby, in a standby cluster), sync_standby or
+// quorum_standby by the sync key and the synchronous mode, else replica.
+// It is read from the keys alone, not from the member's server.
+func (c *Cluster) ListRole(name string, standby bool) string {
+	switch mode := c.Config.SyncMode(); {
+	case c.Leader != nil && name == c.Leader.Name && standby:
+		return "standby_leader"
+	case c.Leader != nil && name == c.Leader.Name:
+		return "leader"
+	case mode == "quorum" && c.Sync.IsSync(name):
+		return "quorum_standby"
+	case mode == "on" && c.Sync.IsSync(name):
+		return "sync_standby"
+	default:
+		return "replica"
+	}
+}
+
 // IsPaused reports whether maintenance mode is on.
 func (c *Cluster) IsPaused() bool { return c.Config.IsPaused() }
 

@@ -61,22 +61,10 @@ func buildCluster(scope string, c *dcs.Cluster, standby bool) clusterDoc {
 	if c.Status != nil {
 		optime = c.Status.Optime
 	}
-	sync := c.Config.SyncMode()
 	for _, m := range c.Members {
 		cm := clusterMember{Name: m.Name, APIURL: m.APIURL, Timeline: m.Timeline, Tags: m.Tags,
 			PendingRestart: m.PendingRestart, PendingReason: rawOrNil(m.PendingReason), Scheduled: rawOrNil(m.ScheduledRestart)}
-		switch {
-		case m.Name == leader && standby:
-			cm.Role = "standby_leader"
-		case m.Name == leader:
-			cm.Role = "leader"
-		case sync == "quorum" && c.Sync.IsSync(m.Name):
-			cm.Role = "quorum_standby"
-		case sync == "on" && c.Sync.IsSync(m.Name):
-			cm.Role = "sync_standby"
-		default:
-			cm.Role = "replica"
-		}
+		cm.Role = c.ListRole(m.Name, standby)
 		cm.State = m.State
 		if cm.Role != "leader" && m.ReplicationState != "" {
 			cm.State = m.ReplicationState

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pgha/pgha/dcs"
+	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi"
 )
 
@@ -40,8 +41,9 @@ func Members(c *dcs.Cluster) []Member {
 	if c.Leader != nil {
 		leader = c.Leader.Name
 	}
-	standby := c.Config != nil && c.Config.Extra["standby_cluster"] != nil && string(c.Config.Extra["standby_cluster"]) != "null"
-	mode := c.Config.SyncMode()
+	// Patroni's rule: host, port or restore_command makes a standby cluster.
+	sc, _ := failover.StandbyClusterOf(c.Config)
+	standby := sc.Active()
 	// The lag reference: the leader's published optime, else the leader
 	// member's own WAL position.
 	var ref int64
@@ -63,18 +65,7 @@ func Members(c *dcs.Cluster) []Member {
 	for _, m := range c.Members {
 		r := Member{Name: m.Name, TL: m.Timeline, Tags: m.Tags, PendingRestart: m.PendingRestart, State: m.State}
 		r.Host, r.Port = m.Host()
-		switch {
-		case m.Name == leader && standby:
-			r.Role = "standby_leader"
-		case m.Name == leader:
-			r.Role = "leader"
-		case mode == "quorum" && c.Sync.IsSync(m.Name):
-			r.Role = "quorum_standby"
-		case mode == "on" && c.Sync.IsSync(m.Name):
-			r.Role = "sync_standby"
-		default:
-			r.Role = "replica"
-		}
+		r.Role = c.ListRole(m.Name, standby)
 		if m.Name != leader {
 			if m.ReplicationState != "" {
 				r.State = m.ReplicationState
