@@ -103,7 +103,7 @@ func TestControllerBootstrapRefusalIsNotFatal(t *testing.T) {
 func TestControllerStandbyBootstrapNoSource(t *testing.T) {
 	for _, tc := range []struct {
 		name, section, want string
-		clones             int
+		clones              int
 	}{
 		{"no methods", `{"restore_command":"cp /archive/%f %p"}`, "no host to clone from and no create_replica_methods", 0},
 		{"basebackup only", `{"restore_command":"cp /archive/%f %p","create_replica_methods":["basebackup"]}`, "runs without a leader", 1},
