@@ -58,7 +58,9 @@ type StandbyCluster struct {
 	// Without Host only no_leader methods can run: a restore from a
 	// backup, after which the standby leader replays the remote's WAL
 	// through RestoreCommand. Empty: the member's own methods, from Host.
-	// Later members clone from the standby leader as in any cluster.
+	// Used only when the standby cluster is bootstrapped (the section of
+	// ControllerOptions.BootstrapConfig); later members clone from the
+	// standby leader with their own methods, as in any cluster.
 	CreateReplicaMethods []string
 	// Invalid is set when host, port or restore_command is set but its
 	// value is unusable (dropped, with an error). As in Patroni the
