@@ -284,7 +284,11 @@ type Postgresql struct {
 	// ReplicaMethod.
 	CreateReplicaMethods []string `yaml:"create_replica_methods"`
 	// Methods are the custom replica methods named in
-	// CreateReplicaMethods.
+	// CreateReplicaMethods or in
+	// bootstrap.dcs.standby_cluster.create_replica_methods (Patroni looks
+	// both up in postgresql.<name>); the latter alone are used only to
+	// create a standby cluster's first member (see
+	// pglocal.Config.StandbyReplicaMethods).
 	Methods map[string]ReplicaMethod `yaml:"-"`
 	// RunAsUser is the OS user that runs PostgreSQL when the agent runs
 	// as root (pgha extension; default postgres).

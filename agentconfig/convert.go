@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -393,6 +394,24 @@ func (c *Config) PGLocalConfig(logger *slog.Logger) (pglocal.Config, error) {
 		lc.ReplicaMethods = append(lc.ReplicaMethods, pglocal.ReplicaMethod{
 			Name: name, Command: strings.Fields(m.Command), KeepData: m.KeepData, NoLeader: m.NoLeader,
 		})
+	}
+	// The sections only standby_cluster.create_replica_methods names are
+	// defined for a standby leader's creation, not tried by ordinary
+	// clones (Patroni looks both lists up in postgresql.<name>).
+	if sc, err := c.standbyCluster(); err == nil && sc != nil {
+		for _, name := range sc.CreateReplicaMethods {
+			defined := func(m pglocal.ReplicaMethod) bool { return m.Name == name }
+			if name == pglocal.BaseBackup || slices.ContainsFunc(lc.ReplicaMethods, defined) || slices.ContainsFunc(lc.StandbyReplicaMethods, defined) {
+				continue
+			}
+			m, ok := p.Methods[name]
+			if !ok {
+				return pglocal.Config{}, &FieldError{Path: "bootstrap.dcs.standby_cluster.create_replica_methods", Msg: "method " + quoteShort(name) + " has no postgresql." + name + " section"}
+			}
+			lc.StandbyReplicaMethods = append(lc.StandbyReplicaMethods, pglocal.ReplicaMethod{
+				Name: name, Command: strings.Fields(m.Command), KeepData: m.KeepData, NoLeader: m.NoLeader,
+			})
+		}
 	}
 	return lc, nil
 }

@@ -35,14 +35,48 @@ const maxAliases = 1000
 // so that later errors can point at it, names the path and line of a value
 // of the wrong type (yaml.v3's type errors carry a line only), accepts
 // Patroni's old key names (master_start_timeout), and reads the custom
-// replica methods, whose keys are named by create_replica_methods. Every
-// value that is not a struct is decoded by yaml.v3 itself, but integers
-// (see leaf).
+// replica methods, whose keys are named by create_replica_methods (of
+// postgresql or of bootstrap.dcs.standby_cluster). Every value that is not
+// a struct is decoded by yaml.v3 itself, but integers (see leaf).
 type decoder struct {
 	errs     []error
 	warnings []Warning
 	where    map[string]string
 	aliases  int
+	// standbyMethods are the names in
+	// bootstrap.dcs.standby_cluster.create_replica_methods, read before
+	// the walk: their sections live under postgresql, which the document
+	// may hold before bootstrap.
+	standbyMethods []string
+}
+
+// standbyMethodNames returns the scalar items of
+// bootstrap.dcs.standby_cluster.create_replica_methods in root (nil when
+// absent or not a list; the walk reports what is wrong with it).
+func (d *decoder) standbyMethodNames(root *yaml.Node) []string {
+	n := root
+	for _, key := range []string{"bootstrap", "dcs", "standby_cluster", "create_replica_methods"} {
+		if n = d.resolve(n, key); n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	if n = d.resolve(n, "create_replica_methods"); n == nil || n.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var names []string
+	for _, item := range n.Content {
+		if item.Kind == yaml.ScalarNode {
+			names = append(names, item.Value)
+		}
+	}
+	return names
 }
 
 // otherKeyHandler is implemented by structs that accept keys beyond their

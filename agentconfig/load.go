@@ -73,6 +73,7 @@ func Parse(data []byte, env []string) (cfg *Config, warnings []Warning, err erro
 		switch {
 		case isNull(root) || root.Kind == yaml.DocumentNode:
 		case root.Kind == yaml.MappingNode:
+			d.standbyMethods = d.standbyMethodNames(root)
 			d.value(root, "", reflect.ValueOf(cfg).Elem())
 		default:
 			return nil, nil, fmt.Errorf("%w: line %d: the document must be a mapping of sections, got %s", ErrInvalid, root.Line, describe(root))
@@ -110,9 +111,6 @@ func (c *Config) semanticWarnings() []Warning {
 		}
 	}
 	if sc, err := c.standbyCluster(); err == nil && sc != nil {
-		if len(sc.CreateReplicaMethods) > 0 {
-			add("bootstrap.dcs.standby_cluster", "create_replica_methods: not implemented: the standby leader is cloned from the remote with postgresql.create_replica_methods (default basebackup)")
-		}
 		if !sc.Active() {
 			add("bootstrap.dcs.standby_cluster", "none of host, port and restore_command is set: not a standby cluster")
 		}

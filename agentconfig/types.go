@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,9 +159,10 @@ func (o *InitdbOptions) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // otherKey accepts the custom replica methods named in
-// create_replica_methods as keys of the postgresql section.
+// create_replica_methods (this section's, or
+// bootstrap.dcs.standby_cluster's) as keys of the postgresql section.
 func (p *Postgresql) otherKey(d *decoder, parent *yaml.Node, key string, val *yaml.Node, path string) bool {
-	if !namesMethod(parent, key) || key == "basebackup" {
+	if !namesMethod(parent, key) && !slices.Contains(d.standbyMethods, key) || key == "basebackup" {
 		return false
 	}
 	var m ReplicaMethod

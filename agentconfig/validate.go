@@ -3,6 +3,7 @@ package agentconfig
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -445,19 +446,31 @@ func (c *Config) checkPostgres(k *checker) {
 	if _, err := c.hookScripts(); err != nil {
 		k.bad("postgresql.callbacks", "%v", err)
 	}
-	for i, m := range p.CreateReplicaMethods {
-		path := indexPath("postgresql.create_replica_methods", i)
-		if m == "basebackup" {
-			continue
-		}
-		rm, ok := p.Methods[m]
-		switch {
-		case !ok:
-			k.bad(path, "method %s has no postgresql.%s section with a command", quoteShort(m), m)
-		case strings.TrimSpace(rm.Command) == "" || printable(rm.Command) != nil:
-			k.bad(joinPath("postgresql", m)+".command", "required: one line, the program and its arguments")
-		case rm.NoParams:
-			k.bad(joinPath("postgresql", m)+".no_params", "not supported: pgha always passes --scope, --datadir, --role and --connstring")
+	lists := map[string][]string{"postgresql.create_replica_methods": p.CreateReplicaMethods}
+	if sc, err := c.standbyCluster(); err == nil && sc != nil {
+		lists["bootstrap.dcs.standby_cluster.create_replica_methods"] = sc.CreateReplicaMethods
+	}
+	checked := map[string]bool{}
+	for _, list := range slices.Sorted(maps.Keys(lists)) {
+		for i, m := range lists[list] {
+			if m == "basebackup" {
+				continue
+			}
+			rm, ok := p.Methods[m]
+			if !ok {
+				k.bad(indexPath(list, i), "method %s has no postgresql.%s section with a command", quoteShort(m), m)
+				continue
+			}
+			if checked[m] {
+				continue
+			}
+			checked[m] = true
+			switch {
+			case strings.TrimSpace(rm.Command) == "" || printable(rm.Command) != nil:
+				k.bad(joinPath("postgresql", m)+".command", "required: one line, the program and its arguments")
+			case rm.NoParams:
+				k.bad(joinPath("postgresql", m)+".no_params", "not supported: pgha always passes --scope, --datadir, --role and --connstring")
+			}
 		}
 	}
 }

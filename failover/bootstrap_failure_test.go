@@ -2,8 +2,10 @@ package failover_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +93,49 @@ func TestControllerBootstrapRefusalIsNotFatal(t *testing.T) {
 	waitLeading(t, c)
 	if got := srv.MovedAside(); len(got) != 0 {
 		t.Errorf("data moved aside after a refusal: %v", got)
+	}
+}
+
+// TestControllerStandbyBootstrapNoSource: a standby cluster whose
+// section has no host and whose create_replica_methods cannot run
+// without one (none, or basebackup only) fails to bootstrap with a clear
+// ErrInvalidConfig error, changing nothing.
+func TestControllerStandbyBootstrapNoSource(t *testing.T) {
+	for _, tc := range []struct {
+		name, section, want string
+		clones              int
+	}{
+		{"no methods", `{"restore_command":"cp /archive/%f %p"}`, "no host to clone from and no create_replica_methods", 0},
+		{"basebackup only", `{"restore_command":"cp /archive/%f %p","create_replica_methods":["basebackup"]}`, "runs without a leader", 1},
+		{"undefined method", `{"restore_command":"cp /archive/%f %p","create_replica_methods":["pgbackrest"]}`, `"pgbackrest" is not defined`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, store := memStore(t)
+			srv := pgtest.NewNetwork(nil).NewServer("n1")
+			c, err := failover.NewController(failover.ControllerOptions{
+				Name: "n1", Scope: "unit", Store: store, Instance: srv, DataDir: srv,
+				ConnURL: "postgres://n1:5432/postgres", APIURL: "http://n1:8008/patroni",
+				Bootstrap: &pg.BootstrapOptions{}, Logger: quiet(),
+				BootstrapConfig: &dcs.ClusterConfig{Extra: map[string]json.RawMessage{failover.StandbyClusterKey: json.RawMessage(tc.section)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			runErr := c.Run(ctx)
+			if !errors.Is(runErr, failover.ErrBootstrapFailed) || !errors.Is(runErr, pg.ErrInvalidConfig) || !strings.Contains(runErr.Error(), tc.want) {
+				t.Fatalf("Run = %v, want ErrBootstrapFailed wrapping ErrInvalidConfig with %q", runErr, tc.want)
+			}
+			if got := srv.CloneRequests(); len(got) != tc.clones {
+				t.Errorf("clone requests %+v, want %d", got, tc.clones)
+			}
+			if empty, _, _ := srv.Inspect(); !empty {
+				t.Errorf("the refused bootstrap left data")
+			}
+			if cl := read(t, store); cl.Initialize != nil {
+				t.Errorf("initialize key %q left after the failed bootstrap", *cl.Initialize)
+			}
+		})
 	}
 }

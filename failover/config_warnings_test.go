@@ -20,7 +20,7 @@ func TestConfigWarnings(t *testing.T) {
 			[]string{"bogus: not supported"}},
 		{"standby cluster", `{"ttl":30,"loop_wait":10,"standby_cluster":{"host":"x","port":5433}}`, nil},
 		{"standby cluster without sync mode", `{"ttl":30,"loop_wait":10,"synchronous_mode":"on","standby_cluster":{"host":"x","create_replica_methods":["basebackup"]}}`,
-			[]string{"synchronous_mode", "create_replica_methods: not implemented"}},
+			[]string{"synchronous_mode"}},
 		{"standby cluster invalid", `{"ttl":30,"loop_wait":10,"standby_cluster":{"hots":"x"}}`,
 			[]string{"standby_cluster.hots: unknown key", "not a standby cluster"}},
 		{"unknown postgresql keys", `{"ttl":30,"loop_wait":10,"postgresql":{"recovery_conf":{"restore_command":"x"},"use_slots":false}}`,

@@ -252,9 +252,11 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 	opts := *c.o.Bootstrap
 	sc := c.o.Settings.StandbyCluster
 	bctx, bcancel := ctx, context.CancelFunc(func() {})
-	if opts.Method == nil || sc.Active() {
-		// initdb is quick, and a standby cluster's clone is bounded as
-		// any clone is; a restore from a backup may take hours.
+	if sc.Active() && len(sc.CreateReplicaMethods) == 0 || !sc.Active() && opts.Method == nil {
+		// initdb is quick, and a standby cluster's clone from the remote
+		// is bounded as any clone is; a restore from a backup (a custom
+		// bootstrap method, or the standby cluster's
+		// create_replica_methods) may take hours.
 		bctx, bcancel = context.WithTimeout(ctx, 10*c.o.StartTimeout)
 	}
 	if sc.Active() {

@@ -50,9 +50,17 @@ type StandbyCluster struct {
 	RestoreCommand        string
 	ArchiveCleanupCommand string
 	RecoveryMinApplyDelay string
-	// CreateReplicaMethods is parsed but not implemented: the first member
-	// of a standby cluster is always cloned from the remote with the
-	// member's own replica-creation methods (a warning says so).
+	// CreateReplicaMethods are the replica-creation methods that create
+	// the first member of a standby cluster (its standby leader), tried in
+	// this order instead of the member's own postgresql
+	// create_replica_methods (pg.CloneRequest.Methods). Each is defined
+	// as in postgresql.<name> on the member (basebackup is built in).
+	// Without Host only no_leader methods can run: a restore from a
+	// backup, after which the standby leader replays the remote's WAL
+	// through RestoreCommand. Empty: the member's own methods, from Host.
+	// Used only when the standby cluster is bootstrapped (the section of
+	// ControllerOptions.BootstrapConfig); later members clone from the
+	// standby leader with their own methods, as in any cluster.
 	CreateReplicaMethods []string
 	// Invalid is set when host, port or restore_command is set but its
 	// value is unusable (dropped, with an error). As in Patroni the
@@ -192,8 +200,7 @@ func parsePort(v json.RawMessage, bad func(format string, args ...any)) int {
 // warnings it calls for: what [ParseStandbyCluster] refused (an unusable
 // host, port or restore_command leaves a standby cluster without upstream:
 // see StandbyCluster.Invalid), a section that sets none of host, port and
-// restore_command (not a standby cluster, as in Patroni), and
-// create_replica_methods, which pgha does not implement.
+// restore_command (not a standby cluster, as in Patroni).
 func StandbyClusterOf(c *dcs.ClusterConfig) (*StandbyCluster, []string) {
 	if c == nil {
 		return nil, nil
@@ -215,9 +222,6 @@ func StandbyClusterOf(c *dcs.ClusterConfig) (*StandbyCluster, []string) {
 	}
 	if !sc.Active() {
 		warn = append(warn, "standby_cluster: none of host, port and restore_command is set: not a standby cluster")
-	}
-	if len(sc.CreateReplicaMethods) > 0 {
-		warn = append(warn, "standby_cluster.create_replica_methods: not implemented: the standby leader is cloned from the remote with the member's own replica-creation methods (postgresql.create_replica_methods)")
 	}
 	return sc, warn
 }
@@ -302,16 +306,24 @@ func (d *decider) standbyLeader(sc *StandbyCluster) Decision {
 }
 
 // bootstrapStandby creates the first member of a standby cluster: a
-// replica cloned from the remote, started following it. The Controller
-// then takes the leader key (CodeStandbyBootstrap) and publishes the
-// initialize key with the remote's system identifier.
+// replica cloned from the remote (or created by the section's
+// create_replica_methods, e.g. restored from a backup), started following
+// it. The Controller then takes the leader key (CodeStandbyBootstrap) and
+// publishes the initialize key with the remote's system identifier.
 func (c *Controller) bootstrapStandby(ctx context.Context, sc *StandbyCluster) error {
 	cfg := sc.followConfig()
-	if cfg.Upstream.IsZero() {
-		return fmt.Errorf("failover: bootstrap a standby cluster: standby_cluster has no host to clone from (a restore_command-only standby cluster needs a data directory restored from a backup)")
+	if cfg.Upstream.IsZero() && len(sc.CreateReplicaMethods) == 0 {
+		return fmt.Errorf("failover: bootstrap a standby cluster: %w: standby_cluster has no host to clone from and no create_replica_methods (a restore_command-only standby cluster needs a no_leader method, e.g. a restore from a backup)", pg.ErrInvalidConfig)
 	}
-	if err := c.inst.Clone(ctx, pg.CloneRequest{Upstream: cfg.Upstream, Replace: true}); err != nil {
-		return fmt.Errorf("failover: bootstrap a standby cluster: clone from the remote %s:%d: %w", cfg.Upstream.Host, cfg.Upstream.Port, err)
+	from := "the remote " + cfg.Upstream.Host + ":" + strconv.Itoa(cfg.Upstream.Port)
+	if cfg.Upstream.IsZero() {
+		from = "no upstream"
+	}
+	if len(sc.CreateReplicaMethods) > 0 {
+		from += " with create_replica_methods " + strings.Join(sc.CreateReplicaMethods, ", ")
+	}
+	if err := c.inst.Clone(ctx, pg.CloneRequest{Upstream: cfg.Upstream, Replace: true, Methods: sc.CreateReplicaMethods}); err != nil {
+		return fmt.Errorf("failover: bootstrap a standby cluster: clone from %s: %w", from, err)
 	}
 	cfg.ApplicationName = c.o.Name
 	if err := c.inst.Follow(ctx, cfg); err != nil {

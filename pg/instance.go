@@ -285,6 +285,16 @@ type CloneRequest struct {
 	// Replace allows Clone to wipe an existing data directory first.
 	// Without it a non-empty data directory is an ErrDataDirNotEmpty error.
 	Replace bool
+	// Methods, when non-empty, are the only replica-creation methods
+	// tried, in this order, instead of the instance's configured order
+	// (Patroni's standby_cluster.create_replica_methods, which creates the
+	// first member of a standby cluster). Each name must be one the
+	// instance defines (pglocal: its replica methods, its standby-only
+	// methods, or the built-in basebackup); a name it does not define is
+	// an ErrInvalidConfig error returned before anything is changed. With
+	// a zero Upstream only methods that run without a leader (no_leader)
+	// can succeed.
+	Methods []string
 }
 
 // Divergence is the result of CheckDivergence.

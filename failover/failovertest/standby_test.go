@@ -263,3 +263,80 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 		return nil
 	})
 }
+
+// TestStandbyClusterRestoredFromBackup: a standby cluster with no host,
+// only restore_command and create_replica_methods naming a no_leader
+// restore, creates its first member with that method (not from a remote,
+// not with the member's own methods), which leads as standby_leader
+// following no upstream; the other members clone from it with their own
+// methods and cascade from it.
+func TestStandbyClusterRestoredFromBackup(t *testing.T) {
+	net := pgtest.NewNetwork(nil)
+	a := failovertest.NewCluster(t, failovertest.Options{Scope: "a", NamePrefix: "a", Network: net})
+	aLeader, err := a.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := `{"restore_command": "cp /archive/%f %p", "create_replica_methods": ["restore"]}`
+	b := failovertest.NewCluster(t, failovertest.Options{Scope: "b", NamePrefix: "b", Network: net,
+		Configure: func(i int, o *failover.ControllerOptions) {
+			o.BootstrapConfig = &dcs.ClusterConfig{Extra: map[string]json.RawMessage{failover.StandbyClusterKey: json.RawMessage(sc)}}
+			o.Instance.(*pgtest.Server).AddRestoreMethod("restore", aLeader.Server)
+		}})
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the member key says standby_leader", func() error {
+		r, err := memberRole(b, bl.Name)
+		if err == nil && r != dcs.RoleStandbyLeader {
+			err = fmt.Errorf("role %q", r)
+		}
+		return err
+	})
+	reqs := bl.Server.CloneRequests()
+	if len(reqs) != 1 || !reqs[0].Upstream.IsZero() || !slices.Equal(reqs[0].Methods, []string{"restore"}) {
+		t.Errorf("standby leader's clone requests %+v, want one with methods [restore] and no upstream", reqs)
+	}
+	if !bl.Server.Has(cm) {
+		t.Errorf("the restored standby leader lacks the backup's commit %v", cm)
+	}
+	if fc := bl.Server.FollowConfig(); !fc.Upstream.IsZero() || fc.Recovery["restore_command"] != "cp /archive/%f %p" {
+		t.Errorf("standby leader follows %+v, want no upstream and the section's restore_command", fc)
+	}
+	eventually(t, settleTimeout, "the other members cascade from the standby leader", func() error {
+		for _, n := range b.Nodes() {
+			if n == bl {
+				continue
+			}
+			if up := n.Server.FollowConfig().Upstream; up.Host != bl.Name || n.Server.State() != pg.StateRunning {
+				return fmt.Errorf("%s (%s) follows %v", n.Name, n.Server.State(), up)
+			}
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+			reqs := n.Server.CloneRequests()
+			if len(reqs) == 0 || reqs[len(reqs)-1].Upstream.Host != bl.Name || len(reqs[len(reqs)-1].Methods) != 0 {
+				return fmt.Errorf("%s's clone requests %+v, want its own methods from %s", n.Name, reqs, bl.Name)
+			}
+		}
+		return nil
+	})
+	initOf := func(c *failovertest.Cluster) string {
+		snap, err := c.Store().Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cl := dcs.Parse(snap); cl.Initialize != nil {
+			return *cl.Initialize
+		}
+		return ""
+	}
+	if ai, bi := initOf(a), initOf(b); ai == "" || ai != bi {
+		t.Errorf("standby cluster's initialize key %q, want the primary cluster's system identifier %q", bi, ai)
+	}
+}

@@ -7,16 +7,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pgha/pgha/pg"
 )
 
 // Clone creates the data directory of a replica with the configured
-// ReplicaMethods, tried in order until one succeeds; the directory is
+// ReplicaMethods (or the methods req.Methods names, see
+// pg.CloneRequest), tried in order until one succeeds; the directory is
 // wiped between attempts unless the failed method has KeepData. The
 // server is left stopped: call Follow next. A non-empty data directory is
-// refused with ErrDataDirNotEmpty unless req.Replace is set.
+// refused with ErrDataDirNotEmpty unless req.Replace is set. A method
+// name that is not defined, and a zero req.Upstream with no NoLeader
+// method to try, are ErrInvalidConfig errors returned before anything is
+// changed.
 func (l *Local) Clone(ctx context.Context, req pg.CloneRequest) error {
 	l.lockOp()
 	defer l.op.Unlock()
@@ -25,6 +31,18 @@ func (l *Local) Clone(ctx context.Context, req pg.CloneRequest) error {
 	}
 	if !req.Upstream.IsZero() && (req.Upstream.Port < 1 || req.Upstream.Port > 65535 || printable(req.Upstream.Host) != nil) {
 		return fmt.Errorf("%w: CloneRequest.Upstream %q:%d", pg.ErrInvalidConfig, req.Upstream.Host, req.Upstream.Port)
+	}
+	methods, err := l.cfg.replicaMethods(req.Methods)
+	if err != nil {
+		return fmt.Errorf("pg: clone: %w", err)
+	}
+	if req.Upstream.IsZero() && !slices.ContainsFunc(methods, func(m ReplicaMethod) bool { return m.NoLeader }) {
+		names := make([]string, len(methods))
+		for i, m := range methods {
+			names[i] = m.Name
+		}
+		return fmt.Errorf("pg: clone: %w: no upstream, and none of the methods %s runs without a leader (no_leader)",
+			pg.ErrInvalidConfig, strings.Join(names, ", "))
 	}
 	empty, err := l.dataDirEmpty()
 	if err != nil {
@@ -43,7 +61,7 @@ func (l *Local) Clone(ctx context.Context, req pg.CloneRequest) error {
 		return err
 	}
 	var errs []error
-	for _, m := range l.cfg.ReplicaMethods {
+	for _, m := range methods {
 		if req.Upstream.IsZero() && !m.NoLeader {
 			errs = append(errs, fmt.Errorf("method %s: needs an upstream", m.Name))
 			continue

@@ -96,6 +96,16 @@ type Config struct {
 	HBA []string
 	// ReplicaMethods are tried in order by Clone. Default: basebackup only.
 	ReplicaMethods []ReplicaMethod
+	// StandbyReplicaMethods are methods that Clone runs only when a
+	// pg.CloneRequest.Methods names them, never in an ordinary clone:
+	// the sections of Patroni's postgresql.<name> that
+	// standby_cluster.create_replica_methods names but
+	// postgresql.create_replica_methods does not (for example a restore
+	// from a backup that creates the first member of a standby cluster).
+	// CloneRequest.Methods resolves a name among ReplicaMethods, then
+	// these, then the built-in basebackup; a name must not be in both
+	// lists, and basebackup needs no entry.
+	StandbyReplicaMethods []ReplicaMethod
 	// StatusTimeout bounds connecting and each status query. Default 2s.
 	StatusTimeout time.Duration
 	// Logger receives operational logs. Default slog.Default().
@@ -269,17 +279,70 @@ func (c Config) validate() error {
 		}
 	}
 	for i, m := range c.ReplicaMethods {
-		f := fmt.Sprintf("ReplicaMethods[%d]", i)
+		if err := m.check(fmt.Sprintf("ReplicaMethods[%d]", i)); err != nil {
+			return err
+		}
+	}
+	for i, m := range c.StandbyReplicaMethods {
+		f := fmt.Sprintf("StandbyReplicaMethods[%d]", i)
+		if err := m.check(f); err != nil {
+			return err
+		}
 		switch {
-		case m.Name == "":
-			return fieldErr(f+".Name", "required")
-		case m.Name == BaseBackup && len(m.Command) > 0:
-			return fieldErr(f+".Command", "not allowed for the built-in basebackup method")
-		case m.Name != BaseBackup && len(m.Command) == 0:
-			return fieldErr(f+".Command", "required for method %q", m.Name)
+		case m.Name == BaseBackup:
+			return fieldErr(f+".Name", "basebackup is built in: name it in CloneRequest.Methods without an entry here")
+		case slices.ContainsFunc(c.ReplicaMethods, func(o ReplicaMethod) bool { return o.Name == m.Name }):
+			return fieldErr(f+".Name", "method %q is also in ReplicaMethods: define it once", m.Name)
+		case slices.ContainsFunc(c.StandbyReplicaMethods[:i], func(o ReplicaMethod) bool { return o.Name == m.Name }):
+			return fieldErr(f+".Name", "method %q is defined twice", m.Name)
 		}
 	}
 	return nil
+}
+
+// check validates one method; f names it in errors.
+func (m ReplicaMethod) check(f string) error {
+	switch {
+	case m.Name == "":
+		return fieldErr(f+".Name", "required")
+	case printable(m.Name) != nil:
+		return fieldErr(f+".Name", "%v", printable(m.Name))
+	case m.Name == BaseBackup && len(m.Command) > 0:
+		return fieldErr(f+".Command", "not allowed for the built-in basebackup method")
+	case m.Name != BaseBackup && len(m.Command) == 0:
+		return fieldErr(f+".Command", "required for method %q", m.Name)
+	}
+	return nil
+}
+
+// replicaMethods returns the methods a clone tries: the configured order,
+// or the methods names resolves to (see pg.CloneRequest.Methods). A name
+// with no definition is an ErrInvalidConfig error.
+func (c Config) replicaMethods(names []string) ([]ReplicaMethod, error) {
+	if len(names) == 0 {
+		return c.ReplicaMethods, nil
+	}
+	out := make([]ReplicaMethod, 0, len(names))
+	for _, name := range names {
+		byName := func(m ReplicaMethod) bool { return m.Name == name }
+		if i := slices.IndexFunc(c.ReplicaMethods, byName); i >= 0 {
+			out = append(out, c.ReplicaMethods[i])
+		} else if i := slices.IndexFunc(c.StandbyReplicaMethods, byName); i >= 0 {
+			out = append(out, c.StandbyReplicaMethods[i])
+		} else if name == BaseBackup {
+			out = append(out, ReplicaMethod{Name: BaseBackup})
+		} else {
+			var known []string
+			for _, m := range append(slices.Clone(c.ReplicaMethods), c.StandbyReplicaMethods...) {
+				if m.Name != BaseBackup {
+					known = append(known, m.Name)
+				}
+			}
+			return nil, fmt.Errorf("%w: CloneRequest.Methods: replica method %q is not defined (defined: basebackup%s)",
+				pg.ErrInvalidConfig, name, strings.Join(append([]string{""}, known...), ", "))
+		}
+	}
+	return out, nil
 }
 
 // maxIdentifierLen is PostgreSQL's NAMEDATALEN-1.

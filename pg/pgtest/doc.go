@@ -35,6 +35,11 @@
 // [Network.LostCommits] lists acknowledged commits missing from a server:
 // the count a failover test must keep at zero.
 //
+// Clone honours pg.CloneRequest.Methods: basebackup copies the upstream,
+// and [Server.AddRestoreMethod] defines no_leader methods that copy a
+// backup server's data without an upstream (a standby cluster's
+// create_replica_methods); [Server.CloneRequests] records what was asked.
+//
 // Promotion starts a new timeline at the replay position and writes an
 // end-of-recovery record; a clean (smart or fast) stop of a primary writes
 // a shutdown checkpoint and sends it to the connected replicas before

@@ -312,6 +312,43 @@ func TestClone(t *testing.T) {
 	}
 }
 
+// TestCloneMethods: CloneRequest.Methods picks the methods in order; a
+// restore method copies its backup without an upstream; an undefined
+// name, or no upstream and no restore method, changes nothing; every
+// request is recorded.
+func TestCloneMethods(t *testing.T) {
+	ctx := context.Background()
+	n, s := cluster(t, "a")
+	a := s[0]
+	c := commit(t, a, 10)
+	b := n.NewServer("b")
+	b.AddRestoreMethod("restore", a)
+	for _, tc := range []struct {
+		name string
+		req  pg.CloneRequest
+	}{
+		{"undefined", pg.CloneRequest{Upstream: a.Addr(), Methods: []string{"basebackup", "nope"}}},
+		{"no upstream, no restore method", pg.CloneRequest{Methods: []string{"basebackup"}}},
+		{"no upstream, default", pg.CloneRequest{}},
+	} {
+		if err := b.Clone(ctx, tc.req); !errors.Is(err, pg.ErrInvalidConfig) {
+			t.Errorf("%s: err %v, want ErrInvalidConfig", tc.name, err)
+		}
+		if empty, _, _ := b.Inspect(); !empty {
+			t.Fatalf("%s: the refused clone created data", tc.name)
+		}
+	}
+	a.Isolate()
+	must(t, b.Clone(ctx, pg.CloneRequest{Methods: []string{"basebackup", "restore"}}))
+	if !b.Has(c) || b.State() != pg.StateStopped {
+		t.Fatal("the restore did not copy the backup's WAL or did not leave the server stopped")
+	}
+	reqs := b.CloneRequests()
+	if len(reqs) != 4 || len(reqs[3].Methods) != 2 || reqs[3].Methods[1] != "restore" {
+		t.Errorf("recorded requests %+v", reqs)
+	}
+}
+
 // TestSyncCommit checks when commits are acknowledged, with replicas b, c
 // and d of primary a.
 func TestSyncCommit(t *testing.T) {

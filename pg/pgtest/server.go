@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -73,6 +74,11 @@ type Server struct {
 	// movedAside are the names MoveDataDirAside gave.
 	failBootstrap error
 	movedAside    []string
+
+	// restores are the no_leader replica methods AddRestoreMethod
+	// defined, by name; clones are the requests Clone received.
+	restores map[string]*Server
+	clones   []pg.CloneRequest
 }
 
 var (
@@ -301,12 +307,49 @@ func (s *Server) MovedAside() []string {
 	return slices.Clone(s.movedAside)
 }
 
-// Clone copies the upstream's WAL, timeline history and system identifier
-// (a base backup) and leaves the server stopped as a replica. The upstream
-// must be reachable and running.
+// AddRestoreMethod defines a replica-creation method named name that a
+// pg.CloneRequest.Methods may name: a no_leader restore of backup's data
+// directory as it is when Clone runs (a backup repository, read whether
+// or not backup runs or is reachable). It stands in for a method such as
+// a pgbackrest restore in a standby cluster's create_replica_methods.
+// "basebackup" is built in (the upstream's data, which must be reachable
+// and running) and cannot be redefined.
+func (s *Server) AddRestoreMethod(name string, backup *Server) {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	if name == "" || name == "basebackup" || backup == nil {
+		panic(fmt.Sprintf("pgtest: AddRestoreMethod(%q, %v): want a name other than basebackup and a backup server", name, backup))
+	}
+	if s.restores == nil {
+		s.restores = map[string]*Server{}
+	}
+	s.restores[name] = backup
+}
+
+// CloneRequests returns the requests Clone received (also the refused
+// ones), oldest first.
+func (s *Server) CloneRequests() []pg.CloneRequest {
+	s.net.mu.Lock()
+	defer s.net.mu.Unlock()
+	out := slices.Clone(s.clones)
+	for i := range out {
+		out[i].Methods = slices.Clone(out[i].Methods)
+	}
+	return out
+}
+
+// Clone creates the data directory with the methods req.Methods names, in
+// order (default: basebackup only): basebackup copies the upstream's WAL,
+// timeline history and system identifier (the upstream must be reachable
+// and running); a method of AddRestoreMethod copies its backup's, with or
+// without an upstream. The server is left stopped as a replica. As
+// pglocal, an undefined method name, or no upstream and no restore method
+// to try, is an ErrInvalidConfig error before anything is changed.
 func (s *Server) Clone(ctx context.Context, req pg.CloneRequest) error {
 	s.net.mu.Lock()
 	defer s.net.mu.Unlock()
+	req.Methods = slices.Clone(req.Methods)
+	s.clones = append(s.clones, req)
 	if err := s.begin(ctx, "Clone"); err != nil {
 		return err
 	}
@@ -316,17 +359,45 @@ func (s *Server) Clone(ctx context.Context, req pg.CloneRequest) error {
 	if s.hasData && !req.Replace {
 		return fmt.Errorf("pgtest: clone %s: %w", s.name, pg.ErrDataDirNotEmpty)
 	}
-	if req.Upstream.IsZero() {
-		return fmt.Errorf("%w: Clone needs an upstream", pg.ErrInvalidConfig)
+	methods := req.Methods
+	if len(methods) == 0 {
+		methods = []string{"basebackup"}
 	}
-	up, err := s.net.reach(s, req.Upstream)
-	if err != nil {
-		return fmt.Errorf("pgtest: clone %s: %w", s.name, err)
+	noLeader := false
+	for _, m := range methods {
+		_, restore := s.restores[m]
+		if !restore && m != "basebackup" {
+			return fmt.Errorf("%w: pgtest: clone %s: replica method %q is not defined", pg.ErrInvalidConfig, s.name, m)
+		}
+		noLeader = noLeader || restore
 	}
-	s.wipe()
-	s.hasData, s.sysID, s.segs, s.standby = true, up.sysID, slices.Clone(up.segs), true
-	s.state = pg.StateStopped
-	return nil
+	if req.Upstream.IsZero() && !noLeader {
+		return fmt.Errorf("%w: pgtest: clone %s: no upstream, and none of the methods %v runs without a leader", pg.ErrInvalidConfig, s.name, methods)
+	}
+	var errs []error
+	for _, m := range methods {
+		src := s.restores[m]
+		if src == nil {
+			if req.Upstream.IsZero() {
+				errs = append(errs, fmt.Errorf("method %s: needs an upstream", m))
+				continue
+			}
+			up, err := s.net.reach(s, req.Upstream)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("method %s: %w", m, err))
+				continue
+			}
+			src = up
+		} else if !src.hasData {
+			errs = append(errs, fmt.Errorf("method %s: the backup of %s is empty", m, src.name))
+			continue
+		}
+		s.wipe()
+		s.hasData, s.sysID, s.segs, s.standby = true, src.sysID, slices.Clone(src.segs), true
+		s.state = pg.StateStopped
+		return nil
+	}
+	return fmt.Errorf("pgtest: clone %s: every replica method failed: %w", s.name, errors.Join(errs...))
 }
 
 // RemoveData empties the stopped server's data directory.
