@@ -174,12 +174,17 @@ func TestStandbyClusterFailover(t *testing.T) {
 	}
 	next := p.waitStandbyLeader(t, bLeader)
 	t.Logf("%s became standby leader %v after %s was killed", next, time.Since(killedAt).Round(time.Millisecond), bLeader)
-	if err := query(ctx, p.b, next, "SELECT current_setting('primary_conninfo')", &conninfo); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(conninfo, portIn(p.a.c, aLeader)) {
-		t.Errorf("new standby leader %s does not follow site A's leader: %q", next, conninfo)
-	}
+	// The role is published with the leader key; the standby leader
+	// re-points to the remote in the cycle that follows.
+	testutil.Eventually(t, waitTimeout, func() error {
+		if err := query(ctx, p.b, next, "SELECT current_setting('primary_conninfo')", &conninfo); err != nil {
+			return err
+		}
+		if !strings.Contains(conninfo, portIn(p.a.c, aLeader)) {
+			return fmt.Errorf("primary_conninfo %q", conninfo)
+		}
+		return nil
+	}, "the new standby leader %s follows site A's leader", next)
 	var inRecovery bool
 	if err := query(ctx, p.b, next, "SELECT pg_is_in_recovery()", &inRecovery); err != nil || !inRecovery {
 		t.Errorf("new standby leader %s: in recovery %v (%v), want a replica", next, inRecovery, err)
