@@ -38,7 +38,9 @@ type handOverPlan struct {
 	// member replays the remote's WAL, and the new standby leader goes on
 	// from the remote. So no position is read or awaited (received,
 	// flushed and insist are unused), and no status is written (a standby
-	// leader publishes none).
+	// leader publishes none). Nor is the stop an EventDemoted (no primary
+	// stops accepting writes): the caller reports the role change once
+	// the server follows its new upstream.
 	replica bool
 }
 
@@ -68,7 +70,9 @@ func (l *leadership) handOver(ctx context.Context, t *election.Term, h handOverP
 	if err := l.inst.Stop(sctx, pg.StopFast); err != nil {
 		return false, fmt.Errorf("stop: %w", err)
 	}
-	l.hooks.event(EventDemoted, h.stopped)
+	if !h.replica {
+		l.hooks.event(EventDemoted, h.stopped)
+	}
 	if h.staysStopped {
 		l.hooks.event(EventStopped, h.stopped)
 	}
@@ -207,7 +211,14 @@ func (c *Controller) switchover(ctx context.Context, obs Observation, dec Decisi
 			c.lead.restore(t) // not stopped: it still runs, and leads
 			return fmt.Errorf("failover: standby switchover to %s (stopped %v): %w", dec.Target, stopped, err)
 		}
-		return c.follow(cctx, cl, dec.Target)
+		if err := c.follow(cctx, cl, dec.Target); err != nil {
+			return err
+		}
+		// Patroni's follow after a demote: a role change (standby_leader
+		// to replica) fires on_role_change only.
+		c.emit(EventFollowing, "replica"+upstreamNote(dec.Target)+" after handing the standby leader role over")
+		c.afterHook(c.o.Hooks.OnRoleChange, HookOnRoleChange, dcs.RoleReplica)
+		return nil
 	}
 	if err := c.waitStreaming(cctx, cl, dec.Target, max(2*time.Second, obs.Settings.LoopWait)); err != nil {
 		// Stopping now would cost a write outage for nothing: the

@@ -12,6 +12,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/failover/failovertest"
+	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/pg/pgtest"
 )
@@ -338,5 +339,115 @@ func TestStandbyClusterRestoredFromBackup(t *testing.T) {
 	}
 	if ai, bi := initOf(a), initOf(b); ai == "" || ai != bi {
 		t.Errorf("standby cluster's initialize key %q, want the primary cluster's system identifier %q", bi, ai)
+	}
+}
+
+// TestStandbyClusterSwitchover: a switchover inside the standby cluster to
+// a named candidate moves the standby leader role: the candidate ends as
+// the one standby leader, following the remote, the old standby leader as
+// a replica following it; nobody in the standby cluster is promoted (no
+// primary role change, the remote's timeline everywhere), and WAL written
+// on the primary cluster afterwards still reaches every member.
+func TestStandbyClusterSwitchover(t *testing.T) {
+	var mu sync.Mutex
+	roles := map[string][]string{}
+	_, b, aLeader := standbyPair(t, func(h failover.HookInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		roles[h.Member] = append(roles[h.Member], h.Role)
+	})
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cand *failovertest.Node
+	eventually(t, settleTimeout, "a replica streams from the standby leader", func() error {
+		for _, n := range b.Nodes() {
+			if n != bl && n.Controller.State().Role == dcs.RoleReplica && n.Server.FollowConfig().Upstream.Host == bl.Name {
+				cand = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no replica of %s yet", bl.Name)
+	})
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the candidate has the commit", func() error {
+		if !cand.Server.Has(cm) {
+			return fmt.Errorf("%s lacks %v", cand.Name, cm)
+		}
+		return nil
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	res, err := bl.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: bl.Name, Candidate: cand.Name})
+	if err != nil {
+		t.Fatalf("switchover %s -> %s: %v", bl.Name, cand.Name, err)
+	}
+	t.Logf("switchover: %s", res.Message)
+	remote := aLeader.Server.Addr()
+	eventually(t, settleTimeout, "the candidate is the one standby leader, the old one its replica", func() error {
+		if l := b.Leader(); l != cand {
+			return fmt.Errorf("leader %v, want %s", l, cand.Name)
+		}
+		if st := cand.Controller.State(); st.Role != dcs.RoleStandbyLeader || st.PGState != dcs.StateRunning || cand.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, state %s, server %s", cand.Name, st.Role, st.PGState, cand.Server.Role())
+		}
+		if up := cand.Server.FollowConfig().Upstream; up.Host != remote.Host || up.Port != remote.Port {
+			return fmt.Errorf("%s follows %v, want the remote %v", cand.Name, up, remote)
+		}
+		if st := bl.Controller.State(); st.Role != dcs.RoleReplica || st.IsLeader || bl.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, leader %v, server %s", bl.Name, st.Role, st.IsLeader, bl.Server.Role())
+		}
+		if up := bl.Server.FollowConfig().Upstream; up.Host != cand.Name {
+			return fmt.Errorf("%s follows %v, want %s", bl.Name, up, cand.Name)
+		}
+		leaders := 0
+		for _, n := range b.Nodes() {
+			if r, err := memberRole(b, n.Name); err != nil {
+				return err
+			} else if r == dcs.RoleStandbyLeader {
+				leaders++
+			}
+		}
+		if leaders != 1 {
+			return fmt.Errorf("%d members publish standby_leader", leaders)
+		}
+		return nil
+	})
+	cm, err = aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a commit on the primary cluster reaches every standby-cluster member", func() error {
+		for _, n := range b.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+		}
+		return nil
+	})
+	snap, err := b.Store().Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := dcs.Parse(snap).Failover; !f.IsZero() {
+		t.Errorf("failover key left behind: %+v", f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range b.Nodes() {
+		if slices.Contains(roles[n.Name], dcs.RolePrimary) || slices.Contains(roles[n.Name], dcs.RoleMaster) {
+			t.Errorf("%s ran as primary: on_role_change %v", n.Name, roles[n.Name])
+		}
+		if tl, want := n.Server.Timeline(), aLeader.Server.Timeline(); tl != want {
+			t.Errorf("%s on timeline %d, want the remote's %d: promoted", n.Name, tl, want)
+		}
+	}
+	if !slices.Contains(roles[cand.Name], dcs.RoleStandbyLeader) || !slices.Contains(roles[bl.Name], dcs.RoleReplica) {
+		t.Errorf("on_role_change %v: want standby_leader on %s and replica on %s", roles, cand.Name, bl.Name)
 	}
 }
