@@ -381,6 +381,20 @@ func TestStandbyClusterSwitchover(t *testing.T) {
 		return nil
 	})
 
+	// synchronous_mode in a standby cluster's config key is off (warned),
+	// and must not hold the switchover to a sync key nobody maintains
+	// (Patroni issue #2892).
+	snap, err := b.Store().Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dcs.Parse(snap).Config
+	on := failover.SyncOn
+	cfg.SynchronousMode = &on
+	if _, err := b.Store().Put(context.Background(), dcs.KeyConfig, cfg.Encode(), 0, dcs.Cond{ModRevision: cfg.ModRevision}); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	res, err := bl.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: bl.Name, Candidate: cand.Name})
@@ -430,7 +444,7 @@ func TestStandbyClusterSwitchover(t *testing.T) {
 		}
 		return nil
 	})
-	snap, err := b.Store().Get(context.Background())
+	snap, err = b.Store().Get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
