@@ -215,7 +215,12 @@
 // the decision's WaitUntil says when the bound (or the freshness) expires.
 // When the primary really died its WAL stops at once, so a real failover
 // is delayed by at most StreamingFreshness, and never beyond the bound.
-// With LeaderVanishedAt unknown nothing is postponed.
+// With LeaderVanishedAt unknown nothing is postponed. Nor does the
+// streaming guard wait for an upstream that is the failover key's former
+// leader publishing itself as a running replica: after a switchover it
+// restarts as a replica and may stream to its old replicas (cascading),
+// which says nothing of a leader behind a failed agent; without this a
+// switchover to the best member (none named) waited out RacePostponeMax.
 //
 // Peer positions are gathered by the Controller when a decision asks for
 // them (ActionQueryPeers): one query per member with an API URL, all in

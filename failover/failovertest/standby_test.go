@@ -465,3 +465,89 @@ func TestStandbyClusterSwitchover(t *testing.T) {
 		t.Errorf("on_role_change %v: want standby_leader on %s and replica on %s", roles, cand.Name, bl.Name)
 	}
 }
+
+// TestStandbyClusterManualFailoverAndSwitchoverToBest: a manual failover
+// (POST /failover: the failover key names only the candidate) and a
+// switchover without a candidate (the best member but the standby leader)
+// inside the standby cluster each move the standby leader role, with the
+// former standby leader following the new one and nobody promoted.
+func TestStandbyClusterManualFailoverAndSwitchoverToBest(t *testing.T) {
+	_, b, aLeader := standbyPair(t, nil)
+	remote := aLeader.Server.Addr()
+	settled := func(old *failovertest.Node) *failovertest.Node {
+		t.Helper()
+		var nl *failovertest.Node
+		eventually(t, settleTimeout, "a new standby leader following the remote, the old one its replica", func() error {
+			nl = b.Leader()
+			if nl == nil || nl == old {
+				return fmt.Errorf("leader %v", nl)
+			}
+			if st := nl.Controller.State(); st.Role != dcs.RoleStandbyLeader || nl.Server.Role() != pg.RoleReplica {
+				return fmt.Errorf("%s: role %s, server %s", nl.Name, st.Role, nl.Server.Role())
+			}
+			if up := nl.Server.FollowConfig().Upstream; up.Host != remote.Host || up.Port != remote.Port {
+				return fmt.Errorf("%s follows %v", nl.Name, up)
+			}
+			if st := old.Controller.State(); st.Role != dcs.RoleReplica || old.Server.Role() != pg.RoleReplica {
+				return fmt.Errorf("%s: role %s, server %s", old.Name, st.Role, old.Server.Role())
+			}
+			if up := old.Server.FollowConfig().Upstream; up.Host != nl.Name {
+				return fmt.Errorf("%s follows %v, want %s", old.Name, up, nl.Name)
+			}
+			return nil
+		})
+		return nl
+	}
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cand *failovertest.Node
+	for _, n := range b.Nodes() {
+		if n != bl {
+			cand = n
+			break
+		}
+	}
+	eventually(t, settleTimeout, "the candidate runs as a replica", func() error {
+		if st := cand.Controller.State(); st.Role != dcs.RoleReplica || st.PGState != dcs.StateRunning {
+			return fmt.Errorf("%s: role %s, state %s", cand.Name, st.Role, st.PGState)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*settleTimeout)
+	defer cancel()
+	if _, err := bl.Controller.Failover(ctx, healthapi.FailoverRequest{Candidate: cand.Name}); err != nil {
+		t.Fatalf("manual failover to %s: %v", cand.Name, err)
+	}
+	if nl := settled(bl); nl != cand {
+		t.Fatalf("standby leader %s after a manual failover to %s", nl.Name, cand.Name)
+	}
+	eventually(t, settleTimeout, "every member runs again", func() error {
+		for _, n := range b.Nodes() {
+			if st := n.Controller.State(); st.PGState != dcs.StateRunning {
+				return fmt.Errorf("%s: state %s", n.Name, st.PGState)
+			}
+		}
+		return nil
+	})
+	if _, err := cand.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: cand.Name}); err != nil {
+		t.Fatalf("switchover away from %s: %v", cand.Name, err)
+	}
+	settled(cand)
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a commit on the primary cluster reaches every standby-cluster member", func() error {
+		for _, n := range b.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+			if tl, want := n.Server.Timeline(), aLeader.Server.Timeline(); tl != want {
+				return fmt.Errorf("%s on timeline %d, want %d", n.Name, tl, want)
+			}
+		}
+		return nil
+	})
+}
