@@ -22,6 +22,13 @@ import (
 // configuration pointing at a1) on one simulated network.
 func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
 	t.Helper()
+	return standbyPairWith(t, onRoleChange, nil)
+}
+
+// standbyPairWith is standbyPair with onEvent receiving the standby
+// cluster's events (nil: none).
+func standbyPairWith(t *testing.T, onRoleChange func(failover.HookInfo), onEvent func(failover.Event)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
+	t.Helper()
 	net := pgtest.NewNetwork(nil)
 	a = failovertest.NewCluster(t, failovertest.Options{Scope: "a", NamePrefix: "a", Network: net})
 	aLeader, err := a.WaitLeader(settleTimeout)
@@ -36,6 +43,7 @@ func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *fail
 			if onRoleChange != nil {
 				o.Hooks.OnRoleChange = func(_ context.Context, h failover.HookInfo) { onRoleChange(h) }
 			}
+			o.OnEvent = onEvent
 		}})
 	return a, b, aLeader
 }
@@ -345,16 +353,25 @@ func TestStandbyClusterRestoredFromBackup(t *testing.T) {
 // TestStandbyClusterSwitchover: a switchover inside the standby cluster to
 // a named candidate moves the standby leader role: the candidate ends as
 // the one standby leader, following the remote, the old standby leader as
-// a replica following it; nobody in the standby cluster is promoted (no
-// primary role change, the remote's timeline everywhere), and WAL written
-// on the primary cluster afterwards still reaches every member.
+// a replica following it; nobody in the standby cluster is promoted,
+// demoted or fenced (no such event, no primary role change, the remote's
+// timeline everywhere), and WAL written on the primary cluster afterwards
+// still reaches every member.
 func TestStandbyClusterSwitchover(t *testing.T) {
 	var mu sync.Mutex
 	roles := map[string][]string{}
-	_, b, aLeader := standbyPair(t, func(h failover.HookInfo) {
+	var primaryEvents []failover.Event // none may happen in the standby cluster
+	_, b, aLeader := standbyPairWith(t, func(h failover.HookInfo) {
 		mu.Lock()
 		defer mu.Unlock()
 		roles[h.Member] = append(roles[h.Member], h.Role)
+	}, func(e failover.Event) {
+		switch e.Kind {
+		case failover.EventPromoted, failover.EventDemoted, failover.EventFenced:
+			mu.Lock()
+			defer mu.Unlock()
+			primaryEvents = append(primaryEvents, e)
+		}
 	})
 	bl, err := b.WaitLeader(settleTimeout)
 	if err != nil {
@@ -453,6 +470,9 @@ func TestStandbyClusterSwitchover(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if len(primaryEvents) > 0 {
+		t.Errorf("the standby cluster promoted, demoted or fenced a member: %+v", primaryEvents)
+	}
 	for _, n := range b.Nodes() {
 		if slices.Contains(roles[n.Name], dcs.RolePrimary) || slices.Contains(roles[n.Name], dcs.RoleMaster) {
 			t.Errorf("%s ran as primary: on_role_change %v", n.Name, roles[n.Name])
