@@ -148,9 +148,12 @@ const (
 	// configuration: the primary stops (fast) and follows the remote,
 	// keeping the term.
 	CodeDemoteCluster Code = "demote_cluster"
-	// CodeStandbySwitchover: a failover key in a standby cluster is
-	// cleared (switchover inside a standby cluster is not implemented).
-	CodeStandbySwitchover Code = "standby_switchover_unsupported"
+	// CodeStandbySwitchover: the standby leader hands the leader key over
+	// for a switchover or manual failover inside the standby cluster: it
+	// stops, releases the key without waiting for a shutdown checkpoint
+	// (every member replays the remote's WAL), and restarts as a replica of
+	// the candidate, which takes the key and follows the remote.
+	CodeStandbySwitchover Code = "standby_switchover"
 	// CodeStandbyBootstrap: this node cloned the remote to start a
 	// standby cluster and takes the leader key as its standby leader.
 	CodeStandbyBootstrap Code = "standby_bootstrap"

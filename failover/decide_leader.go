@@ -33,8 +33,9 @@ func (d *decider) leader() Decision {
 	return decision(ActionNoop, CodeLeaderHealthy, "I am the leader with the term")
 }
 
-// switchover handles the failover key as seen by the leader: a switchover
-// to a named member or to the best one, maybe scheduled.
+// switchover handles the failover key as seen by the leader (a primary,
+// or the standby leader of a standby cluster): a switchover to a named
+// member or to the best one, maybe scheduled.
 func (d *decider) switchover(f *dcs.Failover) Decision {
 	switch {
 	case f.Leader != "" && f.Leader != d.me:
@@ -79,6 +80,10 @@ func (d *decider) switchover(f *dcs.Failover) Decision {
 	}
 	dec := decision(ActionDemote, CodeSwitchover, "switchover to %s: stopping gracefully, handing over once it has the shutdown checkpoint", res.Chosen).
 		demote(DemoteGraceful, true, res.Chosen)
+	if d.standby() != nil {
+		dec = decision(ActionDemote, CodeStandbySwitchover, "switchover inside the standby cluster to %s: stopping, releasing the leader key, then following it as a replica", res.Chosen).
+			demote(DemoteGraceful, true, res.Chosen)
+	}
 	dec.Candidates = &res
 	return dec
 }

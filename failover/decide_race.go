@@ -164,6 +164,9 @@ func (d *decider) streamingGuard() (Decision, bool) {
 	if d.l.ReplicationState != dcs.ReplicationStreaming || last.IsZero() || d.now.Sub(last) > d.s.StreamingFreshness {
 		return Decision{}, false
 	}
+	if d.upstreamHandedOver() {
+		return Decision{}, false
+	}
 	until := last.Add(d.s.StreamingFreshness)
 	if bound.Before(until) {
 		until = bound
@@ -172,6 +175,21 @@ func (d *decider) streamingGuard() (Decision, bool) {
 		d.l.Following, d.now.Sub(last), until.Format(time.RFC3339Nano), bound.Format(time.RFC3339Nano))
 	dec.WaitUntil = until
 	return dec, true
+}
+
+// upstreamHandedOver reports whether the upstream this replica hears from
+// is the former leader of a switchover (the failover key's leader) and its
+// own agent publishes it as a running replica: it released the key on
+// purpose and restarted as a replica, which may stream to this node again
+// (cascading), so its WAL is no sign of a leader alive behind a failed
+// agent, and a switchover to the best member must not wait out the guard.
+func (d *decider) upstreamHandedOver() bool {
+	f := d.c.Failover
+	if f.IsZero() || f.Leader == "" || f.Leader != d.l.Following {
+		return false
+	}
+	m := d.c.Member(f.Leader)
+	return m != nil && m.State == dcs.StateRunning && m.Role == dcs.RoleReplica
 }
 
 // primaryAliveGuard postpones the race while a peer answers that it runs a

@@ -570,6 +570,21 @@ func TestDecide(t *testing.T) {
 				t.Errorf("WaitUntil %v", d.WaitUntil)
 			}
 		}},
+		{"streaming guard: the former leader of a switchover streams as a replica", func() Observation {
+			o := raceObs()
+			o.Local.LastWALReceiptAt = t0.Add(-2 * time.Second)
+			o.Cluster.Failover = failoverKey("a", "", nil)
+			o.Cluster.Members = append(o.Cluster.Members, replica("a", 1000, 1, nil))
+			o.Peers = []Position{peer("a", 1000, 1, t0), peer("c", 900, 1, t0)}
+			return o
+		}, ActionAcquire, CodeRaceAcquire, "best candidate", nil},
+		{"streaming guard: the former leader of a switchover still publishes primary", func() Observation {
+			o := raceObs()
+			o.Local.LastWALReceiptAt = t0.Add(-2 * time.Second)
+			o.Cluster.Failover = failoverKey("a", "", nil)
+			o.Cluster.Members = append(o.Cluster.Members, primary("a", 1000, 1))
+			return o
+		}, ActionWait, CodeRaceGuard, "postponing the race", nil},
 		{"streaming guard never beyond its bound", func() Observation {
 			o := raceObs()
 			o.Local.LastWALReceiptAt = t0

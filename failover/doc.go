@@ -106,9 +106,13 @@
 //     takes over as standby leader); it follows the remote (again when the section
 //     changed), a primary is demoted (DemoteCluster: fast stop, the term
 //     kept, then it follows the remote; not while paused), and a failover
-//     key is cleared. A crashed standby leader restarts following the
-//     remote. Its first member clones the remote instead of running
-//     initdb, then takes the key. Synchronous mode is off there.
+//     key is handled as a primary handles it (below), except that the
+//     hand-over ([CodeStandbySwitchover]) waits for no shutdown
+//     checkpoint: the standby leader stops, releases the term and follows
+//     the candidate, which takes the key and follows the remote. A
+//     crashed standby leader restarts following the remote. Its first
+//     member clones the remote instead of running initdb, then takes the
+//     key. Synchronous mode is off there.
 //     Otherwise a replica promotes (paused:
 //     releases unless it is the named candidate; within DemoteLead of the
 //     deadline it waits for a renewal instead); a primary handles the
@@ -211,7 +215,12 @@
 // the decision's WaitUntil says when the bound (or the freshness) expires.
 // When the primary really died its WAL stops at once, so a real failover
 // is delayed by at most StreamingFreshness, and never beyond the bound.
-// With LeaderVanishedAt unknown nothing is postponed.
+// With LeaderVanishedAt unknown nothing is postponed. Nor does the
+// streaming guard wait for an upstream that is the failover key's former
+// leader publishing itself as a running replica: after a switchover it
+// restarts as a replica and may stream to its old replicas (cascading),
+// which says nothing of a leader behind a failed agent; without this a
+// switchover to the best member (none named) waited out RacePostponeMax.
 //
 // Peer positions are gathered by the Controller when a decision asks for
 // them (ActionQueryPeers): one query per member with an API URL, all in
@@ -313,7 +322,10 @@
 // writes status and resigns. A switchover does the same and then follows
 // the new leader; if the candidate does not confirm the WAL within max(2
 // loop_wait, 5 PeerQueryTimeout) the old primary keeps its term and the
-// key is cleared.
+// key is cleared. The standby leader of a standby cluster stops and
+// resigns without waiting for a confirmation, and restarts as a replica of
+// the candidate: it runs no primary, so there are no commits of its own to
+// lose, and the candidate streams the remote's WAL itself once it leads.
 //
 // The Controller also implements healthapi.Manager: switchover and
 // failover write the failover key as Patroni does and wait for a new

@@ -282,8 +282,11 @@ func (d *decider) standby() *StandbyCluster {
 // standbyLeader: this node holds the term in a standby cluster. It never
 // promotes: it follows the remote (re-pointing when the section changed);
 // a running primary is demoted (demote-cluster: fast stop, keeping the
-// term, then follow the remote). A switchover key is cleared: switchover
-// inside a standby cluster is not implemented.
+// term, then follow the remote). A failover key is handled as a primary
+// handles it (switchover: named or best candidate, scheduled_at, pause
+// rules), except that the hand-over is CodeStandbySwitchover: both the
+// standby leader and the candidate replay the remote's WAL, so there is no
+// shutdown checkpoint to wait for (see Controller.switchover).
 func (d *decider) standbyLeader(sc *StandbyCluster) Decision {
 	target := sc.target()
 	if d.l.Role == RolePrimary {
@@ -295,7 +298,7 @@ func (d *decider) standbyLeader(sc *StandbyCluster) Decision {
 		return dec
 	}
 	if f := d.c.Failover; !f.IsZero() {
-		return decision(ActionClearFailover, CodeStandbySwitchover, "switchover inside a standby cluster is not supported by pgha: clearing the failover key")
+		return d.switchover(f)
 	}
 	if d.l.Following != target {
 		dec := decision(ActionFollow, CodeStandbyLeaderFollow, "standby leader: following the remote %s, was following %q", target, d.l.Following)

@@ -158,12 +158,101 @@ func TestDecideStandbyCluster(t *testing.T) {
 			o.Local = LocalStatus{State: PGRunning, Role: RoleReplica, Timeline: 1, Following: remote, SystemID: sysID}
 			return o
 		}, ActionPromote, CodePromote, nil},
-		{"switchover key cleared", func() Observation {
-			o := standbyOf(leaderObs())
-			o.Local = LocalStatus{State: PGRunning, Role: RoleReplica, Timeline: 1, Following: remote, SystemID: sysID}
+		{"switchover needs the candidates' positions", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("a", "b", nil)
+			o.PeersQueried = false
+			return o
+		}, ActionQueryPeers, CodeNeedPeers, nil},
+		{"switchover to a named candidate hands over without promoting", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("a", "c", nil)
+			return o
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("c")},
+		{"switchover without a candidate picks the best member", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("a", "", nil)
+			return o
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("b")},
+		{"manual failover (no leader named) to a candidate", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("", "c", nil)
+			return o
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("c")},
+		{"switchover before the standby leader follows the remote", func() Observation {
+			o := standbyLeaderObs("")
 			o.Cluster.Failover = failoverKey("a", "b", nil)
 			return o
-		}, ActionClearFailover, CodeStandbySwitchover, nil},
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("b")},
+		{"switchover to a nofailover candidate refused", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Member("c").Tags = dcs.Tags{"nofailover": true}
+			o.Cluster.Failover = failoverKey("a", "c", nil)
+			return o
+		}, ActionClearFailover, CodeSwitchoverNoCandidate, reasonCheck("tagged nofailover")},
+		{"switchover to a lagging candidate refused", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Local.ReceiveLSN, o.Local.ReplayLSN = 10<<20, 10<<20
+			o.Cluster.Failover = failoverKey("a", "c", nil)
+			return o
+		}, ActionClearFailover, CodeSwitchoverNoCandidate, reasonCheck("exceeds maximum_lag_on_failover")},
+		{"switchover to an unknown member refused", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("a", "zz", nil)
+			return o
+		}, ActionClearFailover, CodeSwitchoverNoCandidate, reasonCheck("not a member")},
+		{"switchover to a stopped candidate refused", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Member("c").State = dcs.StateStopped
+			o.Peers = []Position{peer("b", 1000, 1, t0), {Name: "c", State: dcs.StateStopped, ObservedAt: t0, Source: SourcePeer}}
+			o.Cluster.Failover = failoverKey("a", "c", nil)
+			return o
+		}, ActionClearFailover, CodeSwitchoverNoCandidate, reasonCheck("candidate c is not eligible")},
+		{"key naming another leader cleared", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Failover = failoverKey("b", "c", nil)
+			return o
+		}, ActionClearFailover, CodeFailoverNotForMe, nil},
+		{"scheduled switchover waits for its time", func() Observation {
+			o := standbyLeaderObs(remote)
+			at := t0.Add(time.Minute)
+			o.Cluster.Failover = failoverKey("a", "c", &at)
+			return o
+		}, ActionWait, CodeSwitchoverScheduled, nil},
+		{"scheduled switchover runs at its time", func() Observation {
+			o := standbyLeaderObs(remote)
+			at := t0.Add(-time.Second)
+			o.Cluster.Failover = failoverKey("a", "c", &at)
+			return o
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("c")},
+		{"paused: switchover to a named member", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Config = &dcs.ClusterConfig{Pause: bptr(true)}
+			o.Cluster.Failover = failoverKey("a", "c", nil)
+			return o
+		}, ActionDemote, CodeStandbySwitchover, standbyHandOver("c")},
+		{"paused: switchover to any refused", func() Observation {
+			o := standbyLeaderObs(remote)
+			o.Cluster.Config = &dcs.ClusterConfig{Pause: bptr(true)}
+			o.Cluster.Failover = failoverKey("a", "", nil)
+			return o
+		}, ActionClearFailover, CodePausedNeedsNamed, nil},
+		{"the named candidate takes the released key", func() Observation {
+			o := standbyOf(raceObs())
+			o.Cluster.Failover = failoverKey("a", "b", nil)
+			return o
+		}, ActionAcquire, CodeManualFailover, nil},
+		{"the old standby leader does not race for the key it released", func() Observation {
+			o := standbyOf(raceObs())
+			o.Cluster.Failover = failoverKey("b", "", nil)
+			o.Peers = []Position{peer("c", 900, 1, t0)}
+			return o
+		}, ActionWait, CodeIneligible, reasonCheck("leader being switched away from")},
+		{"the new standby leader follows the remote", func() Observation {
+			o := standbyLeaderObs("a")
+			o.Cluster.Failover = nil
+			return o
+		}, ActionFollow, CodeStandbyLeaderFollow, targetCheck(remote)},
 		{"crashed standby leader restarts following the remote", func() Observation {
 			o := standbyOf(crashedLeaderObs(time.Second))
 			return o
@@ -194,6 +283,35 @@ func TestDecideStandbyCluster(t *testing.T) {
 				tt.check(t, d)
 			}
 		})
+	}
+}
+
+// standbyLeaderObs: node a, the standby leader holding the term, running
+// as a replica following following, in a cluster whose members b and c
+// cascade from it; peer positions gathered.
+func standbyLeaderObs(following string) Observation {
+	o := standbyOf(leaderObs())
+	o.Cluster.Members[0] = &dcs.Member{Name: "a", State: dcs.StateRunning, Role: dcs.RoleStandbyLeader, ReceiveLSN: i64(1000), ReplayLSN: i64(1000), Timeline: i64(1)}
+	o.Local = LocalStatus{State: PGRunning, Role: RoleReplica, Timeline: 1, ReceiveLSN: 1000, ReplayLSN: 1000, Following: following, SystemID: sysID}
+	o.PeersQueried = true
+	o.Peers = []Position{peer("b", 1000, 1, t0), peer("c", 990, 1, t0)}
+	return o
+}
+
+// standbyHandOver checks a standby switchover: a graceful hand-over
+// releasing the term to target, never a promotion.
+func standbyHandOver(target string) func(*testing.T, Decision) {
+	return func(t *testing.T, d Decision) {
+		demoteCheck(DemoteGraceful, true)(t, d)
+		targetCheck(target)(t, d)
+	}
+}
+
+func reasonCheck(sub string) func(*testing.T, Decision) {
+	return func(t *testing.T, d Decision) {
+		if !strings.Contains(d.Reason, sub) {
+			t.Errorf("reason %q, want %q in it", d.Reason, sub)
+		}
 	}
 }
 

@@ -33,6 +33,15 @@ type handOverPlan struct {
 	// staysStopped: the server is not started again (exit), which is
 	// also reported as EventStopped (the on-stop hook).
 	staysStopped bool
+	// replica: the server is the standby leader of a standby cluster. Its
+	// stop writes no shutdown checkpoint a candidate must have: every
+	// member replays the remote's WAL, and the new standby leader goes on
+	// from the remote. So no position is read or awaited (received,
+	// flushed and insist are unused), and no status is written (a standby
+	// leader publishes none). Nor is the stop an EventDemoted (no primary
+	// stops accepting writes): the caller reports the role change once
+	// the server follows its new upstream.
+	replica bool
 }
 
 // handOver moves term t to a replica after this primary stopped cleanly
@@ -61,22 +70,26 @@ func (l *leadership) handOver(ctx context.Context, t *election.Term, h handOverP
 	if err := l.inst.Stop(sctx, pg.StopFast); err != nil {
 		return false, fmt.Errorf("stop: %w", err)
 	}
-	l.hooks.event(EventDemoted, h.stopped)
+	if !h.replica {
+		l.hooks.event(EventDemoted, h.stopped)
+	}
 	if h.staysStopped {
 		l.hooks.event(EventStopped, h.stopped)
 	}
-	need, err := l.handOverLSN(sctx, h.flushed)
-	if err != nil {
-		return true, err
+	if !h.replica {
+		need, err := l.handOverLSN(sctx, h.flushed)
+		if err != nil {
+			return true, err
+		}
+		if h.received != nil && !l.waitReceived(ctx, need, h) && h.insist {
+			return true, fmt.Errorf("no replica confirmed WAL past %s within %v", pg.LSN(need-1), h.bound)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, l.eo.Load().RequestTimeout)
+		if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: h.flushed}).Encode(), dcs.Cond{}); err != nil {
+			l.log.Warn("failover: writing status before hand-over failed", "err", err)
+		}
+		rcancel()
 	}
-	if h.received != nil && !l.waitReceived(ctx, need, h) && h.insist {
-		return true, fmt.Errorf("no replica confirmed WAL past %s within %v", pg.LSN(need-1), h.bound)
-	}
-	rctx, rcancel := context.WithTimeout(ctx, l.eo.Load().RequestTimeout)
-	if _, err := t.Put(rctx, dcs.KeyStatus, (&dcs.Status{Optime: h.flushed}).Encode(), dcs.Cond{}); err != nil {
-		l.log.Warn("failover: writing status before hand-over failed", "err", err)
-	}
-	rcancel()
 	l.mu.Lock()
 	l.term = t
 	l.mu.Unlock()
@@ -173,6 +186,14 @@ func (c *Controller) handOverOnExit(ctx context.Context) {
 // checkpoint after; then this node follows it. Without confirmation the
 // term is kept, the failover key cleared, and the loop restarts the old
 // primary in place.
+//
+// The standby leader of a standby cluster (CodeStandbySwitchover) hands
+// over the same way, minus what only protects a primary's last commits:
+// it stops, releases the key and follows dec.Target at once. The failover
+// key stays, so the race admits dec.Target (or, unnamed, the best member
+// but this one) as for a primary; the winner becomes standby leader and
+// re-points at the remote, and this node, a replica throughout, is
+// never demoted or fenced as a primary would be.
 func (c *Controller) switchover(ctx context.Context, obs Observation, dec Decision) error {
 	t := c.lead.held()
 	if t == nil {
@@ -181,6 +202,24 @@ func (c *Controller) switchover(ctx context.Context, obs Observation, dec Decisi
 	cl := obs.Cluster
 	cctx, cancel := context.WithTimeout(ctx, c.o.StartTimeout)
 	defer cancel()
+	if dec.Code == CodeStandbySwitchover {
+		stopped, err := c.lead.handOver(ctx, t, handOverPlan{
+			why: string(dec.Code), stopped: "standby leader stopped for a switchover to " + dec.Target,
+			slow: c.o.StartTimeout, replica: true,
+		})
+		if err != nil {
+			c.lead.restore(t) // not stopped: it still runs, and leads
+			return fmt.Errorf("failover: standby switchover to %s (stopped %v): %w", dec.Target, stopped, err)
+		}
+		if err := c.follow(cctx, cl, dec.Target); err != nil {
+			return err
+		}
+		// Patroni's follow after a demote: a role change (standby_leader
+		// to replica) fires on_role_change only.
+		c.emit(EventFollowing, "replica"+upstreamNote(dec.Target)+" after handing the standby leader role over")
+		c.afterHook(c.o.Hooks.OnRoleChange, HookOnRoleChange, dcs.RoleReplica)
+		return nil
+	}
 	if err := c.waitStreaming(cctx, cl, dec.Target, max(2*time.Second, obs.Settings.LoopWait)); err != nil {
 		// Stopping now would cost a write outage for nothing: the
 		// candidate could not receive the shutdown checkpoint.

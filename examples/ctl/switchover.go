@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/examples/internal/listing"
+	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/healthapi/client"
 )
 
@@ -44,6 +45,16 @@ func candidateList(c *dcs.Cluster) string {
 	}
 	sort.Strings(names)
 	return "[" + strings.Join(names, ", ") + "]"
+}
+
+// syncMode is the synchronous mode in force: off in a standby cluster
+// whatever the config key says (Patroni's is_synchronous_mode), so that a
+// switchover there is not held to a sync key nobody maintains.
+func syncMode(c *dcs.Cluster) string {
+	if sc, _ := failover.StandbyClusterOf(c.Config); sc.Active() {
+		return "off"
+	}
+	return c.Config.SyncMode()
 }
 
 // checkCandidate applies patronictl's client-side checks.
@@ -125,7 +136,7 @@ func (a *App) cmdSwitchover(ctx context.Context, o switchoverOptions) error {
 		if _, err := checkCandidate(c, a.Scope, *candidate); err != nil {
 			return err
 		}
-		if c.Config.SyncMode() == "on" && !c.Sync.IsSync(*candidate) {
+		if syncMode(c) == "on" && !c.Sync.IsSync(*candidate) {
 			return fmt.Errorf("switchover target %s must be a synchronous standby (synchronous_mode is on)", *candidate)
 		}
 	}
@@ -186,7 +197,7 @@ func (a *App) cmdFailover(ctx context.Context, o failoverOptions) error {
 		if c.Leader != nil {
 			q = fmt.Sprintf("Are you sure you want to failover cluster %s to %s, demoting current leader %s?", a.Scope, *candidate, c.Leader.Name)
 		}
-		if mode := c.Config.SyncMode(); mode != "off" && !c.Sync.IsSync(*candidate) {
+		if mode := syncMode(c); mode != "off" && !c.Sync.IsSync(*candidate) {
 			q = fmt.Sprintf("%s is not a synchronous standby: acknowledged transactions may be lost. %s", *candidate, q)
 		}
 		if err := a.confirm(q); err != nil {

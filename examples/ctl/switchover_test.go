@@ -245,3 +245,32 @@ func TestRestartReload(t *testing.T) {
 		t.Fatalf("restart order:\n%s", out.String())
 	}
 }
+
+// TestSwitchoverStandbyClusterIgnoresSyncMode: synchronous mode is off in
+// a standby cluster whatever the config key says (Patroni's rule), so a
+// switchover there is not refused for a candidate missing from the sync
+// key.
+func TestSwitchoverStandbyClusterIgnoresSyncMode(t *testing.T) {
+	ctx := context.Background()
+	app, store, mgr0, _ := cluster3(t)
+	cfg := `{"ttl":30,"loop_wait":10,"synchronous_mode":true,"standby_cluster":{"host":"10.0.0.9","port":5432}}`
+	if _, err := store.Put(ctx, "config", []byte(cfg), 0, dcs.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "sync", []byte(`{"leader":"postgresql0","sync_standby":null}`), 0, dcs.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Run(ctx, []string{"switchover", "--candidate", "postgresql1", "--force"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(mgr0.switches) != 1 || mgr0.switches[0].Candidate != "postgresql1" {
+		t.Fatalf("leader got %+v", mgr0.switches)
+	}
+	// Without standby_cluster the same request is refused client-side.
+	if _, err := store.Put(ctx, "config", []byte(`{"ttl":30,"loop_wait":10,"synchronous_mode":true}`), 0, dcs.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Run(ctx, []string{"switchover", "--candidate", "postgresql1", "--force"}); err == nil || !strings.Contains(err.Error(), "synchronous standby") {
+		t.Fatalf("primary cluster in synchronous mode: err %v, want a refusal", err)
+	}
+}

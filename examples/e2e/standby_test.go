@@ -207,24 +207,7 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 	ctx := p.a.ctx
 	w := p.a.startWriter(t)
 	bLeader := p.waitStandbyLeader(t, "")
-
-	bctx, bcancel := context.WithTimeout(ctx, 5*time.Minute)
-	ctlBin, err := localcluster.BuildCtl(bctx, t.TempDir())
-	bcancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl := func(c *localcluster.Cluster, args ...string) {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, waitTimeout)
-		defer cancel()
-		cmd := osexec.CommandContext(cctx, ctlBin, append([]string{"-c", c.Nodes()[0].ConfigPath()}, args...)...)
-		out, err := cmd.CombinedOutput()
-		t.Logf("pgha-ctl %s (%s):\n%s", strings.Join(args, " "), c.Scope(), out)
-		if err != nil {
-			t.Fatalf("pgha-ctl %s: %v", args[0], err)
-		}
-	}
+	ctl := ctlRunner(t, ctx)
 
 	demoteAt := time.Now()
 	ctl(p.a.c, "demote-cluster", "--host", "127.0.0.1", "--port", strconv.Itoa(p.b.Node(bLeader).PGPort()),
@@ -298,6 +281,134 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRows(t, ctx, p.a.c, "pgha_writes", bRows)
+}
+
+// ctlRunner builds pgha-ctl and returns a function running it against a
+// cluster (with its first node's configuration), failing the test on an
+// error.
+func ctlRunner(t *testing.T, ctx context.Context) func(c *localcluster.Cluster, args ...string) {
+	t.Helper()
+	bctx, bcancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctlBin, err := localcluster.BuildCtl(bctx, t.TempDir())
+	bcancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *localcluster.Cluster, args ...string) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, waitTimeout)
+		defer cancel()
+		cmd := osexec.CommandContext(cctx, ctlBin, append([]string{"-c", c.Nodes()[0].ConfigPath()}, args...)...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("pgha-ctl %s (%s):\n%s", strings.Join(args, " "), c.Scope(), out)
+		if err != nil {
+			t.Fatalf("pgha-ctl %s: %v", args[0], err)
+		}
+	}
+}
+
+// TestStandbyClusterSwitchover: `pgha-ctl switchover` inside site B, a
+// two-member standby cluster of site A, moves the standby leader role to
+// B's replica: it ends as the one standby leader, following A's leader,
+// the old standby leader as its replica, cascading from it; no member of B
+// ever publishes the primary role or leaves A's timeline, and rows written
+// on A afterwards arrive on both members of B.
+func TestStandbyClusterSwitchover(t *testing.T) {
+	p := newStandbyPair(t)
+	ctx := p.a.ctx
+	aLeader := p.a.waitHealthy(t)
+	bLeader := p.waitStandbyLeader(t, "")
+	var bReplica string
+	for _, n := range p.b.Nodes() {
+		if n.Name() != bLeader {
+			bReplica = n.Name()
+		}
+	}
+	ctl := ctlRunner(t, ctx)
+	execSQL(t, ctx, p.a.c, aLeader, "CREATE TABLE so1 AS SELECT g AS id FROM generate_series(1, 100) g")
+	waitRows(t, ctx, p.b, "so1", 100)
+
+	// Watch B's member keys throughout: a primary role, even briefly,
+	// would be a promotion inside the standby cluster.
+	wctx, wcancel := context.WithCancel(ctx)
+	watched := make(chan []string, 1)
+	go func() {
+		var bad []string
+		defer func() { watched <- bad }()
+		for wctx.Err() == nil {
+			if cl, err := p.b.Snapshot(wctx); err == nil {
+				for _, m := range cl.Members {
+					if m.Role == dcs.RolePrimary || m.Role == dcs.RoleMaster {
+						bad = append(bad, m.Name+" published "+m.Role)
+					}
+				}
+			}
+			select {
+			case <-wctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	stopWatch := func() []string {
+		wcancel()
+		return <-watched
+	}
+	t.Cleanup(func() { wcancel() })
+
+	start := time.Now()
+	ctl(p.b, "switchover", "--leader", bLeader, "--candidate", bReplica, "--force")
+	next := p.waitStandbyLeader(t, bLeader)
+	if next != bReplica {
+		t.Fatalf("standby leader %s, want the candidate %s", next, bReplica)
+	}
+	t.Logf("%s became standby leader %v after pgha-ctl switchover started", next, time.Since(start).Round(time.Millisecond))
+
+	var conninfo string
+	testutil.Eventually(t, waitTimeout, func() error {
+		if err := query(ctx, p.b, next, "SELECT current_setting('primary_conninfo')", &conninfo); err != nil {
+			return err
+		}
+		if !strings.Contains(conninfo, portIn(p.a.c, aLeader)) {
+			return fmt.Errorf("primary_conninfo %q", conninfo)
+		}
+		return nil
+	}, "the new standby leader %s follows site A's leader", next)
+	testutil.Eventually(t, waitTimeout, func() error {
+		if err := query(ctx, p.b, bLeader, "SELECT current_setting('primary_conninfo')", &conninfo); err != nil {
+			return err
+		}
+		if !strings.Contains(conninfo, portIn(p.b, next)) {
+			return fmt.Errorf("primary_conninfo %q", conninfo)
+		}
+		return nil
+	}, "the old standby leader %s cascades from %s", bLeader, next)
+
+	execSQL(t, ctx, p.a.c, aLeader, "CREATE TABLE so2 AS SELECT g AS id FROM generate_series(1, 100) g")
+	waitRows(t, ctx, p.b, "so2", 100)
+	if bad := stopWatch(); len(bad) > 0 {
+		t.Errorf("a member of the standby cluster ran as primary: %v", bad)
+	}
+	var aTL int
+	if err := query(ctx, p.a.c, aLeader, "SELECT timeline_id FROM pg_control_checkpoint()", &aTL); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{bLeader, next} {
+		var inRecovery bool
+		var tl int
+		if err := query(ctx, p.b, n, "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint())", &inRecovery, &tl); err != nil {
+			t.Fatal(err)
+		}
+		if !inRecovery || tl != aTL {
+			t.Errorf("%s: in recovery %v, timeline %d; want a replica on site A's timeline %d", n, inRecovery, tl, aTL)
+		}
+	}
+	cl, err := p.b.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cl.Failover.IsZero() {
+		t.Errorf("failover key left behind: %+v", cl.Failover)
+	}
 }
 
 // execSQL runs one statement on a node of c.

@@ -12,6 +12,7 @@ import (
 	"github.com/pgha/pgha/dcs"
 	"github.com/pgha/pgha/failover"
 	"github.com/pgha/pgha/failover/failovertest"
+	"github.com/pgha/pgha/healthapi"
 	"github.com/pgha/pgha/pg"
 	"github.com/pgha/pgha/pg/pgtest"
 )
@@ -20,6 +21,13 @@ import (
 // cluster of it (b1..b3, scope "b", standby_cluster in the bootstrap
 // configuration pointing at a1) on one simulated network.
 func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
+	t.Helper()
+	return standbyPairWith(t, onRoleChange, nil)
+}
+
+// standbyPairWith is standbyPair with onEvent receiving the standby
+// cluster's events (nil: none).
+func standbyPairWith(t *testing.T, onRoleChange func(failover.HookInfo), onEvent func(failover.Event)) (a, b *failovertest.Cluster, aLeader *failovertest.Node) {
 	t.Helper()
 	net := pgtest.NewNetwork(nil)
 	a = failovertest.NewCluster(t, failovertest.Options{Scope: "a", NamePrefix: "a", Network: net})
@@ -35,6 +43,7 @@ func standbyPair(t *testing.T, onRoleChange func(failover.HookInfo)) (a, b *fail
 			if onRoleChange != nil {
 				o.Hooks.OnRoleChange = func(_ context.Context, h failover.HookInfo) { onRoleChange(h) }
 			}
+			o.OnEvent = onEvent
 		}})
 	return a, b, aLeader
 }
@@ -339,4 +348,226 @@ func TestStandbyClusterRestoredFromBackup(t *testing.T) {
 	if ai, bi := initOf(a), initOf(b); ai == "" || ai != bi {
 		t.Errorf("standby cluster's initialize key %q, want the primary cluster's system identifier %q", bi, ai)
 	}
+}
+
+// TestStandbyClusterSwitchover: a switchover inside the standby cluster to
+// a named candidate moves the standby leader role: the candidate ends as
+// the one standby leader, following the remote, the old standby leader as
+// a replica following it; nobody in the standby cluster is promoted,
+// demoted or fenced (no such event, no primary role change, the remote's
+// timeline everywhere), and WAL written on the primary cluster afterwards
+// still reaches every member.
+func TestStandbyClusterSwitchover(t *testing.T) {
+	var mu sync.Mutex
+	roles := map[string][]string{}
+	var primaryEvents []failover.Event // none may happen in the standby cluster
+	_, b, aLeader := standbyPairWith(t, func(h failover.HookInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		roles[h.Member] = append(roles[h.Member], h.Role)
+	}, func(e failover.Event) {
+		switch e.Kind {
+		case failover.EventPromoted, failover.EventDemoted, failover.EventFenced:
+			mu.Lock()
+			defer mu.Unlock()
+			primaryEvents = append(primaryEvents, e)
+		}
+	})
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cand *failovertest.Node
+	eventually(t, settleTimeout, "a replica streams from the standby leader", func() error {
+		for _, n := range b.Nodes() {
+			if n != bl && n.Controller.State().Role == dcs.RoleReplica && n.Server.FollowConfig().Upstream.Host == bl.Name {
+				cand = n
+				return nil
+			}
+		}
+		return fmt.Errorf("no replica of %s yet", bl.Name)
+	})
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the candidate has the commit", func() error {
+		if !cand.Server.Has(cm) {
+			return fmt.Errorf("%s lacks %v", cand.Name, cm)
+		}
+		return nil
+	})
+
+	// synchronous_mode in a standby cluster's config key is off (warned),
+	// and must not hold the switchover to a sync key nobody maintains
+	// (Patroni issue #2892).
+	snap, err := b.Store().Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := dcs.Parse(snap).Config
+	on := failover.SyncOn
+	cfg.SynchronousMode = &on
+	if _, err := b.Store().Put(context.Background(), dcs.KeyConfig, cfg.Encode(), 0, dcs.Cond{ModRevision: cfg.ModRevision}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	res, err := bl.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: bl.Name, Candidate: cand.Name})
+	if err != nil {
+		t.Fatalf("switchover %s -> %s: %v", bl.Name, cand.Name, err)
+	}
+	t.Logf("switchover: %s", res.Message)
+	remote := aLeader.Server.Addr()
+	eventually(t, settleTimeout, "the candidate is the one standby leader, the old one its replica", func() error {
+		if l := b.Leader(); l != cand {
+			return fmt.Errorf("leader %v, want %s", l, cand.Name)
+		}
+		if st := cand.Controller.State(); st.Role != dcs.RoleStandbyLeader || st.PGState != dcs.StateRunning || cand.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, state %s, server %s", cand.Name, st.Role, st.PGState, cand.Server.Role())
+		}
+		if up := cand.Server.FollowConfig().Upstream; up.Host != remote.Host || up.Port != remote.Port {
+			return fmt.Errorf("%s follows %v, want the remote %v", cand.Name, up, remote)
+		}
+		if st := bl.Controller.State(); st.Role != dcs.RoleReplica || st.IsLeader || bl.Server.Role() != pg.RoleReplica {
+			return fmt.Errorf("%s: role %s, leader %v, server %s", bl.Name, st.Role, st.IsLeader, bl.Server.Role())
+		}
+		if up := bl.Server.FollowConfig().Upstream; up.Host != cand.Name {
+			return fmt.Errorf("%s follows %v, want %s", bl.Name, up, cand.Name)
+		}
+		leaders := 0
+		for _, n := range b.Nodes() {
+			if r, err := memberRole(b, n.Name); err != nil {
+				return err
+			} else if r == dcs.RoleStandbyLeader {
+				leaders++
+			}
+		}
+		if leaders != 1 {
+			return fmt.Errorf("%d members publish standby_leader", leaders)
+		}
+		return nil
+	})
+	cm, err = aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a commit on the primary cluster reaches every standby-cluster member", func() error {
+		for _, n := range b.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+		}
+		return nil
+	})
+	snap, err = b.Store().Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := dcs.Parse(snap).Failover; !f.IsZero() {
+		t.Errorf("failover key left behind: %+v", f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(primaryEvents) > 0 {
+		t.Errorf("the standby cluster promoted, demoted or fenced a member: %+v", primaryEvents)
+	}
+	for _, n := range b.Nodes() {
+		if slices.Contains(roles[n.Name], dcs.RolePrimary) || slices.Contains(roles[n.Name], dcs.RoleMaster) {
+			t.Errorf("%s ran as primary: on_role_change %v", n.Name, roles[n.Name])
+		}
+		if tl, want := n.Server.Timeline(), aLeader.Server.Timeline(); tl != want {
+			t.Errorf("%s on timeline %d, want the remote's %d: promoted", n.Name, tl, want)
+		}
+	}
+	if !slices.Contains(roles[cand.Name], dcs.RoleStandbyLeader) || !slices.Contains(roles[bl.Name], dcs.RoleReplica) {
+		t.Errorf("on_role_change %v: want standby_leader on %s and replica on %s", roles, cand.Name, bl.Name)
+	}
+}
+
+// TestStandbyClusterManualFailoverAndSwitchoverToBest: a manual failover
+// (POST /failover: the failover key names only the candidate) and a
+// switchover without a candidate (the best member but the standby leader)
+// inside the standby cluster each move the standby leader role, with the
+// former standby leader following the new one and nobody promoted.
+func TestStandbyClusterManualFailoverAndSwitchoverToBest(t *testing.T) {
+	_, b, aLeader := standbyPair(t, nil)
+	remote := aLeader.Server.Addr()
+	settled := func(old *failovertest.Node) *failovertest.Node {
+		t.Helper()
+		var nl *failovertest.Node
+		eventually(t, settleTimeout, "a new standby leader following the remote, the old one its replica", func() error {
+			nl = b.Leader()
+			if nl == nil || nl == old {
+				return fmt.Errorf("leader %v", nl)
+			}
+			if st := nl.Controller.State(); st.Role != dcs.RoleStandbyLeader || nl.Server.Role() != pg.RoleReplica {
+				return fmt.Errorf("%s: role %s, server %s", nl.Name, st.Role, nl.Server.Role())
+			}
+			if up := nl.Server.FollowConfig().Upstream; up.Host != remote.Host || up.Port != remote.Port {
+				return fmt.Errorf("%s follows %v", nl.Name, up)
+			}
+			if st := old.Controller.State(); st.Role != dcs.RoleReplica || old.Server.Role() != pg.RoleReplica {
+				return fmt.Errorf("%s: role %s, server %s", old.Name, st.Role, old.Server.Role())
+			}
+			if up := old.Server.FollowConfig().Upstream; up.Host != nl.Name {
+				return fmt.Errorf("%s follows %v, want %s", old.Name, up, nl.Name)
+			}
+			return nil
+		})
+		return nl
+	}
+	bl, err := b.WaitLeader(settleTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cand *failovertest.Node
+	for _, n := range b.Nodes() {
+		if n != bl {
+			cand = n
+			break
+		}
+	}
+	eventually(t, settleTimeout, "the candidate runs as a replica", func() error {
+		if st := cand.Controller.State(); st.Role != dcs.RoleReplica || st.PGState != dcs.StateRunning {
+			return fmt.Errorf("%s: role %s, state %s", cand.Name, st.Role, st.PGState)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*settleTimeout)
+	defer cancel()
+	if _, err := bl.Controller.Failover(ctx, healthapi.FailoverRequest{Candidate: cand.Name}); err != nil {
+		t.Fatalf("manual failover to %s: %v", cand.Name, err)
+	}
+	if nl := settled(bl); nl != cand {
+		t.Fatalf("standby leader %s after a manual failover to %s", nl.Name, cand.Name)
+	}
+	eventually(t, settleTimeout, "every member runs again", func() error {
+		for _, n := range b.Nodes() {
+			if st := n.Controller.State(); st.PGState != dcs.StateRunning {
+				return fmt.Errorf("%s: state %s", n.Name, st.PGState)
+			}
+		}
+		return nil
+	})
+	if _, err := cand.Controller.Switchover(ctx, healthapi.SwitchoverRequest{Leader: cand.Name}); err != nil {
+		t.Fatalf("switchover away from %s: %v", cand.Name, err)
+	}
+	settled(cand)
+	cm, err := aLeader.Commit(100, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a commit on the primary cluster reaches every standby-cluster member", func() error {
+		for _, n := range b.Nodes() {
+			if !n.Server.Has(cm) {
+				return fmt.Errorf("%s lacks %v", n.Name, cm)
+			}
+			if tl, want := n.Server.Timeline(), aLeader.Server.Timeline(); tl != want {
+				return fmt.Errorf("%s on timeline %d, want %d", n.Name, tl, want)
+			}
+		}
+		return nil
+	})
 }
