@@ -26,11 +26,8 @@ func TestArchiveRecoveryConfAndNoStream(t *testing.T) {
 	h := newHarnessWith(t, func(o *localcluster.Options) {
 		o.Nodes, o.EtcdMembers, o.NoHAProxy = 2, 1, true
 		o.Customize = func(_ int, cfg map[string]any) {
-			p := cfg["postgresql"].(map[string]any)
-			params := p["parameters"].(map[string]any)
-			params["archive_mode"] = "on"
-			params["archive_command"] = fmt.Sprintf("test ! -f %s/%%f && cp %%p %s/%%f", archive, archive)
-			p["recovery_conf"] = map[string]any{"restore_command": fmt.Sprintf("cp %s/%%f %%p", archive)}
+			archivingInto(archive)(0, cfg)
+			cfg["postgresql"].(map[string]any)["recovery_conf"] = map[string]any{"restore_command": fmt.Sprintf("cp %s/%%f %%p", archive)}
 		}
 	})
 	leader := h.waitHealthy(t)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgha/pgha/examples/internal/localcluster"
 	"github.com/pgha/pgha/internal/testutil"
@@ -27,11 +26,7 @@ func TestStandbyClusterFromBackup(t *testing.T) {
 	runAsPostgres(t, "/bin/mkdir", archive)
 	a := newHarnessWith(t, func(o *localcluster.Options) {
 		o.Nodes, o.EtcdMembers, o.Scope, o.NoHAProxy = 1, 1, "site-a", true
-		o.Customize = func(_ int, cfg map[string]any) {
-			params := cfg["postgresql"].(map[string]any)["parameters"].(map[string]any)
-			params["archive_mode"] = "on"
-			params["archive_command"] = fmt.Sprintf("test ! -f %s/%%f && cp %%p %s/%%f", archive, archive)
-		}
+		o.Customize = archivingInto(archive)
 	})
 	ctx := a.ctx
 	aLeader := a.waitHealthy(t)
@@ -64,32 +59,13 @@ echo "$@" >> `+runs+`
 `), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	b, err := localcluster.Start(ctx, localcluster.Options{
-		AgentBin: a.c.AgentBin(), Nodes: 2, Scope: "site-b", SharedFrom: a.c, NoHAProxy: true, Logger: a.log,
-		KeepDir: os.Getenv("PGHA_E2E_KEEP") != "",
-		DCS: map[string]any{"standby_cluster": map[string]any{
-			"restore_command":        fmt.Sprintf("cp %s/%%f %%p", archive),
-			"create_replica_methods": []string{"restore"},
-		}},
-		Customize: func(_ int, cfg map[string]any) {
-			cfg["postgresql"].(map[string]any)["restore"] = map[string]any{"command": "/bin/sh " + script, "no_leader": true}
-		},
+	p, bLeader := startStandbySite(t, a, archive, map[string]any{
+		"restore_command":        fmt.Sprintf("cp %s/%%f %%p", archive),
+		"create_replica_methods": []string{"restore"},
+	}, func(_ int, cfg map[string]any) {
+		cfg["postgresql"].(map[string]any)["restore"] = map[string]any{"command": "/bin/sh " + script, "no_leader": true}
 	})
-	if err != nil {
-		t.Fatalf("start the standby cluster: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			dumpLogs(t, b)
-		}
-		if err := b.Close(); err != nil {
-			t.Errorf("close the standby cluster: %v", err)
-		}
-	})
-	p := &standbyPair{a: a, b: b, archive: archive}
-	bLeader := p.waitStandbyLeader(t, "")
-	t.Logf("site B: %s is standby leader %v after start", bLeader, time.Since(start).Round(time.Millisecond))
+	b := p.b
 	var bReplica string
 	for _, n := range b.Nodes() {
 		if n.Name() != bLeader {

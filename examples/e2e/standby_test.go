@@ -33,22 +33,37 @@ type standbyPair struct {
 func newStandbyPair(t *testing.T) *standbyPair {
 	t.Helper()
 	archive := testutil.TempDirFor(t, "postgres")
-	archiving := func(_ int, cfg map[string]any) {
+	a := newHarnessWith(t, func(o *localcluster.Options) {
+		o.Nodes, o.EtcdMembers, o.Scope = 2, 1, "site-a"
+		o.Customize = archivingInto(archive)
+	})
+	leader := a.waitHealthy(t)
+	p, _ := startStandbySite(t, a, archive, map[string]any{"host": "127.0.0.1", "port": a.c.Node(leader).PGPort(),
+		"restore_command": fmt.Sprintf("cp %s/%%f %%p", archive)}, archivingInto(archive))
+	return p
+}
+
+// archivingInto is a localcluster Customize that archives every member's
+// WAL into the local directory archive (the operator's archive_command).
+func archivingInto(archive string) func(int, map[string]any) {
+	return func(_ int, cfg map[string]any) {
 		params := cfg["postgresql"].(map[string]any)["parameters"].(map[string]any)
 		params["archive_mode"] = "on"
 		params["archive_command"] = fmt.Sprintf("test ! -f %s/%%f && cp %%p %s/%%f", archive, archive)
 	}
-	a := newHarnessWith(t, func(o *localcluster.Options) {
-		o.Nodes, o.EtcdMembers, o.Scope = 2, 1, "site-a"
-		o.Customize = archiving
-	})
-	leader := a.waitHealthy(t)
+}
+
+// startStandbySite starts site B: two nodes under scope site-b on a's
+// etcd, with standbyCluster as bootstrap.dcs.standby_cluster and customize
+// applied to each member's configuration; it waits until B has a standby
+// leader and returns the pair and that leader.
+func startStandbySite(t *testing.T, a *harness, archive string, standbyCluster map[string]any, customize func(int, map[string]any)) (*standbyPair, string) {
+	t.Helper()
 	start := time.Now()
 	b, err := localcluster.Start(a.ctx, localcluster.Options{
 		AgentBin: a.c.AgentBin(), Nodes: 2, Scope: "site-b", SharedFrom: a.c, NoHAProxy: true, Logger: a.log,
-		KeepDir: os.Getenv("PGHA_E2E_KEEP") != "", Customize: archiving,
-		DCS: map[string]any{"standby_cluster": map[string]any{"host": "127.0.0.1", "port": a.c.Node(leader).PGPort(),
-			"restore_command": fmt.Sprintf("cp %s/%%f %%p", archive)}},
+		KeepDir: os.Getenv("PGHA_E2E_KEEP") != "", Customize: customize,
+		DCS: map[string]any{"standby_cluster": standbyCluster},
 	})
 	if err != nil {
 		t.Fatalf("start the standby cluster: %v", err)
@@ -63,8 +78,8 @@ func newStandbyPair(t *testing.T) *standbyPair {
 	})
 	p := &standbyPair{a: a, b: b, archive: archive}
 	bl := p.waitStandbyLeader(t, "")
-	t.Logf("standby cluster: %s is standby leader %v after site A was healthy", bl, time.Since(start).Round(time.Millisecond))
-	return p
+	t.Logf("site B: %s is standby leader %v after start", bl, time.Since(start).Round(time.Millisecond))
+	return p, bl
 }
 
 // waitStandbyLeader waits until B's leader key names a member other than
