@@ -188,6 +188,21 @@ func TestStandbyClusterFollowsAndFailsOver(t *testing.T) {
 // setStandbyCluster writes section (nil removes it) into c's config key.
 func setStandbyCluster(t *testing.T, c *failovertest.Cluster, section json.RawMessage) {
 	t.Helper()
+	editConfig(t, c, func(cfg *dcs.ClusterConfig) {
+		if cfg.Extra == nil {
+			cfg.Extra = map[string]json.RawMessage{}
+		}
+		if section == nil {
+			delete(cfg.Extra, failover.StandbyClusterKey)
+		} else {
+			cfg.Extra[failover.StandbyClusterKey] = section
+		}
+	})
+}
+
+// editConfig changes c's config key with edit (compare-and-swap).
+func editConfig(t *testing.T, c *failovertest.Cluster, edit func(*dcs.ClusterConfig)) {
+	t.Helper()
 	ctx := context.Background()
 	snap, err := c.Store().Get(ctx)
 	if err != nil {
@@ -197,14 +212,7 @@ func setStandbyCluster(t *testing.T, c *failovertest.Cluster, section json.RawMe
 	if cfg == nil {
 		t.Fatalf("%s has no config key", c.Nodes()[0].Name)
 	}
-	if cfg.Extra == nil {
-		cfg.Extra = map[string]json.RawMessage{}
-	}
-	if section == nil {
-		delete(cfg.Extra, failover.StandbyClusterKey)
-	} else {
-		cfg.Extra[failover.StandbyClusterKey] = section
-	}
+	edit(cfg)
 	if _, err := c.Store().Put(ctx, dcs.KeyConfig, cfg.Encode(), 0, dcs.Cond{ModRevision: cfg.ModRevision}); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +235,20 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Site A runs in synchronous mode: its sync key must not outlive the
+	// demotion (there is no synchronous mode in a standby cluster, so the
+	// primary's sync manager deletes it once standby_cluster is set).
+	editConfig(t, a, func(cfg *dcs.ClusterConfig) { on := "on"; cfg.SynchronousMode = &on })
+	eventually(t, settleTimeout, "site A has a sync standby", func() error {
+		snap, err := a.Store().Get(context.Background())
+		if err != nil {
+			return err
+		}
+		if sy := dcs.Parse(snap).Sync; sy == nil || len(sy.SyncStandby) == 0 {
+			return fmt.Errorf("sync key %+v", sy)
+		}
+		return nil
+	})
 	remote := bl.Server.Addr()
 	setStandbyCluster(t, a, json.RawMessage(fmt.Sprintf(`{"host": %q, "port": %d}`, remote.Host, remote.Port)))
 	eventually(t, settleTimeout, "site A's primary is demoted to standby leader, keeping the term", func() error {
@@ -242,6 +264,16 @@ func TestStandbyClusterSiteSwitch(t *testing.T) {
 	if l := a.Leader(); l != aLeader {
 		t.Errorf("site A's leader is %v, want %s to have kept the term", l, aLeader.Name)
 	}
+	eventually(t, settleTimeout, "the sync key is gone", func() error {
+		snap, err := a.Store().Get(context.Background())
+		if err != nil {
+			return err
+		}
+		if sy := dcs.Parse(snap).Sync; sy != nil {
+			return fmt.Errorf("sync key %+v", sy)
+		}
+		return nil
+	})
 	final := aLeader.Server.WALEnd()
 	eventually(t, settleTimeout, "site B's standby leader has site A's final WAL", func() error {
 		if got := bl.Server.WALEnd(); got < final {
