@@ -26,6 +26,9 @@ type book struct {
 	mem         memory // what Decide needs of the past (memory.go)
 
 	bootstrapOwner bool
+	// activity, while a bootstrap or a clone runs, is the member key's
+	// state (Patroni's "creating replica", ...); "" otherwise.
+	activity string
 
 	configWarnings string // the last warnings logged for the config key
 

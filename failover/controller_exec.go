@@ -259,10 +259,13 @@ func (c *Controller) bootstrap(ctx context.Context) error {
 		// create_replica_methods) may take hours.
 		bctx, bcancel = context.WithTimeout(ctx, 10*c.o.StartTimeout)
 	}
-	if sc.Active() {
-		err = c.bootstrapStandby(bctx, sc)
-	} else {
-		err = c.inst.Bootstrap(bctx, opts)
+	switch {
+	case sc.Active():
+		err = c.during(ctx, dcs.StateCreatingReplica, func() error { return c.bootstrapStandby(bctx, sc) })
+	case opts.Method != nil:
+		err = c.during(ctx, dcs.StateCustomBootstrap, func() error { return c.inst.Bootstrap(bctx, opts) })
+	default:
+		err = c.during(ctx, dcs.StateInitializing, func() error { return c.inst.Bootstrap(bctx, opts) })
 	}
 	bcancel()
 	if err == nil {
@@ -484,7 +487,9 @@ func (c *Controller) clone(ctx context.Context, cl *dcs.Cluster, dec Decision) e
 			return fmt.Errorf("failover: stop before clone: %w", err)
 		}
 	}
-	if err := c.inst.Clone(sctx, pg.CloneRequest{Upstream: up, Replace: dec.WipeData}); err != nil {
+	if err := c.during(ctx, dcs.StateCreatingReplica, func() error {
+		return c.inst.Clone(sctx, pg.CloneRequest{Upstream: up, Replace: dec.WipeData})
+	}); err != nil {
 		return fmt.Errorf("failover: clone from %s: %w", dec.Target, err)
 	}
 	c.mu.Lock()

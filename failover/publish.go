@@ -91,6 +91,9 @@ func (c *Controller) memberValue() *dcs.Member {
 		}
 		m.Tags[dcs.TagNoSync] = true
 	}
+	if b.activity != "" && st.State != pg.StateRunning {
+		m.State = b.activity
+	}
 	if m.State == "" {
 		m.State = dcs.StateStopped
 	}
@@ -254,6 +257,9 @@ func (c *Controller) publishState() {
 				ClientAddr: r.ClientAddr, State: r.State, SyncState: r.SyncState, SyncPriority: r.SyncPriority})
 		}
 	}
+	if b.activity != "" && st.State != pg.StateRunning {
+		ns.PGState = b.activity
+	}
 	if ns.PGState == "" {
 		ns.PGState = dcs.StateStopped
 	}
@@ -288,4 +294,23 @@ func (h *hist) snapshot() healthapi.Histogram {
 		out.Buckets[k] = h.buckets[k]
 	}
 	return out
+}
+
+// during runs fn, a bootstrap or a clone, with state as the member key's
+// state meanwhile, as Patroni's members show "creating replica" or
+// "running custom bootstrap script": such a step can take hours (a
+// restore from a backup), and the loop publishes nothing until it ends.
+func (c *Controller) during(ctx context.Context, state string, fn func() error) error {
+	c.mu.Lock()
+	c.b.activity = state
+	c.mu.Unlock()
+	c.publishState()
+	c.publishMember(ctx)
+	defer func() {
+		c.mu.Lock()
+		c.b.activity = ""
+		c.mu.Unlock()
+		c.publishState()
+	}()
+	return fn()
 }
