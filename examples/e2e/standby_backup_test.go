@@ -66,12 +66,7 @@ echo "$@" >> `+runs+`
 		cfg["postgresql"].(map[string]any)["restore"] = map[string]any{"command": "/bin/sh " + script, "no_leader": true}
 	})
 	b := p.b
-	var bReplica string
-	for _, n := range b.Nodes() {
-		if n.Name() != bLeader {
-			bReplica = n.Name()
-		}
-	}
+	bReplica := p.otherB(bLeader)
 
 	// Only the first member restores; the second clones from it with
 	// its own methods (basebackup).

@@ -82,6 +82,16 @@ func startStandbySite(t *testing.T, a *harness, archive string, standbyCluster m
 	return p, bl
 }
 
+// otherB names the member of site B (a two-member cluster) other than name.
+func (p *standbyPair) otherB(name string) string {
+	for _, n := range p.b.Nodes() {
+		if n.Name() != name {
+			return n.Name()
+		}
+	}
+	return ""
+}
+
 // waitStandbyLeader waits until B's leader key names a member other than
 // not, published as a running standby_leader, with every other running
 // member a running replica, and returns it.
@@ -154,12 +164,7 @@ func TestStandbyClusterFailover(t *testing.T) {
 	ctx := p.a.ctx
 	aLeader := p.a.waitHealthy(t)
 	bLeader := p.waitStandbyLeader(t, "")
-	var bReplica string
-	for _, n := range p.b.Nodes() {
-		if n.Name() != bLeader {
-			bReplica = n.Name()
-		}
-	}
+	bReplica := p.otherB(bLeader)
 
 	var conninfo, restore string
 	if err := query(ctx, p.b, bLeader, "SELECT current_setting('primary_conninfo'), current_setting('restore_command')", &conninfo, &restore); err != nil {
@@ -333,12 +338,7 @@ func TestStandbyClusterSwitchover(t *testing.T) {
 	ctx := p.a.ctx
 	aLeader := p.a.waitHealthy(t)
 	bLeader := p.waitStandbyLeader(t, "")
-	var bReplica string
-	for _, n := range p.b.Nodes() {
-		if n.Name() != bLeader {
-			bReplica = n.Name()
-		}
-	}
+	bReplica := p.otherB(bLeader)
 	ctl := ctlRunner(t, ctx)
 	execSQL(t, ctx, p.a.c, aLeader, "CREATE TABLE so1 AS SELECT g AS id FROM generate_series(1, 100) g")
 	waitRows(t, ctx, p.b, "so1", 100)
