@@ -45,18 +45,9 @@ bootstrap:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, ws, err := Parse([]byte(minimal+tt.yaml), nil)
-			if err == nil {
-				err = cfg.Validate()
-			}
-			if tt.err != "" {
-				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err %v, want ErrInvalid with %q", err, tt.err)
-				}
+			cfg, ws, ok := parseChecked(t, minimal+tt.yaml, tt.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(ws) != len(tt.warnings) {
 				t.Fatalf("warnings %v, want %v", ws, tt.warnings)
@@ -165,18 +156,9 @@ bootstrap:
 			if strings.HasPrefix(tt.yaml, "\nbootstrap:\n  dcs:\n    standby_cluster: {host: h, create_replica_methods: [restore]}\npostgresql:") {
 				doc = minimal[:strings.Index(minimal, "postgresql:")] + tt.yaml
 			}
-			cfg, ws, err := Parse([]byte(doc), nil)
-			if err == nil {
-				err = cfg.Validate()
-			}
-			if tt.err != "" {
-				if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err %v, want ErrInvalid with %q", err, tt.err)
-				}
+			cfg, ws, ok := parseChecked(t, doc, tt.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var paths []string
 			for _, w := range ws {
@@ -202,4 +184,25 @@ bootstrap:
 			}
 		})
 	}
+}
+
+// parseChecked parses and validates doc. With wantErr set it requires an
+// ErrInvalid error mentioning wantErr and returns ok false; otherwise any
+// error fails the test.
+func parseChecked(t *testing.T, doc, wantErr string) (cfg *Config, ws []Warning, ok bool) {
+	t.Helper()
+	cfg, ws, err := Parse([]byte(doc), nil)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if wantErr != "" {
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err %v, want ErrInvalid with %q", err, wantErr)
+		}
+		return nil, nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, ws, true
 }
